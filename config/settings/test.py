@@ -1,0 +1,37 @@
+"""Test settings: the real PostgreSQL and Redis, never SQLite or a fake broker.
+
+With DATABASE_URL / REDIS_URL unset, devstack starts (or reuses) the embedded
+servers under var/ before the base settings read the environment.
+"""
+
+import os
+
+if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+    from devstack.services import ensure_services
+
+    ensure_services()
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import CELERY_ONCE, env
+from devstack.services import redis_url_with_db
+
+# Tests own one Redis database so that they never flush a developer's queues.
+REDIS_URL = redis_url_with_db(env("REDIS_URL"), env.int("REDIS_TEST_DB", default=15))
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_ONCE["settings"]["url"] = REDIS_URL
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "bp-test-cache",
+    }
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "test-media"))  # noqa: F405
+CELERY_BEAT_MAX_LOOP_INTERVAL = 1

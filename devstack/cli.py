@@ -1,0 +1,113 @@
+"""`python -m devstack run|test`: what `make run` and `make test` call.
+
+run:  servers, migrations, demo admin, default schedules, then web + worker + beat
+      in the foreground until Ctrl-C, which stops them all cleanly.
+test: servers, `makemigrations --check`, ruff, then pytest with any extra arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from devstack.services import BASE_DIR, VAR_DIR, ensure_services
+
+PYTHON = sys.executable
+MANAGE = [PYTHON, str(BASE_DIR / "manage.py")]
+ALL_QUEUES = "default,imports,reports,ops"
+
+
+def _manage(*args: str) -> None:
+    subprocess.run([*MANAGE, *args], check=True, cwd=BASE_DIR)
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    started = ensure_services()
+    for name, value in started.items():
+        print(f"[devstack] embedded {name.split('_')[0].lower()}: {value}")
+    _manage("migrate", "--noinput")
+    _manage("collectstatic", "--noinput", "--verbosity", "0")
+    _manage("ensure_demo_admin")
+    _manage("sync_default_schedules")
+
+    celery = [PYTHON, "-m", "celery", "-A", "config"]
+    processes = {
+        "web": [*MANAGE, "runserver", f"{args.host}:{args.port}", "--noreload"],
+        "worker": [*celery, "worker", "-Q", ALL_QUEUES, "-c", str(args.concurrency),
+                   "-l", "info", "-n", "worker@%h", "-E"],
+        "beat": [*celery, "beat", "-l", "info",
+                 "--pidfile", str(VAR_DIR / "celerybeat.pid")],
+    }  # fmt: skip
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    for name, command in processes.items():
+        # Own process group: Ctrl-C reaches us once and we stop the children in order.
+        children[name] = subprocess.Popen(command, cwd=BASE_DIR, start_new_session=True)
+
+    print(
+        f"\n[devstack] batch-platform is running: http://{args.host}:{args.port}/admin/\n"
+        "[devstack] press Ctrl-C to stop web, worker and beat.\n",
+        flush=True,
+    )
+    stopping = False
+
+    def _stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    exit_code = 0
+    while not stopping:
+        for name, child in children.items():
+            if child.poll() is not None:
+                print(f"[devstack] {name} exited with {child.returncode}; stopping the rest.")
+                exit_code = child.returncode or 1
+                stopping = True
+        time.sleep(0.5)
+
+    print("[devstack] stopping beat, worker and web ...", flush=True)
+    for name in ("beat", "worker", "web"):
+        if children[name].poll() is None:
+            children[name].send_signal(signal.SIGTERM)  # worker: warm shutdown
+    deadline = time.monotonic() + 30
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    print("[devstack] stopped.")
+    return exit_code
+
+
+def test(args: argparse.Namespace, pytest_args: list[str]) -> int:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+    ensure_services()
+    checks = [
+        [*MANAGE, "makemigrations", "--check", "--dry-run"],
+        [PYTHON, "-m", "ruff", "check", "."],
+        [PYTHON, "-m", "ruff", "format", "--check", "."],
+    ]
+    for command in checks:
+        print(f"[devstack] {' '.join(command[1:])}", flush=True)
+        if subprocess.run(command, cwd=BASE_DIR).returncode != 0:
+            return 1
+    return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=BASE_DIR).returncode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m devstack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run", help="start web, worker and beat")
+    run_parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    run_parser.add_argument("--port", default=os.environ.get("PORT", "8000"))
+    run_parser.add_argument("--concurrency", default=os.environ.get("WORKER_CONCURRENCY", "2"))
+    sub.add_parser("test", help="checks and the whole test suite")
+    args, rest = parser.parse_known_args()
+    if args.command == "run":
+        sys.exit(run(args))
+    sys.exit(test(args, rest))

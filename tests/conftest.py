@@ -1,0 +1,80 @@
+"""Shared fixtures: real PostgreSQL and Redis (embedded or from the environment), and
+real Celery workers and beat.
+
+- `celery_worker`: an in-process worker thread pool on every queue, against the real
+  broker. Tests using it see the worker's writes only with transactional_db.
+- `worker_process` / `beat_process`: factories for real subprocesses, for tests that
+  kill, stop or restart them. Every process started is stopped at teardown.
+"""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from celery.contrib.testing.worker import start_worker
+from django.conf import settings
+
+import tests.support.tasks  # noqa: F401  (registers the test-only tasks)
+from tests.support.processes import BeatProcess, WorkerProcess
+
+
+@pytest.fixture
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@pytest.fixture
+def clean_redis(redis_client):
+    """Start from an empty test Redis database: no queued messages, locks or results."""
+    redis_client.flushdb()
+    yield redis_client
+    redis_client.flushdb()
+
+
+@pytest.fixture
+def celery_app():
+    from config.celery_app import app
+
+    return app
+
+
+@pytest.fixture
+def celery_worker(transactional_db, clean_redis, celery_app):
+    with start_worker(
+        celery_app,
+        pool="threads",
+        concurrency=4,
+        perform_ping_check=False,
+        queues=list(settings.PLATFORM_QUEUES),
+        loglevel="WARNING",
+        shutdown_timeout=30,
+    ) as worker:
+        yield worker
+
+
+@pytest.fixture
+def worker_process(transactional_db, clean_redis):
+    started: list[WorkerProcess] = []
+
+    def start(**kwargs) -> WorkerProcess:
+        worker = WorkerProcess(**kwargs)
+        started.append(worker)
+        return worker.start().wait_ready()
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def beat_process(transactional_db, clean_redis):
+    started: list[BeatProcess] = []
+
+    def start(**kwargs) -> BeatProcess:
+        beat = BeatProcess(**kwargs)
+        started.append(beat)
+        return beat.start()
+
+    yield start
+    for beat in started:
+        beat.stop()
