@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from schedules.defaults import DEFAULT_SCHEDULES
+from schedules.defaults import default_schedule_entries
 
 
 def _schedule_for(entry: dict[str, Any]) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def _schedule_for(entry: dict[str, Any]) -> dict[str, Any]:
 def default_schedules_sync(*, entries: list[dict[str, Any]] | None = None) -> dict[str, int]:
     """Create or update the platform's periodic tasks by name; idempotent."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}
-    for entry in DEFAULT_SCHEDULES if entries is None else entries:
+    for entry in default_schedule_entries() if entries is None else entries:
         wanted = {
             "task": entry["task"],
             "kwargs": json.dumps(entry.get("kwargs", {}), sort_keys=True),

@@ -217,6 +217,14 @@ if SENTRY_DSN:
     )
 
 # --- Platform ----------------------------------------------------------------------------
-OPS_ALERT_EMAIL = env.list("OPS_ALERT_EMAIL", default=[])
 DEMO_ADMIN_USERNAME = env("DEMO_ADMIN_USERNAME", default="admin")
 DEMO_ADMIN_PASSWORD = env("DEMO_ADMIN_PASSWORD", default="admin")
+
+# --- Schedules app settings ----------------------------------------------------------------
+
+# --- Batches (imports) app settings -----------------------------------------------------------
+
+# --- Reporting app settings ---------------------------------------------------------------
+
+# --- Ops app settings ---------------------------------------------------------------------
+OPS_ALERT_EMAIL = env.list("OPS_ALERT_EMAIL", default=[])
