@@ -223,8 +223,39 @@ DEMO_ADMIN_PASSWORD = env("DEMO_ADMIN_PASSWORD", default="admin")
 # --- Schedules app settings ----------------------------------------------------------------
 
 # --- Batches (imports) app settings -----------------------------------------------------------
+# Rows per chunk task: bounds each worker's memory whatever the file size.
+IMPORT_CHUNK_ROWS = env.int("IMPORT_CHUNK_ROWS", default=50_000)
+# Rows the admin validates synchronously before the user confirms an upload.
+IMPORT_PREVIEW_ROWS = env.int("IMPORT_PREVIEW_ROWS", default=20)
+# How often a failing chunk is retried (database errors) before it fails for good.
+IMPORT_CHUNK_MAX_RETRIES = env.int("IMPORT_CHUNK_MAX_RETRIES", default=3)
+# Inbox for scheduled imports, as paths in the default storage: `<dataset>__name.csv`
+# or `<dataset>/name.csv`; each file imports once (by checksum) and moves to the archive.
+IMPORT_INBOX_DIR = env("IMPORT_INBOX_DIR", default="imports/inbox")
+IMPORT_ARCHIVE_DIR = env("IMPORT_ARCHIVE_DIR", default="imports/archive")
+IMPORT_UPLOAD_DIR = "imports/uploads"
 
 # --- Reporting app settings ---------------------------------------------------------------
 
 # --- Ops app settings ---------------------------------------------------------------------
 OPS_ALERT_EMAIL = env.list("OPS_ALERT_EMAIL", default=[])
+# Beat sends `ops.heartbeat` to every queue this often (seconds); the checks run as often.
+OPS_HEARTBEAT_INTERVAL = env.int("OPS_HEARTBEAT_INTERVAL", default=30)
+OPS_CHECK_INTERVAL = env.int("OPS_CHECK_INTERVAL", default=OPS_HEARTBEAT_INTERVAL)
+# Thresholds (seconds unless named otherwise); OPS_QUEUE_THRESHOLDS overrides them per queue,
+# e.g. {"imports": {"depth_amber": 50000, "latency_amber": 300}}.
+OPS_THRESHOLDS = {
+    # red: no heartbeat started for this long (or one sent and still waiting this long)
+    "heartbeat_stale": env.int("OPS_HEARTBEAT_STALE_AFTER", default=2 * OPS_HEARTBEAT_INTERVAL),
+    "latency_amber": env.float("OPS_LATENCY_AMBER", default=10.0),
+    "depth_amber": env.int("OPS_DEPTH_AMBER", default=1000),
+}
+OPS_QUEUE_THRESHOLDS = env.json("OPS_QUEUE_THRESHOLDS", default={"imports": {"depth_amber": 100000, "latency_amber": 120}})
+OPS_BEAT_STALE_AFTER = env.int("OPS_BEAT_STALE_AFTER", default=3 * OPS_HEARTBEAT_INTERVAL)
+OPS_TASK_FAILURE_WINDOW = env.int("OPS_TASK_FAILURE_WINDOW", default=10)
+OPS_TASK_FAILURE_RATE = env.float("OPS_TASK_FAILURE_RATE", default=0.5)
+OPS_TASK_CONSECUTIVE_FAILURES = env.int("OPS_TASK_CONSECUTIVE_FAILURES", default=3)
+OPS_IMPORT_STALL_AFTER = env.int("OPS_IMPORT_STALL_AFTER", default=900)
+OPS_HISTORY_DAYS = env.int("OPS_HISTORY_DAYS", default=7)
+# Heartbeats are frequent and watched by ops itself; no Sentry cron monitor for them.
+OPS_SENTRY_CRONS_EXCLUDE = env.list("OPS_SENTRY_CRONS_EXCLUDE", default=["ops.heartbeat"])
