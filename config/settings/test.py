@@ -15,8 +15,12 @@ from config.settings.base import *  # noqa: F403
 from config.settings.base import CELERY_ONCE, env
 from devstack.services import redis_url_with_db
 
-# Tests own one Redis database so that they never flush a developer's queues.
-REDIS_URL = redis_url_with_db(env("REDIS_URL"), env.int("REDIS_TEST_DB", default=15))
+# Tests own one Redis database so that they never flush a developer's queues; each
+# pytest-xdist worker (gw0, gw1, ...) takes the next one down, as pytest-django gives
+# each its own PostgreSQL test database.
+XDIST_WORKER_NUMBER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+REDIS_TEST_DB = env.int("REDIS_TEST_DB", default=15) - XDIST_WORKER_NUMBER
+REDIS_URL = redis_url_with_db(env("REDIS_URL"), REDIS_TEST_DB)
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_ONCE["settings"]["url"] = REDIS_URL
@@ -33,5 +37,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "test-media"))  # noqa: F405
+MEDIA_ROOT = env(
+    "MEDIA_ROOT",
+    default=str(BASE_DIR / "var" / "test-media" / f"gw{XDIST_WORKER_NUMBER}"),  # noqa: F405
+)
 CELERY_BEAT_MAX_LOOP_INTERVAL = 1
