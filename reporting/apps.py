@@ -1,6 +1,15 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete
 
 
 class ReportingConfig(AppConfig):
     name = "reporting"
     verbose_name = "Reports"
+
+    def ready(self) -> None:
+        from reporting.models import ReportDefinition
+        from reporting.signals import definition_deleted
+
+        post_delete.connect(
+            definition_deleted, sender=ReportDefinition, dispatch_uid="reporting.definition_deleted"
+        )

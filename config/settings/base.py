@@ -236,6 +236,13 @@ IMPORT_ARCHIVE_DIR = env("IMPORT_ARCHIVE_DIR", default="imports/archive")
 IMPORT_UPLOAD_DIR = "imports/uploads"
 
 # --- Reporting app settings ---------------------------------------------------------------
+# A report running before this local hour reports on the previous day (00:30 -> yesterday).
+REPORTING_DAY_ROLLOVER_HOUR = env.int("REPORTING_DAY_ROLLOVER_HOUR", default=6)
+# SMTP failures retry with exponential backoff (base seconds, cap) and full jitter.
+REPORTING_SEND_MAX_RETRIES = env.int("REPORTING_SEND_MAX_RETRIES", default=5)
+REPORTING_SEND_RETRY_BACKOFF = env.int("REPORTING_SEND_RETRY_BACKOFF", default=60)
+REPORTING_SEND_RETRY_BACKOFF_MAX = env.int("REPORTING_SEND_RETRY_BACKOFF_MAX", default=900)
+REPORTING_TOP_ITEMS = env.int("REPORTING_TOP_ITEMS", default=10)
 
 # --- Ops app settings ---------------------------------------------------------------------
 OPS_ALERT_EMAIL = env.list("OPS_ALERT_EMAIL", default=[])

@@ -1,0 +1,2 @@
+class ReportSendFailed(Exception):
+    """The SMTP server did not accept the message; safe to try again."""

@@ -1,0 +1,316 @@
+"""Writes for reports: definitions and their beat schedule, report runs and sending.
+
+Exactly-once, in short (the long form is docs/reporting.md):
+- a scheduled run is a row unique per (definition, business_date, kind='scheduled');
+- a run goes pending -> sending -> sent | failed under select_for_update;
+- a run found in `sending` by the message that put it there (a redelivery after the
+  worker died) is never sent again: the SMTP server may already have accepted it. It is
+  marked `unknown` and ops get an alert to check the inbox (at most once in that window);
+- an exception from the SMTP backend means the message was not accepted: the run goes
+  back to pending and the task retries with exponential backoff and jitter; after the
+  last try it is `failed`, reported to Sentry and to the ops alerts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+
+import sentry_sdk
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.core.mail.message import make_msgid
+from django.db import transaction
+from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+from ops.services import alert_raise
+from reporting.business_days import (
+    business_date_at,
+    business_day_verdict,
+    crontab_fields,
+    schedule_in_words,
+)
+from reporting.exceptions import ReportSendFailed
+from reporting.models import ReportDefinition, ReportRun
+from reporting.rendering import RenderedReport, report_render, report_subject
+from reporting.tasks import deliver_report_run
+
+logger = logging.getLogger(__name__)
+
+SCHEDULED_TASK_NAME = "reporting.send_scheduled_report"
+FINISHED = {
+    ReportRun.Status.SENT,
+    ReportRun.Status.FAILED,
+    ReportRun.Status.SKIPPED,
+    ReportRun.Status.UNKNOWN,
+}
+
+
+# --- Definitions and their periodic task -------------------------------------------------
+
+
+@transaction.atomic
+def report_definition_schedule_sync(*, definition: ReportDefinition) -> PeriodicTask:
+    """Create or update the definition's beat entry; disabled definitions pause it."""
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        **crontab_fields(definition=definition), timezone=definition.timezone
+    )
+    wanted = {
+        "name": f"report: {definition.name} (#{definition.pk})"[:200],
+        "task": SCHEDULED_TASK_NAME,
+        "crontab": crontab,
+        "interval": None,
+        "kwargs": json.dumps({"definition_id": definition.pk}),
+        "queue": "reports",
+        "enabled": definition.enabled,
+        "description": f"Report {definition.name!r}: {schedule_in_words(definition=definition)}. "
+        "Managed by the report definition; edit it there.",
+    }
+    task = definition.periodic_task
+    if task is None:
+        task = PeriodicTask.objects.create(**wanted)
+        definition.periodic_task = task
+        ReportDefinition.objects.filter(pk=definition.pk).update(periodic_task=task)
+        return task
+    changed = [name for name, value in wanted.items() if getattr(task, name) != value]
+    for name in changed:
+        setattr(task, name, wanted[name])
+    if changed:
+        task.save()
+    return task
+
+
+@transaction.atomic
+def report_definition_save(*, definition: ReportDefinition) -> ReportDefinition:
+    definition.full_clean(exclude=["periodic_task"])
+    definition.save()
+    report_definition_schedule_sync(definition=definition)
+    return definition
+
+
+def report_definition_create(**fields: object) -> ReportDefinition:
+    return report_definition_save(definition=ReportDefinition(**fields))
+
+
+def report_definition_schedule_remove(*, definition: ReportDefinition) -> None:
+    """Called after a definition is deleted (post_delete signal): its beat entry goes too."""
+    if definition.periodic_task_id:
+        PeriodicTask.objects.filter(pk=definition.periodic_task_id).delete()
+
+
+# --- Runs -------------------------------------------------------------------------------------
+
+
+def _new_run_fields(definition: ReportDefinition, business_date: dt.date) -> dict[str, object]:
+    return {
+        "to_recipients": ", ".join(definition.to_list),
+        "cc_recipients": ", ".join(definition.cc_list),
+        "subject": report_subject(definition=definition, business_date=business_date),
+    }
+
+
+@transaction.atomic
+def report_scheduled_trigger(*, definition_id: int, now: dt.datetime) -> ReportRun | None:
+    """What beat's message does: the scheduled run for the business date at `now`.
+
+    Returns the run (new or the one already there) or None when nothing is due: the
+    definition is gone or disabled, or the date is not one of its business weekdays.
+    Holidays are recorded as a `skipped` run so the admin shows why no email came.
+    Enqueues delivery on commit; delivery is a no-op for a run already handled.
+    """
+    definition = ReportDefinition.objects.filter(pk=definition_id).first()
+    if definition is None or not definition.enabled:
+        logger.info("report definition %s is gone or disabled; nothing sent", definition_id)
+        return None
+    business_date = business_date_at(definition=definition, at=now)
+    verdict = business_day_verdict(definition=definition, day=business_date)
+    if not verdict.is_business_day and not verdict.is_holiday:
+        logger.info("report %s: %s is %s; nothing sent", definition, business_date, verdict.reason)
+        return None
+    run, _ = report_scheduled_run_get_or_create(
+        definition=definition,
+        business_date=business_date,
+        skip_reason="" if verdict.is_business_day else verdict.reason,
+    )
+    if run.status == ReportRun.Status.PENDING:
+        deliver_report_run.delay_on_commit(run.pk)
+    return run
+
+
+@transaction.atomic
+def report_scheduled_run_get_or_create(
+    *, definition: ReportDefinition, business_date: dt.date, skip_reason: str = ""
+) -> tuple[ReportRun, bool]:
+    """The one scheduled run of a business date; the unique constraint settles races."""
+    return ReportRun.objects.get_or_create(
+        definition=definition,
+        business_date=business_date,
+        kind=ReportRun.Kind.SCHEDULED,
+        defaults={
+            **_new_run_fields(definition, business_date),
+            "status": ReportRun.Status.SKIPPED if skip_reason else ReportRun.Status.PENDING,
+            "error": f"skipped: {skip_reason}" if skip_reason else "",
+        },
+    )
+
+
+@transaction.atomic
+def report_run_create(
+    *,
+    definition: ReportDefinition,
+    business_date: dt.date,
+    kind: str,
+    requested_by: object | None = None,
+    to: list[str] | None = None,
+    enqueue: bool = True,
+) -> ReportRun:
+    """An explicit, recorded extra send (resend, test to self, manual); never 'scheduled'."""
+    if kind == ReportRun.Kind.SCHEDULED:
+        raise ValueError("Scheduled runs are created by the schedule only.")
+    fields = _new_run_fields(definition, business_date)
+    if to is not None:
+        fields.update(to_recipients=", ".join(to), cc_recipients="")
+    run = ReportRun.objects.create(
+        definition=definition, business_date=business_date, kind=kind,
+        requested_by=requested_by, **fields,
+    )  # fmt: skip
+    if enqueue:
+        deliver_report_run.delay_on_commit(run.pk)
+    return run
+
+
+def report_test_send(*, definition: ReportDefinition, user, business_date: dt.date) -> ReportRun:
+    if not user.email:
+        raise ValueError(
+            f"User {user.get_username()!r} has no email address; add one to send a test to yourself."
+        )
+    return report_run_create(
+        definition=definition, business_date=business_date, kind=ReportRun.Kind.TEST,
+        requested_by=user, to=[user.email],
+    )  # fmt: skip
+
+
+def report_run_resend(*, run: ReportRun, user) -> ReportRun:
+    return report_run_create(
+        definition=run.definition, business_date=run.business_date,
+        kind=ReportRun.Kind.RESEND, requested_by=user,
+    )  # fmt: skip
+
+
+def _stale_after() -> dt.timedelta:
+    return dt.timedelta(seconds=deliver_report_run.time_limit or settings.CELERY_TASK_TIME_LIMIT)
+
+
+def report_run_deliver(
+    *, run_id: int, attempt_id: str | None = None, final_attempt: bool = True
+) -> str:
+    """Send one run's email at most once; returns the run's status afterwards.
+
+    `attempt_id` is the Celery task id (the same across a redelivery and a retry of one
+    message). `final_attempt` says whether an SMTP failure is the last try.
+    """
+    attempt_id = attempt_id or f"inline-{uuid.uuid4().hex}"
+    with transaction.atomic():
+        run = ReportRun.objects.select_for_update().select_related("definition").get(pk=run_id)
+        if run.status in FINISHED:
+            return run.status  # a redelivered or duplicate message: already handled
+        if run.status == ReportRun.Status.SENDING:
+            return _found_sending(run=run, attempt_id=attempt_id)
+    # Render outside the row lock: the 1M-row report takes a moment and holds no lock.
+    rendered = report_render(definition=run.definition, business_date=run.business_date)
+    with transaction.atomic():
+        run = ReportRun.objects.select_for_update().select_related("definition").get(pk=run_id)
+        if run.status != ReportRun.Status.PENDING:
+            return run.status  # another message took it while we rendered
+        run.status = ReportRun.Status.SENDING
+        run.attempt_task_id = attempt_id
+        run.attempts += 1
+        run.started_at = timezone.now()
+        run.subject = rendered.subject
+        run.message_id = make_msgid(idstring=f"report-run-{run.pk}")
+        run.save(update_fields=[
+            "status", "attempt_task_id", "attempts", "started_at", "subject", "message_id",
+        ])  # fmt: skip
+    try:
+        _send_email(run=run, rendered=rendered)
+    except SoftTimeLimitExceeded:
+        # Interrupted mid-conversation: the server may or may not have the message.
+        _mark_unknown(run_id=run.pk, reason="the send was interrupted by the task's time limit")
+        return ReportRun.Status.UNKNOWN
+    except Exception as exc:
+        return _send_failed(run_id=run.pk, exc=exc, final_attempt=final_attempt)
+    ReportRun.objects.filter(pk=run.pk).update(
+        status=ReportRun.Status.SENT, sent_at=timezone.now(), error=""
+    )
+    return ReportRun.Status.SENT
+
+
+def _found_sending(*, run: ReportRun, attempt_id: str) -> str:
+    recent = run.started_at and timezone.now() - run.started_at < _stale_after()
+    if run.attempt_task_id != attempt_id and recent:
+        return "in_progress"  # a duplicate message while the first is still sending
+    # This message already got as far as SMTP once and never recorded the outcome (the
+    # worker died). Sending again could mail everybody twice; don't.
+    _mark_unknown(run_id=run.pk, reason="the worker stopped after starting to send")
+    return ReportRun.Status.UNKNOWN
+
+
+def _mark_unknown(*, run_id: int, reason: str) -> None:
+    run = ReportRun.objects.select_related("definition").get(pk=run_id)
+    error = (
+        f"Unknown whether the email went out: {reason}. It was not sent again, so that no "
+        f"recipient gets it twice. Check a recipient's inbox for Message-ID {run.message_id}; "
+        "if it is missing, use the Resend action."
+    )
+    ReportRun.objects.filter(pk=run_id).update(status=ReportRun.Status.UNKNOWN, error=error)
+    _ops_alert(
+        kind="report_send_unknown",
+        subject=f"{run.definition.name} {run.business_date} ({run.kind} run #{run.pk})",
+        message=error,
+    )
+
+
+def _send_failed(*, run_id: int, exc: Exception, final_attempt: bool) -> str:
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    if not final_attempt:
+        ReportRun.objects.filter(pk=run_id).update(status=ReportRun.Status.PENDING, error=error)
+        raise ReportSendFailed(error) from exc
+    run = ReportRun.objects.select_related("definition").get(pk=run_id)
+    ReportRun.objects.filter(pk=run_id).update(
+        status=ReportRun.Status.FAILED, error=f"Failed after {run.attempts} attempt(s): {error}"
+    )
+    sentry_sdk.capture_exception(exc)
+    _ops_alert(
+        kind="report_send_failed",
+        subject=f"{run.definition.name} {run.business_date} ({run.kind} run #{run.pk})",
+        message=f"The report could not be sent after {run.attempts} attempt(s): {error}",
+    )
+    logger.error("report run %s failed for good: %s", run_id, error)
+    return ReportRun.Status.FAILED
+
+
+def _send_email(*, run: ReportRun, rendered: RenderedReport) -> None:
+    message = EmailMultiAlternatives(
+        subject=rendered.subject,
+        body=rendered.text_body,
+        to=[address for address in run.to_recipients.split(", ") if address],
+        cc=[address for address in run.cc_recipients.split(", ") if address],
+        headers={
+            "Message-ID": run.message_id,
+            "X-Report-Run": str(run.pk),
+            "X-Report-Kind": run.kind,
+            "X-Report-Business-Date": run.business_date.isoformat(),
+        },
+    )
+    message.attach_alternative(rendered.html_body, "text/html")
+    message.attach(rendered.attachment_name, rendered.attachment, "text/csv")
+    message.send(fail_silently=False)
+
+
+def _ops_alert(*, kind: str, subject: str, message: str) -> None:
+    logger.error("ops alert %s %s: %s", kind, subject, message)
+    alert_raise(kind=kind, subject=subject, message=message)
