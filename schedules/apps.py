@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class SchedulesConfig(AppConfig):
     name = "schedules"
     verbose_name = "Schedules"
+
+    def ready(self) -> None:
+        from celery import signals
+
+        from schedules import receivers
+
+        signals.task_prerun.connect(receivers.on_task_prerun, dispatch_uid="schedules.prerun")
+        signals.task_postrun.connect(receivers.on_task_postrun, dispatch_uid="schedules.postrun")
+        signals.task_failure.connect(receivers.on_task_failure, dispatch_uid="schedules.failure")

@@ -1,1 +1,129 @@
-from django.db import models  # noqa: F401
+"""Run history, per-task schedule options and the audit trail of admin schedule edits."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django_celery_beat.models import PeriodicTask
+
+
+class TaskRun(models.Model):
+    """One run of a periodic task, from being queued (or refused) to its outcome."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        STARTED = "started", "started"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+        RETRIED = "retried", "retried"
+        SKIPPED = "skipped", "skipped (previous run still holds the lock)"
+        MISSED = "missed", "missed (beat was down; catch-up policy skip)"
+
+    class Trigger(models.TextChoices):
+        BEAT = "beat", "beat"
+        MANUAL = "manual", "manual"
+
+    periodic_task = models.ForeignKey(
+        PeriodicTask,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="runs",
+    )
+    task_name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.BEAT)
+    # Who asked for a manual run (username); empty for beat.
+    queued_by = models.CharField(max_length=150, blank=True, default="")
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration = models.DurationField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True, default="")
+    celery_task_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "-queued_at"], name="sched_run_status_idx"),
+            models.Index(fields=["task_name", "-queued_at"], name="sched_run_task_idx"),
+            models.Index(fields=["periodic_task", "-queued_at"], name="sched_run_pt_queued_idx"),
+            models.Index(fields=["-queued_at", "-id"], name="sched_run_queued_idx"),
+        ]
+        constraints = [
+            # A Celery task id names one run; refused and missed runs have none.
+            models.UniqueConstraint(
+                fields=["celery_task_id"],
+                condition=~Q(celery_task_id=""),
+                name="sched_run_unique_celery_task_id",
+            ),
+        ]
+        permissions = [
+            ("run_periodic_task", "Can run a periodic task now"),
+            ("release_periodic_lock", "Can see and release a periodic task's overlap lock"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} {self.status} {self.queued_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ScheduleOptions(models.Model):
+    """What django-celery-beat's PeriodicTask has no field for."""
+
+    class CatchUp(models.TextChoices):
+        RUN_ONCE = "run_once", "run once after downtime"
+        SKIP = "skip", "skip due times missed during downtime"
+
+    periodic_task = models.OneToOneField(
+        PeriodicTask, on_delete=models.CASCADE, related_name="schedule_options"
+    )
+    catch_up = models.CharField(max_length=16, choices=CatchUp.choices, default=CatchUp.RUN_ONCE)
+    # Declared in code (<app>/periodic.py); sync_default_schedules keeps it up to date.
+    platform_owned = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "schedule options"
+        verbose_name_plural = "schedule options"
+
+    def __str__(self) -> str:
+        return f"options for {self.periodic_task_id}"
+
+
+class ScheduleChange(models.Model):
+    """Audit trail: every schedule change made in the admin."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "created"
+        CHANGED = "changed", "changed"
+        DELETED = "deleted", "deleted"
+        PAUSED = "paused", "paused"
+        RESUMED = "resumed", "resumed"
+        RUN_NOW = "run_now", "run now"
+        LOCK_RELEASED = "lock_released", "lock released"
+
+    changed_at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    action = models.CharField(max_length=16, choices=Action.choices)
+    object_type = models.CharField(max_length=50)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=300)
+    periodic_task = models.ForeignKey(
+        PeriodicTask, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
+    )
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [
+            models.Index(fields=["-changed_at"], name="sched_change_at_idx"),
+            models.Index(fields=["object_type", "-changed_at"], name="sched_change_type_idx"),
+            models.Index(fields=["action", "-changed_at"], name="sched_change_action_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type} {self.object_repr}"

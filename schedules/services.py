@@ -1,14 +1,27 @@
-"""Writes to schedules: creating and updating django-celery-beat periodic tasks."""
+"""Writes to schedules: periodic tasks (default schedules as code) and run history."""
 
 from __future__ import annotations
 
 import json
+import logging
+from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from schedules.defaults import default_schedule_entries
+from schedules.models import ScheduleOptions, TaskRun
+from schedules.signals import periodic_run_skipped
+
+logger = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- default schedules as code ------------------------------------------------------
 
 
 def _schedule_for(entry: dict[str, Any]) -> dict[str, Any]:
@@ -43,16 +56,173 @@ def default_schedules_sync(*, entries: list[dict[str, Any]] | None = None) -> di
         }
         task = PeriodicTask.objects.filter(name=entry["name"]).first()
         if task is None:
-            PeriodicTask.objects.create(name=entry["name"], **wanted)
+            task = PeriodicTask.objects.create(name=entry["name"], **wanted)
             counts["created"] += 1
-            continue
-        changed = [field for field, value in wanted.items() if getattr(task, field) != value]
-        if not changed:
-            counts["unchanged"] += 1
-            continue
-        for field in changed:
-            setattr(task, field, wanted[field])
-        # Only the changed fields: an admin's enabled flag and last_run_at stay as they are.
-        task.save(update_fields=changed)
-        counts["updated"] += 1
+        else:
+            changed = [field for field, value in wanted.items() if getattr(task, field) != value]
+            if changed:
+                for field in changed:
+                    setattr(task, field, wanted[field])
+                # Only the changed fields: an admin's enabled flag and last_run_at stay.
+                task.save(update_fields=changed)
+                counts["updated"] += 1
+            else:
+                counts["unchanged"] += 1
+        options, created = ScheduleOptions.objects.get_or_create(
+            periodic_task=task,
+            defaults={
+                "platform_owned": True,
+                "catch_up": entry.get("catch_up", ScheduleOptions.CatchUp.RUN_ONCE),
+            },
+        )
+        if not created and (
+            not options.platform_owned
+            or ("catch_up" in entry and options.catch_up != entry["catch_up"])
+        ):
+            options.platform_owned = True
+            options.catch_up = entry.get("catch_up", options.catch_up)
+            options.save(update_fields=["platform_owned", "catch_up"])
     return counts
+
+
+# --- run history -----------------------------------------------------------------------
+
+
+def periodic_task_id_for_name(*, name: str) -> int | None:
+    return PeriodicTask.objects.filter(name=name).values_list("id", flat=True).first()
+
+
+def run_record_queued(
+    *,
+    task_name: str,
+    periodic_task_id: int | None,
+    trigger: str,
+    queued_by: str = "",
+    celery_task_id: str,
+    queued_at: datetime | None = None,
+) -> TaskRun:
+    """A run was sent to the broker (beat or manual)."""
+    values = {
+        "task_name": task_name,
+        "periodic_task_id": periodic_task_id,
+        "trigger": trigger,
+        "queued_by": queued_by,
+        "queued_at": queued_at or _now(),
+    }
+    try:
+        with transaction.atomic():
+            return TaskRun.objects.create(
+                celery_task_id=celery_task_id, status=TaskRun.Status.QUEUED, **values
+            )
+    except IntegrityError:
+        # The worker was faster and already wrote the row: add what only we know.
+        TaskRun.objects.filter(celery_task_id=celery_task_id).update(**values)
+        return TaskRun.objects.get(celery_task_id=celery_task_id)
+
+
+def run_record_skipped(
+    *,
+    task_name: str,
+    periodic_task_id: int | None,
+    trigger: str,
+    queued_by: str = "",
+    celery_task_id: str | None = None,
+    held_by: dict[str, Any] | None = None,
+) -> TaskRun:
+    """The overlap lock refused a run: record it and tell listeners (ops)."""
+    if held_by and held_by.get("celery_task_id"):
+        since = held_by.get("started_at") or held_by.get("queued_at") or "?"
+        verb = "running" if held_by.get("started_at") else "queued"
+        reason = (
+            f"previous run {held_by['celery_task_id']} still holds the lock "
+            f"({verb} since {since}, by {held_by.get('queued_by') or held_by.get('trigger')})"
+        )
+    else:
+        reason = "previous run still holds the lock"
+    run = TaskRun.objects.create(
+        task_name=task_name,
+        periodic_task_id=periodic_task_id,
+        status=TaskRun.Status.SKIPPED,
+        trigger=trigger,
+        queued_by=queued_by,
+        queued_at=_now(),
+        finished_at=_now(),
+        error=reason,
+    )
+    periodic_run_skipped.send(
+        sender=TaskRun,
+        task_name=task_name,
+        periodic_task_id=periodic_task_id,
+        celery_task_id=celery_task_id,
+        reason=reason,
+        held_by=held_by,
+    )
+    return run
+
+
+def run_record_missed(
+    *, task_name: str, periodic_task_id: int | None, due_at: datetime, missed: int, reason: str
+) -> TaskRun:
+    """Catch-up policy "skip" dropped due times that passed while beat was down."""
+    return TaskRun.objects.create(
+        task_name=task_name,
+        periodic_task_id=periodic_task_id,
+        status=TaskRun.Status.MISSED,
+        trigger=TaskRun.Trigger.BEAT,
+        queued_at=_now(),
+        finished_at=_now(),
+        error=f"{missed} due time(s) missed from {due_at.isoformat()}: {reason}",
+    )
+
+
+def run_record_started(
+    *, celery_task_id: str, task_name: str, worker: str, periodic_task_name: str | None
+) -> None:
+    now = _now()
+    updated = TaskRun.objects.filter(celery_task_id=celery_task_id).update(
+        status=TaskRun.Status.STARTED, started_at=now, worker=worker, error=""
+    )
+    if updated:
+        return
+    # Sent without going through PeriodicOnceTask.apply_async (a plain task beat sent,
+    # or a redelivered message whose row was never written): start a row here.
+    periodic_task_id = (
+        periodic_task_id_for_name(name=periodic_task_name) if periodic_task_name else None
+    )
+    try:
+        with transaction.atomic():
+            TaskRun.objects.create(
+                celery_task_id=celery_task_id,
+                task_name=task_name,
+                periodic_task_id=periodic_task_id,
+                trigger=TaskRun.Trigger.BEAT if periodic_task_name else TaskRun.Trigger.MANUAL,
+                status=TaskRun.Status.STARTED,
+                queued_at=now,
+                started_at=now,
+                worker=worker,
+            )
+    except IntegrityError:
+        TaskRun.objects.filter(celery_task_id=celery_task_id).update(
+            status=TaskRun.Status.STARTED, started_at=now, worker=worker
+        )
+
+
+def run_record_finished(*, celery_task_id: str, status: str, error: str = "") -> None:
+    """Success, failure or retry of a run, matched by its Celery task id."""
+    now = _now()
+    with transaction.atomic():
+        run = TaskRun.objects.select_for_update().filter(celery_task_id=celery_task_id).first()
+        if run is None:
+            return
+        if run.status in (TaskRun.Status.SUCCEEDED, TaskRun.Status.FAILED) and (
+            status == TaskRun.Status.FAILED
+        ):
+            return  # the outcome is already recorded (task_failure after task_postrun)
+        run.status = status
+        run.error = error[:10000]
+        if status == TaskRun.Status.RETRIED:
+            run.save(update_fields=["status", "error"])
+            return
+        run.finished_at = now
+        run.duration = now - run.started_at if run.started_at else None
+        run.save(update_fields=["status", "error", "finished_at", "duration"])

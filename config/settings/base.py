@@ -221,6 +221,11 @@ DEMO_ADMIN_USERNAME = env("DEMO_ADMIN_USERNAME", default="admin")
 DEMO_ADMIN_PASSWORD = env("DEMO_ADMIN_PASSWORD", default="admin")
 
 # --- Schedules app settings ----------------------------------------------------------------
+# Seconds added to a task's hard time limit for its overlap lock's lifetime.
+SCHEDULES_LOCK_MARGIN_SECONDS = env.int("SCHEDULES_LOCK_MARGIN_SECONDS", default=30)
+# A due time older than this when beat gets to it counts as missed (beat was down);
+# the task's catch-up policy then decides: run once, or skip.
+SCHEDULES_CATCH_UP_GRACE_SECONDS = env.int("SCHEDULES_CATCH_UP_GRACE_SECONDS", default=60)
 
 # --- Batches (imports) app settings -----------------------------------------------------------
 # Rows per chunk task: bounds each worker's memory whatever the file size.

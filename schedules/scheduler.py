@@ -1,0 +1,150 @@
+"""Beat scheduler: django-celery-beat's DatabaseScheduler plus catch-up policy,
+a per-due-time claim so two beats never send the same run twice, and run history
+for periodic tasks that do not use PeriodicOnceTask.
+
+Set by default through CELERY_BEAT_SCHEDULER = "schedules.scheduler:PlatformScheduler".
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import redis
+from celery import schedules as celery_schedules
+from django.conf import settings
+from django_celery_beat.schedulers import DatabaseScheduler
+
+from schedules.locking import PeriodicOnceTask
+from schedules.timing import next_run_after
+
+logger = logging.getLogger(__name__)
+
+CLAIM_PREFIX = "schedules:beat-claim"
+MAX_SLOTS_COUNTED = 10_000
+
+
+def due_slots(
+    schedule, *, last_run_at: datetime, now: datetime
+) -> tuple[datetime | None, datetime | None, int]:
+    """(first due time after last_run_at, latest due time <= now, how many came due)."""
+    first = next_run_after(schedule, last_run_at)
+    if first is None or first > now:
+        return first, None, 0
+    if type(schedule) is celery_schedules.schedule:
+        every = schedule.run_every
+        count = int((now - first) / every) + 1 if every.total_seconds() > 0 else 1
+        return first, first + (count - 1) * every, count
+    latest, count = first, 1
+    while count < MAX_SLOTS_COUNTED:
+        nxt = next_run_after(schedule, latest)
+        if nxt is None or nxt > now:
+            break
+        latest, count = nxt, count + 1
+    return first, latest, count
+
+
+class PlatformScheduler(DatabaseScheduler):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Persist last_run_at after every send, so a restarted or second beat sees it.
+        self.sync_every_tasks = 1
+        self._claims = redis.Redis.from_url(settings.REDIS_URL)
+
+    # --- decisions ----------------------------------------------------------------
+    def _claim(self, entry, slot: datetime) -> bool:
+        """SET NX on (periodic task, due time): only one beat sends a given run."""
+        schedule = entry.schedule
+        pk = entry.model.pk
+        if type(schedule) is celery_schedules.schedule:
+            # Interval due times depend on each beat's own last run, so claim the
+            # interval itself: no second run within 80% of it.
+            ttl_ms = max(500, int(schedule.run_every.total_seconds() * 800))
+            return bool(
+                self._claims.set(f"{CLAIM_PREFIX}:{pk}", slot.isoformat(), nx=True, px=ttl_ms)
+            )
+        key = f"{CLAIM_PREFIX}:{pk}:{int(slot.timestamp())}"
+        return bool(self._claims.set(key, "1", nx=True, ex=24 * 3600))
+
+    def _decide(self, entry) -> bool:
+        """True to send this due entry now; records MISSED runs it drops."""
+        from schedules.models import ScheduleOptions
+        from schedules.services import run_record_missed
+
+        model = entry.model
+        if model is None or model.pk is None:
+            return True
+        now = datetime.now(UTC)
+        last_run_at = entry.last_run_at
+        if last_run_at.tzinfo is None:
+            last_run_at = last_run_at.replace(tzinfo=UTC)
+        try:
+            first, latest, count = due_slots(entry.schedule, last_run_at=last_run_at, now=now)
+        except Exception:
+            logger.exception("could not compute due times of %s; sending it", entry.name)
+            return True
+        if latest is None:
+            # Celery says due but no due time passed (for example a schedule edited to
+            # an earlier time): claim "now" rounded to the second.
+            latest = now.replace(microsecond=0)
+        grace = timedelta(seconds=settings.SCHEDULES_CATCH_UP_GRACE_SECONDS)
+        if not self._claim(entry, latest):
+            logger.info("%s: due time %s already sent by another beat", entry.name, latest)
+            return False
+        if first is None or now - first <= grace:
+            return True
+        policy = (
+            ScheduleOptions.objects.filter(periodic_task_id=model.pk)
+            .values_list("catch_up", flat=True)
+            .first()
+        ) or ScheduleOptions.CatchUp.RUN_ONCE
+        if policy == ScheduleOptions.CatchUp.RUN_ONCE:
+            logger.info(
+                "%s: %d due time(s) passed while beat was down; running once", entry.name, count
+            )
+            return True
+        on_time = now - latest <= grace
+        dropped = count - 1 if on_time else count
+        if dropped:
+            run_record_missed(
+                task_name=entry.task,
+                periodic_task_id=model.pk,
+                due_at=first,
+                missed=dropped,
+                reason="beat was not running; catch-up policy is skip",
+            )
+        return on_time
+
+    # --- sending -------------------------------------------------------------------
+    def apply_entry(self, entry, producer=None):
+        try:
+            send = self._decide(entry)
+        except Exception:
+            logger.exception("schedules: deciding on %s failed; sending it", entry.name)
+            send = True
+        if not send:
+            self.sync()
+            return
+        logger.info("Scheduler: Sending due task %s (%s)", entry.name, entry.task)
+        queued_at = datetime.now(UTC)
+        try:
+            result = self.apply_async(entry, producer=producer, advance=False)
+        except Exception as exc:
+            logger.error("Message Error: %s", exc, exc_info=True)
+            return
+        task = self.app.tasks.get(entry.task)
+        task_id = getattr(result, "id", None)
+        if task_id and not isinstance(task, PeriodicOnceTask) and entry.model is not None:
+            from schedules.models import TaskRun
+            from schedules.services import run_record_queued
+
+            try:
+                run_record_queued(
+                    task_name=entry.task,
+                    periodic_task_id=entry.model.pk,
+                    trigger=TaskRun.Trigger.BEAT,
+                    celery_task_id=task_id,
+                    queued_at=queued_at,
+                )
+            except Exception:
+                logger.exception("could not record the run of %s", entry.name)
