@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -17,3 +18,15 @@ def _configure_celery_once(sender: Celery, **kwargs: object) -> None:
     from django.conf import settings
 
     sender.conf.ONCE = settings.CELERY_ONCE
+
+
+@worker_init.connect
+def _refuse_to_start_with_unsafe_time_limits(sender: object = None, **kwargs: object) -> None:
+    # Celery's Django fixup runs the system checks at start-up but ignores their
+    # result; a worker whose tasks can outlive the visibility timeout must not start.
+    from ops.checks import check_task_time_limits
+
+    errors = check_task_time_limits()
+    if errors:
+        lines = "\n".join(f"  {error.id}: {error.msg}" for error in errors)
+        raise SystemExit(f"Refusing to start the worker:\n{lines}")

@@ -74,3 +74,19 @@ def test_production_settings_pass_the_deploy_check_and_demand_their_secrets():
     )  # fmt: skip
     assert missing.returncode != 0
     assert "DJANGO_SECRET_KEY" in missing.stderr
+
+
+def test_a_worker_refuses_to_start_when_a_task_could_outlive_the_visibility_timeout(
+    transactional_db,
+):
+    from tests.support.processes import WorkerProcess, subprocess_env
+
+    worker = WorkerProcess(queues="default", env=subprocess_env(CELERY_VISIBILITY_TIMEOUT="12"))
+    worker.start()
+    try:
+        exit_code = worker.process.wait(timeout=60)
+    finally:
+        worker.kill()
+    assert exit_code != 0
+    assert "Refusing to start the worker" in worker.log()
+    assert "ops.E002" in worker.log()
