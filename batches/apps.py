@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class BatchesConfig(AppConfig):
     name = "batches"
     verbose_name = "Imports"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.utils.module_loading import autodiscover_modules
+
+        # Each app declares its importable datasets in `<app>/imports.py`.
+        autodiscover_modules("imports")

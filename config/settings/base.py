@@ -164,7 +164,7 @@ CELERY_TASK_ROUTES = {
     "ops.*": {"queue": "ops", "routing_key": "ops"},
 }
 CELERY_BEAT_SCHEDULER = env(
-    "CELERY_BEAT_SCHEDULER", default="django_celery_beat.schedulers:DatabaseScheduler"
+    "CELERY_BEAT_SCHEDULER", default="schedules.scheduler:PlatformScheduler"
 )
 CELERY_BEAT_MAX_LOOP_INTERVAL = env.int("CELERY_BEAT_MAX_LOOP_INTERVAL", default=5)
 
@@ -262,12 +262,17 @@ OPS_THRESHOLDS = {
     "latency_amber": env.float("OPS_LATENCY_AMBER", default=10.0),
     "depth_amber": env.int("OPS_DEPTH_AMBER", default=1000),
 }
-OPS_QUEUE_THRESHOLDS = env.json("OPS_QUEUE_THRESHOLDS", default={"imports": {"depth_amber": 100000, "latency_amber": 120}})
+OPS_QUEUE_THRESHOLDS = env.json(
+    "OPS_QUEUE_THRESHOLDS", default={"imports": {"depth_amber": 100000, "latency_amber": 120}}
+)
 OPS_BEAT_STALE_AFTER = env.int("OPS_BEAT_STALE_AFTER", default=3 * OPS_HEARTBEAT_INTERVAL)
 OPS_TASK_FAILURE_WINDOW = env.int("OPS_TASK_FAILURE_WINDOW", default=10)
 OPS_TASK_FAILURE_RATE = env.float("OPS_TASK_FAILURE_RATE", default=0.5)
 OPS_TASK_CONSECUTIVE_FAILURES = env.int("OPS_TASK_CONSECUTIVE_FAILURES", default=3)
 OPS_IMPORT_STALL_AFTER = env.int("OPS_IMPORT_STALL_AFTER", default=900)
 OPS_HISTORY_DAYS = env.int("OPS_HISTORY_DAYS", default=7)
+OPS_INSPECT_TIMEOUT = env.float("OPS_INSPECT_TIMEOUT", default=1.0)
+OPS_CHECKS_IN_WORKERS = env.bool("OPS_CHECKS_IN_WORKERS", default=True)
 # Heartbeats are frequent and watched by ops itself; no Sentry cron monitor for them.
 OPS_SENTRY_CRONS_EXCLUDE = env.list("OPS_SENTRY_CRONS_EXCLUDE", default=["ops.heartbeat"])
+OPS_SENTRY_CHECKIN_MARGIN = env.int("OPS_SENTRY_CHECKIN_MARGIN", default=2)  # minutes

@@ -1,0 +1,590 @@
+"""Import services: store a file, plan it into chunks, run chunks, finish, cancel, retry.
+
+The pipeline: `job_create` stores the upload and computes its checksum;
+`job_queue` sends `batches.plan_import` on commit; the planner splits the file
+into `ImportChunk` byte ranges and starts a chord of `batches.import_chunk` tasks
+whose callback `batches.finish_import` computes the totals from the chunk rows.
+
+All-or-nothing jobs run the chord twice: a validate phase that writes nothing,
+then, only if no row was rejected, the write phase.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import PurePosixPath
+
+from celery import chord
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+from django.utils.text import get_valid_filename
+
+from batches import registry
+from batches.csvfiles import (
+    ImportFileError,
+    file_checksum,
+    inspect_file,
+    iter_records,
+    plan_ranges,
+    raw_file,
+    read_range,
+)
+from batches.models import ImportChunk, ImportJob, ImportRowError, InboxFile
+from batches.rows import HeaderError, Rejected
+from batches.writer import upsert_lines
+
+logger = logging.getLogger(__name__)
+
+VALIDATE = "validate"
+WRITE = "write"
+ALLOWED_EXTENSIONS = (".csv", ".txt", ".tsv")
+
+
+class ImportRejected(ValueError):
+    """The file was refused before any job ran (too big, wrong type, unknown dataset)."""
+
+
+# --- creating and queueing ----------------------------------------------------------------
+
+
+def upload_check(*, name: str, size: int) -> None:
+    limit = settings.IMPORT_MAX_UPLOAD_BYTES
+    if size > limit:
+        raise ImportRejected(
+            f"{name}: the file is {size:,} bytes; the upload limit is {limit:,} bytes"
+        )
+    if not name.lower().endswith(ALLOWED_EXTENSIONS):
+        allowed = ", ".join(ALLOWED_EXTENSIONS)
+        raise ImportRejected(f"{name}: only CSV files can be imported ({allowed})")
+
+
+@transaction.atomic
+def job_create(
+    *,
+    dataset: str,
+    file: File | None = None,
+    name: str,
+    user=None,
+    mode: str = ImportJob.Mode.VALID_ROWS,
+    encoding: str = "",
+    delimiter: str = "",
+    source: str = ImportJob.Source.ADMIN,
+    stored_path: str = "",
+) -> ImportJob:
+    """Store the file (streamed, never read whole) and create a PENDING job for it."""
+    registry.get(dataset)  # unknown dataset: DatasetNotFound before anything is stored
+    size = default_storage.size(stored_path) if stored_path else file.size
+    upload_check(name=name, size=size)
+    if not stored_path:
+        safe = get_valid_filename(PurePosixPath(name).name) or "upload.csv"
+        stored_path = default_storage.save(
+            f"{settings.IMPORT_UPLOAD_DIR}/{uuid.uuid4().hex}/{safe}", file
+        )
+    with default_storage.open(stored_path, "rb") as handle:
+        checksum = file_checksum(handle)
+    return ImportJob.objects.create(
+        dataset=dataset,
+        file=stored_path,
+        original_name=name,
+        size_bytes=size,
+        checksum=checksum,
+        mode=mode,
+        encoding=encoding or "utf-8",
+        delimiter=delimiter,
+        source=source,
+        created_by=user,
+    )
+
+
+@transaction.atomic
+def job_queue(*, job_id: int) -> bool:
+    """PENDING -> QUEUED, and send the planner once the transaction commits."""
+    from batches.tasks import plan_import
+
+    updated = ImportJob.objects.filter(id=job_id, status=ImportJob.Status.PENDING).update(
+        status=ImportJob.Status.QUEUED
+    )
+    if updated:
+        plan_import.delay_on_commit(job_id)
+    return bool(updated)
+
+
+# --- planning -------------------------------------------------------------------------------
+
+
+def job_plan(*, job_id: int) -> str:
+    """Split the stored file into chunk byte ranges and start the chord; idempotent."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(id=job_id)
+        if job.status == ImportJob.Status.CANCELLED:
+            if not job.finished_at:
+                job.finished_at = timezone.now()
+                job.save(update_fields=["finished_at"])
+            return job.status
+        if job.status != ImportJob.Status.QUEUED:
+            return job.status  # redelivered: already planned
+        dataset = registry.get(job.dataset)
+        try:
+            with default_storage.open(job.file, "rb") as handle:
+                layout = inspect_file(
+                    handle, encoding=job.encoding, delimiter=job.delimiter or None
+                )
+                dataset.spec.plan(layout.header, ignore_extra_columns=dataset.ignore_extra_columns)
+                ranges = list(
+                    plan_ranges(
+                        handle,
+                        data_offset=layout.data_offset,
+                        chunk_rows=settings.IMPORT_CHUNK_ROWS,
+                    )
+                )
+        except (ImportFileError, HeaderError) as exc:
+            return _job_fail(job, f"{job.original_name or job.file}: {exc}")
+        if not ranges:
+            return _job_fail(
+                job, f"{job.original_name or job.file}: the file has a header but no data rows"
+            )
+        ImportChunk.objects.bulk_create(
+            [
+                ImportChunk(
+                    job=job,
+                    index=index,
+                    offset=r.offset,
+                    length=r.length,
+                    first_row=r.first_row,
+                    row_count=r.rows,
+                )
+                for index, r in enumerate(ranges)
+            ]
+        )
+        now = timezone.now()
+        job.encoding = layout.encoding
+        job.delimiter = layout.delimiter
+        job.header = layout.header
+        job.data_offset = layout.data_offset
+        job.chunk_rows = settings.IMPORT_CHUNK_ROWS
+        job.rows_total = sum(r.rows for r in ranges)
+        job.chunks_total = len(ranges)
+        job.status = ImportJob.Status.RUNNING
+        job.started_at = now
+        job.last_progress_at = now
+        job.save()
+        phase = VALIDATE if job.mode == ImportJob.Mode.ALL_OR_NOTHING else WRITE
+        chunk_ids = list(job.chunks.order_by("index").values_list("id", flat=True))
+        transaction.on_commit(lambda: _chord_start(job_id=job.id, chunk_ids=chunk_ids, phase=phase))
+        return job.status
+
+
+def _chord_start(*, job_id: int, chunk_ids: list[int], phase: str) -> None:
+    from batches.tasks import finish_import, import_chunk
+
+    chord(import_chunk.si(chunk_id, phase) for chunk_id in chunk_ids)(
+        finish_import.si(job_id, phase)
+    )
+
+
+def _job_fail(job: ImportJob, error: str) -> str:
+    job.status = ImportJob.Status.FAILED
+    job.error = error
+    job.finished_at = timezone.now()
+    job.started_at = job.started_at or job.finished_at
+    job.save(update_fields=["status", "error", "finished_at", "started_at"])
+    transaction.on_commit(lambda: job_notify(job_id=job.id))
+    return job.status
+
+
+# --- chunks ---------------------------------------------------------------------------------
+
+
+def chunk_import(*, chunk_id: int, phase: str = WRITE) -> dict:
+    """Validate one chunk and (in the write phase) upsert its valid rows, atomically.
+
+    The chunk row is locked for the whole run: a redelivered message waits, then
+    finds the chunk done and does nothing. Its counts and rejected rows are
+    replaced, never added to, so a re-run cannot double-count.
+    """
+    done_states = (
+        {ImportChunk.Status.DONE}
+        if phase == WRITE
+        else {ImportChunk.Status.VALIDATED, ImportChunk.Status.DONE}
+    )
+    ImportChunk.objects.filter(id=chunk_id, status=ImportChunk.Status.PENDING).update(
+        status=ImportChunk.Status.RUNNING, started_at=timezone.now()
+    )
+    with transaction.atomic():
+        chunk = ImportChunk.objects.select_for_update().select_related("job").get(id=chunk_id)
+        job = chunk.job
+        if chunk.status in done_states or chunk.status in (
+            ImportChunk.Status.FAILED,
+            ImportChunk.Status.CANCELLED,
+        ):
+            return chunk_summary(chunk)
+        if job.status == ImportJob.Status.CANCELLED:
+            chunk.status = ImportChunk.Status.CANCELLED
+            chunk.finished_at = timezone.now()
+            chunk.save(update_fields=["status", "finished_at"])
+            return chunk_summary(chunk)
+        dataset = registry.get(job.dataset)
+        plan = dataset.spec.plan(job.header, ignore_extra_columns=dataset.ignore_extra_columns)
+        with default_storage.open(job.file, "rb") as handle:
+            records, undecodable = read_range(
+                handle,
+                offset=chunk.offset,
+                length=chunk.length,
+                first_row=chunk.first_row,
+                encoding=job.encoding,
+                delimiter=job.delimiter,
+            )
+            validated = plan.validate(records)
+        rejected = [Rejected(u.row_number, [], u.message, u.values) for u in undecodable]
+        rejected.extend(validated.rejected)
+        new = updated = 0
+        if phase == WRITE:
+            new, updated = upsert_lines(plan=plan, lines=validated.lines)
+        ImportRowError.objects.filter(chunk=chunk).delete()
+        ImportRowError.objects.bulk_create(
+            [
+                ImportRowError(
+                    job_id=job.id,
+                    chunk=chunk,
+                    row_number=r.row_number,
+                    column=", ".join(r.columns)[:200],
+                    message=r.message,
+                    values=r.values,
+                )
+                for r in sorted(rejected, key=lambda r: r.row_number)
+            ],
+            batch_size=2_000,
+        )
+        now = timezone.now()
+        chunk.rows_new = new
+        chunk.rows_updated = updated
+        chunk.rows_unchanged = validated.valid - new - updated if phase == WRITE else 0
+        chunk.rows_rejected = len(rejected)
+        chunk.status = ImportChunk.Status.DONE if phase == WRITE else ImportChunk.Status.VALIDATED
+        chunk.attempts += 1
+        chunk.error = ""
+        chunk.finished_at = now
+        chunk.save()
+        ImportJob.objects.filter(id=job.id).update(last_progress_at=now)
+        return chunk_summary(chunk)
+
+
+def chunk_summary(chunk: ImportChunk) -> dict:
+    return {
+        "chunk": chunk.id,
+        "status": chunk.status,
+        "new": chunk.rows_new,
+        "updated": chunk.rows_updated,
+        "unchanged": chunk.rows_unchanged,
+        "rejected": chunk.rows_rejected,
+    }
+
+
+@transaction.atomic
+def chunk_fail(*, chunk_id: int, error: str) -> dict:
+    """Record a chunk that failed for good; the chord callback still runs and reports it."""
+    chunk = ImportChunk.objects.select_for_update().get(id=chunk_id)
+    if chunk.status not in (ImportChunk.Status.DONE, ImportChunk.Status.VALIDATED):
+        chunk.status = ImportChunk.Status.FAILED
+        chunk.error = error[:2000]
+        chunk.attempts += 1
+        chunk.finished_at = timezone.now()
+        chunk.save(update_fields=["status", "error", "attempts", "finished_at"])
+    return chunk_summary(chunk)
+
+
+# --- finishing ------------------------------------------------------------------------------
+
+
+def job_finish(*, job_id: int, phase: str = WRITE) -> str:
+    """Chord callback: totals from the chunk rows, final status, email; idempotent."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(id=job_id)
+        if job.finished_at is not None:
+            return job.status  # redelivered callback: already finished and notified
+        chunks = job.chunks.aggregate(
+            new=Sum("rows_new"),
+            updated=Sum("rows_updated"),
+            unchanged=Sum("rows_unchanged"),
+            rejected=Sum("rows_rejected"),
+            failed=Count("id", filter=Q(status=ImportChunk.Status.FAILED)),
+            unfinished=Count(
+                "id",
+                filter=Q(status__in=[ImportChunk.Status.PENDING, ImportChunk.Status.RUNNING]),
+            ),
+            total=Count("id"),
+        )
+        job.rows_new = chunks["new"] or 0
+        job.rows_updated = chunks["updated"] or 0
+        job.rows_unchanged = chunks["unchanged"] or 0
+        job.rows_rejected = chunks["rejected"] or 0
+        failed = chunks["failed"]
+        if job.status != ImportJob.Status.CANCELLED and phase == VALIDATE:
+            if failed or job.rows_rejected:
+                job.status = ImportJob.Status.FAILED
+                job.error = (
+                    f"All or nothing: {job.rows_rejected:,} rows rejected"
+                    + (f" and {failed} chunks failed" if failed else "")
+                    + "; nothing was written."
+                )
+            else:
+                job.chunks.update(status=ImportChunk.Status.PENDING, finished_at=None)
+                job.save(update_fields=["rows_new", "rows_updated", "rows_unchanged"])
+                chunk_ids = list(job.chunks.order_by("index").values_list("id", flat=True))
+                transaction.on_commit(
+                    lambda: _chord_start(job_id=job_id, chunk_ids=chunk_ids, phase=WRITE)
+                )
+                return job.status
+        elif job.status != ImportJob.Status.CANCELLED:
+            if failed and failed == chunks["total"]:
+                job.status = ImportJob.Status.FAILED
+                job.error = "Every chunk failed; see the chunks for the errors."
+            elif failed or job.rows_rejected:
+                job.status = ImportJob.Status.PARTIALLY_FAILED
+                if failed:
+                    job.error = f"{failed} of {chunks['total']} chunks failed; they can be retried."
+            else:
+                job.status = ImportJob.Status.SUCCEEDED
+        job.finished_at = timezone.now()
+        job.save()
+        transaction.on_commit(lambda: job_notify(job_id=job_id))
+        return job.status
+
+
+def job_notify(*, job_id: int) -> None:
+    """Email the uploader how the import ended, and raise an ops alert if it failed."""
+    job = ImportJob.objects.select_related("created_by").get(id=job_id)
+    if job.status in (ImportJob.Status.FAILED, ImportJob.Status.PARTIALLY_FAILED):
+        _alert(job)
+    user = job.created_by
+    if not (user and user.email):
+        return
+    lines = [
+        f"Import #{job.id} of {job.original_name or job.file} into {job.dataset}: "
+        f"{job.get_status_display()}.",
+        "",
+        f"Rows in file: {job.rows_total:,}",
+        f"New: {job.rows_new:,}  Updated: {job.rows_updated:,}  "
+        f"Unchanged: {job.rows_unchanged:,}  Rejected: {job.rows_rejected:,}",
+    ]
+    if job.duration:
+        lines.append(f"Duration: {job.duration.total_seconds():.1f} s")
+    if job.error:
+        lines += ["", job.error]
+    if job.rows_rejected:
+        lines += ["", "The rejected rows and why are in the error file on the import's page."]
+    lines += ["", f"/admin/batches/importjob/{job.id}/change/"]
+    send_mail(
+        subject=f"Import #{job.id} {job.dataset}: {job.get_status_display()}",
+        message="\n".join(lines),
+        from_email=None,
+        recipient_list=[user.email],
+    )
+
+
+def _alert(job: ImportJob) -> None:
+    from ops.services import alert_raise
+
+    alert_raise(
+        kind="import_failed",
+        subject=f"import #{job.id}",
+        message=(
+            f"Import #{job.id} ({job.dataset}, {job.original_name or job.file}) ended "
+            f"{job.get_status_display()}: {job.rows_rejected:,} rows rejected. {job.error}"
+        ).strip(),
+        severity="red" if job.status == ImportJob.Status.FAILED else "amber",
+    )
+
+
+# --- following: cancel and retry ------------------------------------------------------------
+
+
+@transaction.atomic
+def job_cancel(*, job_id: int) -> bool:
+    """Stop a job: chunks not yet started are skipped; rows already committed stay."""
+    job = ImportJob.objects.select_for_update().get(id=job_id)
+    if job.is_finished:
+        return False
+    running = job.status == ImportJob.Status.RUNNING
+    job.status = ImportJob.Status.CANCELLED
+    if not running:
+        # No chord will finish it: nothing was started yet.
+        job.finished_at = timezone.now()
+    job.save(update_fields=["status", "finished_at"])
+    job.chunks.filter(status=ImportChunk.Status.PENDING).update(
+        status=ImportChunk.Status.CANCELLED, finished_at=timezone.now()
+    )
+    return True
+
+
+@transaction.atomic
+def job_retry_failed_chunks(*, job_id: int) -> int:
+    """Re-run only the failed (and cancelled) chunks of a finished job; returns how many."""
+    job = ImportJob.objects.select_for_update().get(id=job_id)
+    if not job.is_finished:
+        return 0
+    retry = job.chunks.filter(status__in=[ImportChunk.Status.FAILED, ImportChunk.Status.CANCELLED])
+    chunk_ids = list(retry.order_by("index").values_list("id", flat=True))
+    if not chunk_ids:
+        return 0
+    all_or_nothing = job.mode == ImportJob.Mode.ALL_OR_NOTHING
+    phase = (
+        VALIDATE
+        if all_or_nothing and not job.chunks.filter(status=ImportChunk.Status.DONE).exists()
+        else WRITE
+    )
+    retry.update(status=ImportChunk.Status.PENDING, error="", finished_at=None)
+    job.status = ImportJob.Status.RUNNING
+    job.finished_at = None
+    job.error = ""
+    job.save(update_fields=["status", "finished_at", "error"])
+    transaction.on_commit(lambda: _chord_start(job_id=job_id, chunk_ids=chunk_ids, phase=phase))
+    return len(chunk_ids)
+
+
+# --- preview --------------------------------------------------------------------------------
+
+
+def job_preview(*, job: ImportJob, rows: int | None = None) -> dict:
+    """Validate the header and the first rows synchronously, for the upload preview."""
+    limit = rows or settings.IMPORT_PREVIEW_ROWS
+    dataset = registry.get(job.dataset)
+    preview: dict = {"header": [], "rows": [], "error": "", "columns": dataset.spec.column_names}
+    try:
+        with default_storage.open(job.file, "rb") as handle:
+            layout = inspect_file(handle, encoding=job.encoding, delimiter=job.delimiter or None)
+            preview["header"] = layout.header
+            preview["delimiter"] = layout.delimiter
+            preview["encoding"] = layout.encoding
+            plan = dataset.spec.plan(
+                layout.header, ignore_extra_columns=dataset.ignore_extra_columns
+            )
+            raw = raw_file(handle)
+            raw.seek(layout.data_offset)
+            sample = bytearray()
+            records = 0
+            for record in iter_records(raw):
+                sample += record
+                if record.strip():
+                    records += 1
+                if records >= limit:
+                    break
+            if not records:
+                raise ImportFileError("the file has a header but no data rows")
+            cells, undecodable = read_range(
+                _BytesHandle(bytes(sample)),
+                offset=0,
+                length=len(sample),
+                first_row=2,
+                encoding=layout.encoding,
+                delimiter=layout.delimiter,
+            )
+            cells = list(cells)
+            validated = plan.validate(iter(cells))
+    except (ImportFileError, HeaderError) as exc:
+        preview["error"] = str(exc)
+        return preview
+    problems = {r.row_number: r for r in validated.rejected}
+    for u in undecodable:
+        problems[u.row_number] = Rejected(u.row_number, [], u.message, u.values)
+    ordered = sorted([(n, c) for n, c in cells] + [(u.row_number, u.values) for u in undecodable])
+    for number, values in ordered:
+        problem = problems.get(number)
+        preview["rows"].append(
+            {
+                "number": number,
+                "cells": [
+                    {"value": value, "error": problem.field_errors.get(name, "") if problem else ""}
+                    for name, value in zip(layout.header, values, strict=False)
+                ],
+                "error": problem.message if problem else "",
+            }
+        )
+    preview["rejected"] = len(problems)
+    return preview
+
+
+class _BytesHandle:
+    def __init__(self, data: bytes):
+        import io
+
+        self.file = io.BytesIO(data)
+
+
+# --- inbox ----------------------------------------------------------------------------------
+
+
+def inbox_candidates() -> list[tuple[str, str]]:
+    """(storage path, dataset) of the CSV files waiting in the inbox.
+
+    A file names its dataset as `<dataset>__anything.csv`, or sits in a folder
+    named after the dataset (`<inbox>/<dataset>/anything.csv`).
+    """
+    inbox = settings.IMPORT_INBOX_DIR.rstrip("/")
+    if not default_storage.exists(inbox):
+        return []
+    folders, files = default_storage.listdir(inbox)
+    found = []
+    for name in files:
+        if name.lower().endswith(ALLOWED_EXTENSIONS) and "__" in name:
+            found.append((f"{inbox}/{name}", name.split("__", 1)[0]))
+        elif name.lower().endswith(ALLOWED_EXTENSIONS):
+            logger.warning("inbox file %s names no dataset (use <dataset>__name.csv)", name)
+    known = {d.name for d in registry.all_datasets()}
+    for folder in folders:
+        if folder not in known:
+            continue
+        for name in default_storage.listdir(f"{inbox}/{folder}")[1]:
+            if name.lower().endswith(ALLOWED_EXTENSIONS):
+                found.append((f"{inbox}/{folder}/{name}", folder))
+    return sorted(found)
+
+
+def inbox_scan() -> list[int]:
+    """Import every new inbox file once (by checksum) and archive it; returns job ids."""
+    job_ids = []
+    for path, dataset in inbox_candidates():
+        try:
+            registry.get(dataset)
+        except registry.DatasetNotFound as exc:
+            logger.warning("inbox file %s: %s", path, exc)
+            continue
+        job_id = inbox_file_import(path=path, dataset=dataset)
+        if job_id:
+            job_ids.append(job_id)
+    return job_ids
+
+
+@transaction.atomic
+def inbox_file_import(*, path: str, dataset: str) -> int | None:
+    """Take one inbox file: import it unless its checksum was seen before; archive it."""
+    with default_storage.open(path, "rb") as handle:
+        checksum = file_checksum(handle)
+        name = PurePosixPath(path).name
+        day = timezone.now().strftime("%Y/%m/%d")
+        inbox_file, created = InboxFile.objects.get_or_create(
+            checksum=checksum, defaults={"path": path, "dataset": dataset}
+        )
+        prefix = "" if created else "duplicate-"
+        archived = default_storage.save(
+            f"{settings.IMPORT_ARCHIVE_DIR}/{day}/{uuid.uuid4().hex[:8]}-{prefix}{name}",
+            File(raw_file(handle), name=name),
+        )
+    transaction.on_commit(lambda: default_storage.delete(path))
+    if not created:
+        logger.info("inbox file %s was imported before (%s); archived only", path, checksum)
+        return None
+    job = job_create(
+        dataset=dataset, name=name, source=ImportJob.Source.INBOX, stored_path=archived
+    )
+    inbox_file.job = job
+    inbox_file.archived_path = archived
+    inbox_file.save(update_fields=["job", "archived_path"])
+    job_queue(job_id=job.id)
+    return job.id

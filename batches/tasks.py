@@ -1,0 +1,108 @@
+"""Celery entry points of the import pipeline; each calls one service.
+
+Chunk tasks never raise into the chord: with the Redis result backend a failed
+header task turns the callback into a ChordError and the import would never be
+finished or reported. A chunk retries database errors with backoff, then records
+itself as failed and returns, so `finish_import` always runs and reports it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.utils.time import get_exponential_backoff_interval
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from schedules.locking import PeriodicOnceTask
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE = (OperationalError, InterfaceError)
+
+
+@shared_task(
+    name="batches.plan_import",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=900,
+    time_limit=960,
+    autoretry_for=RETRYABLE,
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def plan_import(job_id: int) -> str:
+    from batches.services import job_plan
+
+    return job_plan(job_id=job_id)
+
+
+@shared_task(
+    bind=True,
+    name="batches.import_chunk",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=1500,
+    time_limit=1560,
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=10,
+)
+def import_chunk(self, chunk_id: int, phase: str = "write") -> dict:
+    from batches.services import chunk_fail, chunk_import
+
+    try:
+        return chunk_import(chunk_id=chunk_id, phase=phase)
+    except RETRYABLE as exc:
+        if self.request.retries < settings.IMPORT_CHUNK_MAX_RETRIES:
+            countdown = get_exponential_backoff_interval(
+                factor=1, retries=self.request.retries, maximum=120, full_jitter=True
+            )
+            logger.warning("chunk %s: %s; retrying in %ss", chunk_id, exc, countdown)
+            raise self.retry(exc=exc, countdown=countdown) from exc
+        logger.exception(
+            "chunk %s failed for good after %s retries", chunk_id, self.request.retries
+        )
+        return chunk_fail(
+            chunk_id=chunk_id,
+            error=f"{type(exc).__name__}: {exc} (after {self.request.retries} retries)",
+        )
+    except SoftTimeLimitExceeded:
+        return chunk_fail(chunk_id=chunk_id, error="the chunk ran past its time limit")
+    except Exception as exc:
+        # Not a transient database error: retrying would fail the same way.
+        logger.exception("chunk %s failed", chunk_id)
+        return chunk_fail(chunk_id=chunk_id, error=f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(
+    name="batches.finish_import",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=120,
+    time_limit=150,
+    autoretry_for=RETRYABLE,
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=10,
+)
+def finish_import(job_id: int, phase: str = "write") -> str:
+    from batches.services import job_finish
+
+    return job_finish(job_id=job_id, phase=phase)
+
+
+@shared_task(
+    base=PeriodicOnceTask,
+    name="batches.scan_inbox",
+    once={"graceful": True},
+    soft_time_limit=600,
+    time_limit=660,
+)
+def scan_inbox() -> list[int]:
+    from batches.services import inbox_scan
+
+    return inbox_scan()

@@ -1,0 +1,72 @@
+"""Set-based writes: COPY validated rows into a staging table, then one natural-key upsert.
+
+The upsert only touches rows whose values differ (`IS DISTINCT FROM`), so a chunk
+that runs twice writes nothing the second time, and `xmax = 0` tells inserted rows
+from updated ones without a second query.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+
+from batches.rows import HeaderPlan
+
+STAGE = "batches_import_stage"
+COPY_BLOCK_ROWS = 5_000
+
+
+def upsert_lines(*, plan: HeaderPlan, lines: list[str]) -> tuple[int, int]:
+    """Write COPY text lines through a temp table; return (rows inserted, rows updated).
+
+    Must run inside a transaction: the staging table is dropped on commit.
+    """
+    if not lines:
+        return 0, 0
+    qn = connection.ops.quote_name
+    table = qn(plan.spec.model._meta.db_table)
+    columns = plan.insert_columns
+    keys = plan.key_columns
+    column_list = ", ".join(qn(c) for c in columns)
+    defaults = [
+        (c.attname, c.model_field.get_db_prep_save(c.absent_value, connection), c.model_field)
+        for c in plan.absent
+    ]
+    insert_list = ", ".join([column_list, *(qn(name) for name, _, _ in defaults)])
+    select_list = ", ".join(
+        [column_list, *(f"%s::{field.db_type(connection)}" for _, _, field in defaults)]
+    )
+    updates = [c for c in columns if c not in keys]
+    if updates:
+        conflict = (
+            "DO UPDATE SET "
+            + ", ".join(f"{qn(c)} = EXCLUDED.{qn(c)}" for c in updates)
+            + " WHERE ("
+            + ", ".join(f"target.{qn(c)}" for c in updates)
+            + ") IS DISTINCT FROM ("
+            + ", ".join(f"EXCLUDED.{qn(c)}" for c in updates)
+            + ")"
+        )
+    else:
+        conflict = "DO NOTHING"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
+        cursor.execute(
+            f"CREATE TEMP TABLE {STAGE} ON COMMIT DROP AS "
+            f"SELECT {column_list} FROM {table} WITH NO DATA"
+        )
+        with cursor.copy(f"COPY {STAGE} ({column_list}) FROM STDIN") as copy:
+            for start in range(0, len(lines), COPY_BLOCK_ROWS):
+                copy.write("".join(lines[start : start + COPY_BLOCK_ROWS]))
+        cursor.execute(
+            f"WITH upserted AS ("
+            f"INSERT INTO {table} AS target ({insert_list}) "
+            f"SELECT {select_list} FROM {STAGE} "
+            f"ON CONFLICT ({', '.join(qn(k) for k in keys)}) {conflict} "
+            f"RETURNING (xmax = 0) AS inserted) "
+            f"SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) "
+            f"FROM upserted",
+            [value for _, value, _ in defaults],
+        )
+        inserted, updated = cursor.fetchone()
+        cursor.execute(f"DROP TABLE {STAGE}")
+    return inserted, updated

@@ -1,0 +1,93 @@
+"""Fixtures for the imports tests: small chunks, a private media folder, file helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Permission
+from django.core.files.base import ContentFile
+
+from batches import services
+from batches.models import ImportJob
+from tests.support.processes import wait_for
+
+DATA_DIR = Path(settings.BASE_DIR).parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def imports_settings(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.IMPORT_CHUNK_ROWS = 1000
+    settings.IMPORT_CHUNK_MAX_RETRIES = 2
+    return settings
+
+
+@pytest.fixture
+def airports_csv() -> Path:
+    path = DATA_DIR / "airports.csv"
+    if not path.exists():
+        pytest.skip(f"real data file {path} is absent (shared/data next to the repository)")
+    return path
+
+
+def make_job(
+    dataset: str,
+    content: bytes | str,
+    *,
+    name: str = "upload.csv",
+    user=None,
+    mode: str = ImportJob.Mode.VALID_ROWS,
+    encoding: str = "",
+    delimiter: str = "",
+) -> ImportJob:
+    data = content.encode() if isinstance(content, str) else content
+    return services.job_create(
+        dataset=dataset,
+        file=ContentFile(data, name=name),
+        name=name,
+        user=user,
+        mode=mode,
+        encoding=encoding,
+        delimiter=delimiter,
+    )
+
+
+def run_job(job: ImportJob, *, timeout: float = 60) -> ImportJob:
+    """Queue a job to the real worker and wait until it has finished."""
+    services.job_queue(job_id=job.id)
+    return wait_for_finish(job.id, timeout=timeout)
+
+
+def wait_for_finish(job_id: int, *, timeout: float = 60) -> ImportJob:
+    def finished():
+        job = ImportJob.objects.get(id=job_id)
+        return job if job.finished_at and job.is_finished else None
+
+    return wait_for(finished, timeout=timeout, message=f"import #{job_id} to finish")
+
+
+@pytest.fixture
+def importer(django_user_model):
+    user = django_user_model.objects.create_user(
+        "importer", email="importer@example.com", password="pw", is_staff=True
+    )
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="batches",
+            codename__in=["run_import", "view_import", "view_importjob"],
+        )
+    )
+    return user
+
+
+SALES_HEADER = "day,store_code,sku,units,unit_price,discount,revenue,currency\n"
+
+
+def sales_rows(count: int, *, start: int = 0, units: int = 3) -> str:
+    return "".join(
+        f"2026-11-{1 + (n // 1000) % 28:02d},S{n % 1000:03d},SKU-{n // 28000:05d},{units},"
+        f"2.50,0.00,{units * 2.5:.2f},EUR\n"
+        for n in range(start, start + count)
+    )
