@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import UTC, datetime, timedelta
 
 import sentry_sdk
 from django.conf import settings
@@ -10,7 +12,9 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ops.models import Alert
+from ops import state
+from ops.models import Alert, Heartbeat, QueueSample
+from ops.selectors import PlatformStatus, platform_status
 
 logger = logging.getLogger(__name__)
 
@@ -127,3 +131,69 @@ def alerts_reconcile(*, kinds: set[str], firing: dict[tuple[str, str], tuple[str
     for kind, subject in list(stale):
         if (kind, subject) not in firing:
             alert_resolve(kind=kind, subject=subject)
+
+
+def heartbeat_record(
+    *,
+    queue: str,
+    celery_task_id: str,
+    sent_at_ts: float | None,
+    started_at_ts: float,
+    worker: str,
+) -> Heartbeat:
+    """Store a started heartbeat (once per message) and publish it as the queue's latest."""
+    started_at = datetime.fromtimestamp(started_at_ts, tz=UTC)
+    sent_at = datetime.fromtimestamp(sent_at_ts, tz=UTC) if sent_at_ts else started_at
+    latency = max(0.0, (started_at - sent_at).total_seconds())
+    beat, _ = Heartbeat.objects.get_or_create(
+        celery_task_id=celery_task_id,
+        defaults={
+            "queue": queue,
+            "sent_at": sent_at,
+            "started_at": started_at,
+            "latency": latency,
+            "worker": worker,
+        },
+    )
+    redis_client = state.client()
+    pipe = redis_client.pipeline()
+    pipe.set(
+        state.heartbeat_last_key(queue),
+        json.dumps({"started_at": started_at_ts, "latency": latency, "worker": worker}),
+    )
+    pipe.delete(state.heartbeat_outstanding_key(queue))
+    pipe.execute()
+    return beat
+
+
+def ops_checks_run(*, status: PlatformStatus | None = None) -> PlatformStatus:
+    """Evaluate every condition, record queue samples, open and resolve alerts to match."""
+    status = status or platform_status()
+    QueueSample.objects.bulk_create(
+        [
+            QueueSample(
+                queue=queue.name,
+                sampled_at=status.checked_at,
+                depth=queue.depth,
+                consumers=None if queue.consumers is None else len(queue.consumers),
+            )
+            for queue in status.queues
+            if queue.depth is not None
+        ]
+    )
+    alerts_reconcile(kinds=status.evaluated_kinds, firing=status.conditions)
+    state.client().set(state.CHECKS_LAST, status.checked_at.timestamp())
+    return status
+
+
+def ops_history_prune(*, now: datetime | None = None) -> dict[str, int]:
+    """Delete measurements and resolved alerts older than OPS_HISTORY_DAYS; idempotent."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.OPS_HISTORY_DAYS)
+    deleted = {
+        "heartbeats": Heartbeat.objects.filter(started_at__lt=cutoff).delete()[0],
+        "samples": QueueSample.objects.filter(sampled_at__lt=cutoff).delete()[0],
+        "alerts": Alert.objects.filter(
+            status=Alert.Status.RESOLVED, resolved_at__lt=cutoff
+        ).delete()[0],
+    }
+    return deleted

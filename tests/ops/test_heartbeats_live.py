@@ -1,0 +1,118 @@
+"""Heartbeats and alerts through real beat and worker processes."""
+
+import pytest
+
+from ops.models import Alert, Heartbeat
+from tests.support.processes import wait_for
+
+from .conftest import INTERVAL
+
+pytestmark = [pytest.mark.slow]
+
+QUEUE_KINDS = ("queue_stalled", "queue_no_worker")
+
+
+def _open_queue_alerts(queue):
+    return list(
+        Alert.objects.filter(subject=queue, kind__in=QUEUE_KINDS, status="open").values_list(
+            "kind", flat=True
+        )
+    )
+
+
+def test_every_queue_gets_heartbeats_with_a_measured_latency(
+    ops_settings, ops_env, heartbeat_schedules_in_db, worker_process, beat_process
+):
+    worker_process(env=ops_env())
+    beat = beat_process(env=ops_env())
+    wait_for(
+        lambda: (
+            set(Heartbeat.objects.values_list("queue", flat=True).distinct())
+            == {"default", "imports", "reports", "ops"}
+        ),
+        timeout=30,
+        message=f"heartbeats on every queue; beat log:\n{beat.log()[-2000:]}",
+    )
+    beat_row = Heartbeat.objects.filter(queue="imports").first()
+    assert beat_row.latency >= 0
+    assert beat_row.worker.startswith("testworker-")
+    assert beat_row.started_at > beat_row.sent_at, "the send time travels with the message"
+
+
+def _queues_green(queues):
+    opened = Alert.objects.filter(subject__in=queues, kind__in=QUEUE_KINDS, status="open")
+    have = set(Heartbeat.objects.values_list("queue", flat=True).distinct())
+    return not opened.exists() and set(queues) <= have
+
+
+def test_stopped_queue_worker_opens_one_alert_for_that_queue_and_restart_resolves_it(
+    ops_settings, ops_env, heartbeat_schedules_in_db, worker_process, beat_process
+):
+    general = worker_process(queues="default,reports,ops", env=ops_env())
+    imports = worker_process(queues="imports", env=ops_env())
+    beat = beat_process(env=ops_env())
+    wait_for(
+        lambda: _queues_green(["default", "imports", "reports", "ops"]),
+        timeout=30,
+        message=f"all queues green; beat log:\n{beat.log()[-2000:]}",
+    )
+
+    imports.stop()
+    # Two heartbeat intervals, plus the time the workers get to answer the inspect.
+    wait_for(
+        lambda: _open_queue_alerts("imports"),
+        timeout=2 * INTERVAL + ops_settings.OPS_INSPECT_TIMEOUT + 0.5,
+        message=f"imports alert; worker log:\n{general.log()[-2000:]}",
+    )
+    for queue in ("default", "reports", "ops"):
+        assert _open_queue_alerts(queue) == [], f"{queue} must stay green"
+
+    # Several more checks while it is down: still one alert per condition.
+    wait_for(
+        lambda: Alert.objects.filter(kind="queue_stalled", subject="imports").exists(),
+        timeout=4 * INTERVAL,
+        message="the stale-heartbeat condition as well",
+    )
+    first_seen = dict(Alert.objects.filter(subject="imports").values_list("kind", "last_seen_at"))
+    wait_for(
+        lambda: Alert.objects.filter(
+            subject="imports", last_seen_at__gt=max(first_seen.values())
+        ).exists(),
+        timeout=3 * INTERVAL,
+        message="another check touching the open alert",
+    )
+    for kind in QUEUE_KINDS:
+        assert Alert.objects.filter(kind=kind, subject="imports").count() <= 1
+
+    worker_process(queues="imports", env=ops_env())
+    wait_for(
+        lambda: not _open_queue_alerts("imports"),
+        timeout=6 * INTERVAL,
+        message="imports alerts resolved after the worker came back",
+    )
+    assert set(Alert.objects.filter(subject="imports").values_list("status", flat=True)) == {
+        "resolved"
+    }
+
+
+def test_stopped_beat_opens_the_beat_alert_and_no_queue_alerts(
+    ops_settings, ops_env, heartbeat_schedules_in_db, worker_process, beat_process
+):
+    worker = worker_process(env=ops_env())
+    beat = beat_process(env=ops_env())
+    wait_for(
+        lambda: _queues_green(["default", "imports", "reports", "ops"]),
+        timeout=30,
+        message=f"all queues green; beat log:\n{beat.log()[-2000:]}",
+    )
+    beat.stop()
+    alert = wait_for(
+        lambda: Alert.objects.filter(kind="beat_stalled", subject="beat", status="open").first(),
+        timeout=5 * INTERVAL,
+        message=f"beat alert from the ops worker's checks; log:\n{worker.log()[-2000:]}",
+    )
+    assert alert.severity == "red"
+    assert "Beat last ticked" in alert.message
+    assert not Alert.objects.filter(kind__in=QUEUE_KINDS, status="open").exists(), (
+        "a dead beat is one alert, not one per queue"
+    )
