@@ -103,7 +103,9 @@ class PlatformScheduler(DatabaseScheduler):
                 "%s: %d due time(s) passed while beat was down; running once", entry.name, count
             )
             return True
-        on_time = now - latest <= grace
+        # An interval has no wall-clock due times: after downtime it restarts from
+        # now. A crontab's latest due time may be just now, and then it is on time.
+        on_time = type(entry.schedule) is not celery_schedules.schedule and now - latest <= grace
         dropped = count - 1 if on_time else count
         if dropped:
             run_record_missed(

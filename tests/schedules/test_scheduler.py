@@ -1,0 +1,93 @@
+"""The beat scheduler with real beat processes: duplicate beats, catch-up, live edits."""
+
+import itertools
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from schedules.models import ScheduleOptions, TaskRun
+from tests.support.processes import wait_for
+
+
+def _interval_task(name: str, every: int, **fields) -> PeriodicTask:
+    interval, _ = IntervalSchedule.objects.get_or_create(every=every, period="seconds")
+    return PeriodicTask.objects.create(
+        name=name,
+        task="tests.record_tick",
+        kwargs=json.dumps({"key": f"ticks:{name}"}),
+        interval=interval,
+        **fields,
+    )
+
+
+def _queued(task: PeriodicTask):
+    return TaskRun.objects.filter(periodic_task=task, status__in=["queued", "started", "succeeded"])
+
+
+@pytest.mark.slow
+def test_two_beats_at_once_never_send_the_same_run_twice(beat_process):
+    task = _interval_task("two-beats", every=2)
+    first = beat_process()
+    second = beat_process()
+
+    wait_for(lambda: _queued(task).count() >= 4, timeout=30, message="four runs")
+    time.sleep(2)
+    first.stop()
+    second.stop()
+
+    times = sorted(_queued(task).values_list("queued_at", flat=True))
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    # One run per 2 s interval whichever beat sends it; a duplicate would be ~0 s apart.
+    assert min(gaps) >= 1.5, gaps
+    logs = first.log() + second.log()
+    assert "already sent by another beat" in logs
+
+
+@pytest.mark.slow
+def test_after_downtime_a_task_runs_once_or_not_at_all_by_its_catch_up_policy(beat_process):
+    ten_minutes_ago = datetime.now(UTC) - timedelta(minutes=10)
+    run_once = _interval_task("catch-up-once", every=60, last_run_at=ten_minutes_ago)
+    skip = _interval_task("catch-up-skip", every=60, last_run_at=ten_minutes_ago)
+    ScheduleOptions.objects.create(periodic_task=run_once, catch_up="run_once")
+    ScheduleOptions.objects.create(periodic_task=skip, catch_up="skip")
+
+    beat = beat_process()
+    wait_for(
+        lambda: TaskRun.objects.filter(periodic_task=skip, status="missed").exists(),
+        timeout=30,
+        message="the skipped task's missed run",
+    )
+    wait_for(lambda: _queued(run_once).exists(), timeout=10, message="the catch-up run")
+    time.sleep(3)
+    beat.stop()
+
+    # Ten due times passed while beat was down: one run, not ten.
+    assert _queued(run_once).count() == 1
+    assert not _queued(skip).exists()
+    missed = TaskRun.objects.get(periodic_task=skip, status="missed")
+    assert missed.error.startswith("10 due time(s) missed")
+
+
+@pytest.mark.slow
+def test_a_schedule_resumed_in_the_admin_reaches_the_running_beat_within_seconds(
+    beat_process, admin_client
+):
+    task = _interval_task("edited-live", every=1, enabled=False)
+    beat = beat_process()
+    wait_for(lambda: "beat: Starting" in beat.log(), timeout=20, message="beat started")
+    time.sleep(2)
+    assert not _queued(task).exists()
+
+    response = admin_client.post(
+        "/admin/django_celery_beat/periodictask/",
+        {"action": "resume_tasks", "_selected_action": [task.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    resumed_at = time.monotonic()
+
+    wait_for(lambda: _queued(task).exists(), timeout=15, message="a run after the edit")
+    assert time.monotonic() - resumed_at < 15
