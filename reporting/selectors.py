@@ -48,30 +48,38 @@ def _product(field: str) -> Subquery:
     return Subquery(Product.objects.filter(sku=OuterRef("sku")).values(field)[:1])
 
 
+def _unprefixed(rows) -> list[dict[str, Any]]:
+    # Annotations may not reuse a model field's name (revenue, units); they are named
+    # day_revenue / day_units in SQL and handed to templates without the prefix.
+    return [{name.removeprefix("day_"): value for name, value in row.items()} for row in rows]
+
+
 def sales_totals(*, day: dt.date, previous_day: dt.date) -> dict[str, Any]:
     """One query: the day's and the previous business day's totals."""
-    return DailySales.objects.filter(day__in=[day, previous_day]).aggregate(
-        revenue=_money_sum("revenue", day=day),
-        units=_int_sum("units", day=day),
-        lines=Count("id", filter=Q(day=day)),
-        stores=Count("store_code", filter=Q(day=day), distinct=True),
-        previous_revenue=_money_sum("revenue", day=previous_day),
-        previous_units=_int_sum("units", day=previous_day),
+    # Aggregate names must not shadow the model's fields (revenue, units): prefixed, then renamed.
+    totals = DailySales.objects.filter(day__in=[day, previous_day]).aggregate(
+        total_revenue=_money_sum("revenue", day=day),
+        total_units=_int_sum("units", day=day),
+        total_lines=Count("id", filter=Q(day=day)),
+        total_stores=Count("store_code", filter=Q(day=day), distinct=True),
+        total_previous_revenue=_money_sum("revenue", day=previous_day),
+        total_previous_units=_int_sum("units", day=previous_day),
     )
+    return {name.removeprefix("total_"): value for name, value in totals.items()}
 
 
 def sales_by_category(*, day: dt.date, previous_day: dt.date) -> list[dict[str, Any]]:
     """One query: revenue and units per category for the day and the previous business day."""
-    return list(
+    return _unprefixed(
         DailySales.objects.filter(day__in=[day, previous_day])
         .annotate(category=Coalesce(_product("category__name"), Value(UNKNOWN_PRODUCT)))
         .values("category")
         .annotate(
-            revenue=_money_sum("revenue", day=day),
-            units=_int_sum("units", day=day),
+            day_revenue=_money_sum("revenue", day=day),
+            day_units=_int_sum("units", day=day),
             previous_revenue=_money_sum("revenue", day=previous_day),
         )
-        .order_by("-revenue", "category")
+        .order_by("-day_revenue", "category")
     )
 
 
@@ -84,29 +92,31 @@ def sales_by_product(*, day: dt.date, previous_day: dt.date) -> QuerySet:
         DailySales.objects.filter(day__in=[day, previous_day])
         .values("sku")
         .annotate(
-            units=_int_sum("units", day=day),
-            revenue=_money_sum("revenue", day=day),
+            day_units=_int_sum("units", day=day),
+            day_revenue=_money_sum("revenue", day=day),
             previous_revenue=_money_sum("revenue", day=previous_day),
             stores=Count("store_code", filter=Q(day=day, units__gt=0), distinct=True),
         )
         .annotate(
             name=Coalesce(_product("name"), Value(UNKNOWN_PRODUCT)),
             category=Coalesce(_product("category__name"), Value(UNKNOWN_PRODUCT)),
-            change=F("revenue") - F("previous_revenue"),
+            change=F("day_revenue") - F("previous_revenue"),
         )
     )
 
 
 def top_products(*, day: dt.date, previous_day: dt.date, limit: int) -> list[dict[str, Any]]:
-    return list(
+    return _unprefixed(
         sales_by_product(day=day, previous_day=previous_day)
-        .filter(revenue__gt=0)
-        .order_by("-revenue", "sku")[:limit]
+        .filter(day_revenue__gt=0)
+        .order_by("-day_revenue", "sku")[:limit]
     )
 
 
 def product_detail(*, day: dt.date, previous_day: dt.date) -> list[dict[str, Any]]:
-    return list(sales_by_product(day=day, previous_day=previous_day).order_by("category", "sku"))
+    return _unprefixed(
+        sales_by_product(day=day, previous_day=previous_day).order_by("category", "sku")
+    )
 
 
 IMPORT_FAILURE_STATUSES = [ImportJob.Status.FAILED, ImportJob.Status.PARTIALLY_FAILED]
