@@ -166,7 +166,7 @@ def platform_status(*, inspect_workers: bool = True) -> PlatformStatus:
     if not beat["ok"]:
         conditions[(KIND_BEAT_STALLED, BEAT_SUBJECT)] = (
             RED,
-            "Beat has not sent a heartbeat since it started."
+            "Beat has never ticked (no heartbeat sent since Redis was emptied): is celery beat running?"
             if beat["age"] is None
             else f"Beat last ticked {beat['age']:.0f}s ago "
             f"(threshold {settings.OPS_BEAT_STALE_AFTER}s): no periodic task is being sent.",
