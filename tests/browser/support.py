@@ -1,0 +1,98 @@
+"""What the browser journeys do with a page: log in, check it, photograph it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from django.conf import settings
+
+SCREENSHOT_DIR = Path(settings.BASE_DIR) / "artifacts" / "screenshots"
+PASSWORD = "browser-test-password"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+# The overflow check tolerates a scrollbar's rounding, nothing more.
+OVERFLOW_TOLERANCE_PX = 2
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:120]
+
+
+def save_screenshot(page, name: str) -> Path:
+    """The page as a person sees it, whole, in artifacts/screenshots/<name>.png."""
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOT_DIR / f"{slug(name)}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def login(page, username: str, password: str = PASSWORD) -> None:
+    """Log in the way a person does: the admin login form."""
+    page.goto("/admin/login/?next=/admin/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/admin/")
+
+
+def _axe_script() -> str:
+    # axe-core ships inside the axe-playwright-python wheel: no CDN, no npm.
+    from axe_playwright_python.base import AXE_SCRIPT
+
+    return AXE_SCRIPT
+
+
+def axe_violations(page, *, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict]:
+    page.evaluate(_axe_script())
+    results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [v for v in results["violations"] if v.get("impact") in impacts]
+
+
+def format_violations(violations: list[dict]) -> str:
+    lines = []
+    for violation in violations:
+        lines.append(f"- {violation['id']} ({violation['impact']}): {violation['help']}")
+        for node in violation["nodes"][:5]:
+            lines.append(f"    {', '.join(map(str, node['target']))}: {node['html'][:160]}")
+    return "\n".join(lines)
+
+
+def assert_accessible(page) -> None:
+    violations = axe_violations(page)
+    assert not violations, (
+        f"axe found serious accessibility problems on {page.url}:\n" + format_violations(violations)
+    )
+
+
+_OVERFLOW_SCRIPT = """
+(tolerance) => {
+  const width = window.innerWidth;
+  const scrollWidth = document.scrollingElement.scrollWidth;
+  const culprits = [];
+  if (scrollWidth > width + tolerance) {
+    for (const el of document.querySelectorAll('body *')) {
+      const rect = el.getBoundingClientRect();
+      if (rect.right > width + tolerance && rect.width > 0) {
+        const id = el.id ? '#' + el.id : '';
+        const cls = el.classList.length ? '.' + [...el.classList].join('.') : '';
+        culprits.push(`${el.tagName.toLowerCase()}${id}${cls} right=${Math.round(rect.right)}`);
+        if (culprits.length >= 8) break;
+      }
+    }
+  }
+  return {width, scrollWidth, culprits};
+}
+"""
+
+
+def horizontal_overflow(page) -> dict:
+    return page.evaluate(_OVERFLOW_SCRIPT, OVERFLOW_TOLERANCE_PX)
+
+
+def assert_fits_viewport(page) -> None:
+    result = horizontal_overflow(page)
+    assert result["scrollWidth"] <= result["width"] + OVERFLOW_TOLERANCE_PX, (
+        f"{page.url} is {result['scrollWidth']}px wide in a {result['width']}px viewport; "
+        f"overflowing: {result['culprits']}"
+    )
