@@ -74,6 +74,7 @@ class EndOfDayReport:
             "categories": categories,
             "top_products": top,
             "imports": selectors.imports_of_day(start=start, end=end),
+            "periodic": selectors.periodic_runs_of_day(start=start, end=end),
             "alerts": selectors.open_alerts(),
             "window_start": start,
             "window_end": end,

@@ -25,6 +25,7 @@ from batches.models import ImportJob
 from catalogue.models import DailySales, Product
 from ops.models import Alert
 from reporting.models import ReportDefinition, ReportRun
+from schedules.models import TaskRun
 
 ZERO = Decimal("0.00")
 UNKNOWN_PRODUCT = "(unknown product)"
@@ -136,6 +137,29 @@ def imports_of_day(*, start: dt.datetime, end: dt.datetime, limit: int = 20) -> 
         jobs.filter(status__in=IMPORT_FAILURE_STATUSES)
         .order_by("created_at")
         .values("id", "dataset", "status", "rows_total", "rows_rejected", "error")[:limit]
+    )
+    return totals
+
+
+PERIODIC_PROBLEM_STATUSES = [TaskRun.Status.FAILED, TaskRun.Status.SKIPPED, TaskRun.Status.MISSED]
+
+
+def periodic_runs_of_day(
+    *, start: dt.datetime, end: dt.datetime, limit: int = 20
+) -> dict[str, Any]:
+    """Two queries: periodic runs queued in [start, end) by outcome, and the problem runs."""
+    runs = TaskRun.objects.filter(queued_at__gte=start, queued_at__lt=end)
+    totals = runs.aggregate(
+        runs=Count("id"),
+        succeeded=Count("id", filter=Q(status=TaskRun.Status.SUCCEEDED)),
+        failed=Count("id", filter=Q(status=TaskRun.Status.FAILED)),
+        skipped=Count("id", filter=Q(status=TaskRun.Status.SKIPPED)),
+        missed=Count("id", filter=Q(status=TaskRun.Status.MISSED)),
+    )
+    totals["problems"] = list(
+        runs.filter(status__in=PERIODIC_PROBLEM_STATUSES)
+        .order_by("queued_at")
+        .values("task_name", "status", "queued_at", "error")[:limit]
     )
     return totals
 
