@@ -88,7 +88,7 @@ def _sniff_delimiter(text: str) -> str:
             found = csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
         except csv.Error:
             found = ""
-        if found in DELIMITERS:
+        if found and found in DELIMITERS:
             return found
     header = lines[0] if lines else ""
     counts = {d: header.count(d) for d in DELIMITERS}

@@ -91,3 +91,27 @@ def sales_rows(count: int, *, start: int = 0, units: int = 3) -> str:
         f"2.50,0.00,{units * 2.5:.2f},EUR\n"
         for n in range(start, start + count)
     )
+
+
+def run_inline(job: ImportJob) -> ImportJob:
+    """Run the pipeline's services in this process, in order (unit tests; no worker)."""
+    ImportJob.objects.filter(id=job.id, status=ImportJob.Status.PENDING).update(
+        status=ImportJob.Status.QUEUED
+    )
+    services.job_plan(job_id=job.id)
+    job.refresh_from_db()
+    if job.finished_at:
+        return job
+    phases = (
+        [services.VALIDATE, services.WRITE]
+        if job.mode == ImportJob.Mode.ALL_OR_NOTHING
+        else [services.WRITE]
+    )
+    for phase in phases:
+        for chunk_id in job.chunks.order_by("index").values_list("id", flat=True):
+            services.chunk_import(chunk_id=chunk_id, phase=phase)
+        services.job_finish(job_id=job.id, phase=phase)
+        job.refresh_from_db()
+        if job.finished_at:
+            break
+    return job

@@ -1,0 +1,121 @@
+"""manage.py import_csv <dataset> <file>: the admin's import pipeline from the shell."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from django.core.files import File
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from batches import registry
+from batches.models import ImportJob
+from batches.selectors import job_error_csv_lines, job_progress
+from batches.services import ImportRejected, job_cancel, job_create, job_queue
+
+
+class Command(BaseCommand):
+    help = (
+        "Import a CSV file into a registered dataset through the chunked Celery pipeline. "
+        "Exit status with --wait: 0 succeeded, 2 partially failed, 1 failed or cancelled."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("dataset", help="registered dataset name (see --list)", nargs="?")
+        parser.add_argument("file", help="path of the CSV file", nargs="?")
+        parser.add_argument("--list", action="store_true", help="list the registered datasets")
+        parser.add_argument("--wait", action="store_true", help="block until the import ends")
+        parser.add_argument(
+            "--all-or-nothing",
+            action="store_true",
+            help="validate every row first; write nothing if any row is invalid",
+        )
+        parser.add_argument("--encoding", default="", help="file encoding (default utf-8)")
+        parser.add_argument("--delimiter", default="", help="delimiter (default: detected)")
+        parser.add_argument(
+            "--errors-to", default="", help="with --wait: write the rejected rows to this file"
+        )
+        parser.add_argument("--timeout", type=float, default=0, help="with --wait: give up after")
+
+    def handle(self, *args, dataset, file, wait, all_or_nothing, encoding, delimiter, **options):
+        if options["list"]:
+            for item in registry.all_datasets():
+                columns = ", ".join(item.spec.column_names)
+                self.stdout.write(f"{item.name}: {item.label} [{columns}]")
+            return
+        if not dataset or not file:
+            raise CommandError("usage: import_csv <dataset> <file> (or --list)")
+        path = Path(file)
+        if not path.is_file():
+            raise CommandError(f"{file}: no such file")
+        if delimiter == "\\t":
+            delimiter = "\t"
+        try:
+            with path.open("rb") as handle:
+                job = job_create(
+                    dataset=dataset,
+                    file=File(handle, name=path.name),
+                    name=path.name,
+                    mode=ImportJob.Mode.ALL_OR_NOTHING
+                    if all_or_nothing
+                    else ImportJob.Mode.VALID_ROWS,
+                    encoding=encoding,
+                    delimiter=delimiter,
+                    source=ImportJob.Source.CLI,
+                )
+        except (ImportRejected, registry.DatasetNotFound) as exc:
+            raise CommandError(str(exc)) from None
+        job_queue(job_id=job.id)
+        self.stdout.write(f"Import #{job.id} queued ({dataset}, {path.name}).")
+        if not wait:
+            return
+        job = self._follow(job.id, timeout=options["timeout"])
+        self.stdout.write(
+            f"Import #{job.id} {job.get_status_display()}: {job.rows_total:,} rows, "
+            f"{job.rows_new:,} new, {job.rows_updated:,} updated, "
+            f"{job.rows_unchanged:,} unchanged, {job.rows_rejected:,} rejected"
+            + (f" in {job.duration.total_seconds():.1f} s" if job.duration else "")
+            + "."
+        )
+        if job.error:
+            self.stderr.write(job.error)
+        if job.rows_rejected:
+            lines = job_error_csv_lines(job_id=job.id)
+            if options["errors_to"]:
+                with open(options["errors_to"], "w", encoding="utf-8", newline="") as out:
+                    out.writelines(lines)
+                self.stdout.write(f"Rejected rows written to {options['errors_to']}.")
+            else:
+                for number, line in enumerate(lines):
+                    if number > 10:
+                        self.stderr.write("... (use --errors-to FILE for all of them)")
+                        break
+                    self.stderr.write(line.rstrip("\r\n"))
+        if job.status == ImportJob.Status.PARTIALLY_FAILED:
+            raise SystemExit(2)
+        if job.status != ImportJob.Status.SUCCEEDED:
+            raise SystemExit(1)
+
+    def _follow(self, job_id: int, *, timeout: float) -> ImportJob:
+        deadline = time.monotonic() + timeout if timeout else None
+        bar = None
+        try:
+            while True:
+                progress = job_progress(job_id=job_id)
+                if bar is None and progress["rows_total"]:
+                    bar = tqdm(total=progress["rows_total"], unit="rows", file=self.stderr._out)
+                if bar is not None:
+                    bar.update(progress["rows_done"] - bar.n)
+                if progress["finished"]:
+                    break
+                if deadline and time.monotonic() > deadline:
+                    raise CommandError(f"import #{job_id} still running after {timeout} s")
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            job_cancel(job_id=job_id)
+            raise CommandError(f"import #{job_id} cancelled") from None
+        finally:
+            if bar is not None:
+                bar.close()
+        return ImportJob.objects.get(id=job_id)
