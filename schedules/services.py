@@ -226,3 +226,176 @@ def run_record_finished(*, celery_task_id: str, status: str, error: str = "") ->
         run.finished_at = now
         run.duration = now - run.started_at if run.started_at else None
         run.save(update_fields=["status", "error", "finished_at", "duration"])
+
+
+# --- admin operations: pause, resume, run now, release lock, audit ---------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "pk"):
+        return value.pk
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def schedule_snapshot(obj) -> dict[str, Any]:
+    """The editable fields of a schedule object as JSON, for the audit trail."""
+    from django.forms.models import model_to_dict
+
+    data = model_to_dict(obj)
+    data.pop("id", None)
+    snapshot = {key: _jsonable(value) for key, value in data.items()}
+    if isinstance(obj, PeriodicTask):
+        options = ScheduleOptions.objects.filter(periodic_task_id=obj.pk).first()
+        if options is not None:
+            snapshot["catch_up"] = options.catch_up
+    return snapshot
+
+
+def schedule_change_record(
+    *,
+    user,
+    action: str,
+    obj,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+):
+    from schedules.models import ScheduleChange
+
+    return ScheduleChange.objects.create(
+        user=user if getattr(user, "pk", None) else None,
+        action=action,
+        object_type=obj._meta.model_name,
+        object_id=str(obj.pk),
+        object_repr=str(obj)[:300],
+        periodic_task=obj if isinstance(obj, PeriodicTask) and obj.pk else None,
+        before=before,
+        after=after,
+    )
+
+
+@transaction.atomic
+def periodic_task_options_set(*, periodic_task: PeriodicTask, catch_up: str) -> ScheduleOptions:
+    options, _ = ScheduleOptions.objects.update_or_create(
+        periodic_task=periodic_task, defaults={"catch_up": catch_up}
+    )
+    return options
+
+
+@transaction.atomic
+def periodic_tasks_pause(*, periodic_task_ids: list[int], user) -> int:
+    paused = 0
+    for task in PeriodicTask.objects.select_for_update().filter(
+        pk__in=periodic_task_ids, enabled=True
+    ):
+        before = schedule_snapshot(task)
+        task.enabled = False
+        task.save()  # signals PeriodicTasks.changed: the running beat reloads
+        schedule_change_record(
+            user=user, action="paused", obj=task, before=before, after=schedule_snapshot(task)
+        )
+        paused += 1
+    return paused
+
+
+@transaction.atomic
+def periodic_tasks_resume(*, periodic_task_ids: list[int], user) -> int:
+    resumed = 0
+    for task in PeriodicTask.objects.select_for_update().filter(
+        pk__in=periodic_task_ids, enabled=False
+    ):
+        before = schedule_snapshot(task)
+        task.enabled = True
+        # Time spent paused is not downtime: count the schedule from now, so resuming
+        # does not fire a catch-up run for the paused period.
+        task.last_run_at = _now()
+        task.save()
+        schedule_change_record(
+            user=user, action="resumed", obj=task, before=before, after=schedule_snapshot(task)
+        )
+        resumed += 1
+    return resumed
+
+
+def periodic_task_run_now(*, periodic_task_id: int, user) -> tuple[bool, str]:
+    """Queue a periodic task now through the same lock and history as beat.
+
+    Returns (queued, message); a run refused by the lock is recorded as skipped.
+    """
+    from schedules.locking import (
+        PERIODIC_TASK_ID_OPTION,
+        QUEUED_BY_OPTION,
+        TRIGGER_OPTION,
+        PeriodicOnceTask,
+    )
+    from schedules.selectors import lock_holder_text, periodic_task_lock_holder, registered_tasks
+
+    periodic_task = PeriodicTask.objects.get(pk=periodic_task_id)
+    task = registered_tasks().get(periodic_task.task)
+    if task is None:
+        return False, f"{periodic_task.name}: task {periodic_task.task!r} is not registered"
+    args = json.loads(periodic_task.args or "[]")
+    kwargs = json.loads(periodic_task.kwargs or "{}")
+    options: dict[str, Any] = {"headers": {"periodic_task_name": periodic_task.name}}
+    if periodic_task.queue:
+        options["queue"] = periodic_task.queue
+    username = getattr(user, "get_username", lambda: "")()
+    if isinstance(task, PeriodicOnceTask):
+        options.update(
+            {
+                TRIGGER_OPTION: TaskRun.Trigger.MANUAL,
+                QUEUED_BY_OPTION: username,
+                PERIODIC_TASK_ID_OPTION: periodic_task.pk,
+            }
+        )
+        holder_before = periodic_task_lock_holder(periodic_task)
+        result = task.apply_async(args, kwargs, **options)
+        if result.id is None:  # refused by the lock
+            held = holder_before or periodic_task_lock_holder(periodic_task)
+            since = (held or {}).get("started_at") or (held or {}).get("queued_at") or "?"
+            verb = "running" if (held or {}).get("started_at") else "queued"
+            return False, (
+                f"{periodic_task.name} is already {verb} since {since} "
+                f"({lock_holder_text(held)}); this run was skipped and recorded."
+            )
+    else:
+        result = task.apply_async(args, kwargs, **options)
+        run_record_queued(
+            task_name=task.name,
+            periodic_task_id=periodic_task.pk,
+            trigger=TaskRun.Trigger.MANUAL,
+            queued_by=username,
+            celery_task_id=result.id,
+        )
+    schedule_change_record(
+        user=user, action="run_now", obj=periodic_task, after={"celery_task_id": result.id}
+    )
+    return True, f"{periodic_task.name} queued now (Celery task {result.id})."
+
+
+def periodic_task_lock_release(*, periodic_task_id: int, user) -> dict[str, Any] | None:
+    """Release the overlap lock of a periodic task's job; returns the holder it had."""
+    from schedules.locking import lock_release
+    from schedules.selectors import periodic_task_lock_holder, periodic_task_lock_key
+
+    periodic_task = PeriodicTask.objects.get(pk=periodic_task_id)
+    task, key = periodic_task_lock_key(periodic_task)
+    holder = periodic_task_lock_holder(periodic_task)
+    if task is None or holder is None:
+        return None
+    lock_release(task, key)
+    schedule_change_record(
+        user=user,
+        action="lock_released",
+        obj=periodic_task,
+        before={key: value for key, value in holder.items() if key != "key"},
+        after=None,
+    )
+    return holder

@@ -108,6 +108,12 @@ def describe_crontab(expression: str, timezone: str) -> str:
     return f"{text} ({timezone})"
 
 
+_PERIOD_SECONDS = {
+    "days": 86400,
+    "hours": 3600,
+    "minutes": 60,
+    "seconds": 1,
+}
 _PERIOD_WORDS = {"days": "day", "hours": "hour", "minutes": "minute", "seconds": "second"}
 
 
@@ -120,8 +126,13 @@ def describe_periodic_task(task: PeriodicTask) -> str:
         return describe_crontab(expression, str(cron.timezone))
     if task.interval_id:
         every, period = task.interval.every, task.interval.period
+        seconds = every * _PERIOD_SECONDS.get(period, 1)
+        for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+            if period in _PERIOD_SECONDS and seconds % size == 0:
+                count = seconds // size
+                return f"Every {unit}" if count == 1 else f"Every {count} {unit}s"
         unit = _PERIOD_WORDS.get(period, period)
-        return f"Every {unit}" if every == 1 else f"Every {every} {unit}s"
+        return f"Every {every} {unit}s"
     if task.clocked_id:
         return f"Once, at {task.clocked.clocked_time:%Y-%m-%d %H:%M %Z}"
     if task.solar_id:

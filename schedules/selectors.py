@@ -1,0 +1,77 @@
+"""Reads for schedules: periodic tasks with their last run, registered tasks, lock holders."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from typing import Any
+
+from celery import current_app
+from django.db.models import OuterRef, QuerySet, Subquery
+from django_celery_beat.models import PeriodicTask
+
+from schedules.locking import PeriodicOnceTask, lock_holder_read
+from schedules.models import TaskRun
+
+
+def periodic_tasks_with_last_run(queryset: QuerySet[PeriodicTask]) -> QuerySet[PeriodicTask]:
+    """Annotate last status and duration in the same query (index periodic_task, -queued_at)."""
+    latest = TaskRun.objects.filter(periodic_task=OuterRef("pk")).order_by("-queued_at", "-id")
+    return queryset.select_related(
+        "interval", "crontab", "solar", "clocked", "schedule_options"
+    ).annotate(
+        last_run_status=Subquery(latest.values("status")[:1]),
+        last_run_duration=Subquery(latest.values("duration")[:1]),
+        last_run_queued_at=Subquery(latest.values("queued_at")[:1]),
+    )
+
+
+def registered_tasks() -> dict[str, Any]:
+    """Task name -> task, after every installed app's tasks module is imported."""
+    current_app.loader.import_default_modules()
+    return {
+        name: task for name, task in current_app.tasks.items() if not name.startswith("celery.")
+    }
+
+
+def task_signature(task) -> inspect.Signature:
+    signature = inspect.signature(task.run)
+    if getattr(task, "bind", False) or next(iter(signature.parameters), None) == "self":
+        parameters = list(signature.parameters.values())
+        if parameters and parameters[0].name == "self":
+            signature = signature.replace(parameters=parameters[1:])
+    return signature
+
+
+def periodic_task_lock_key(periodic_task: PeriodicTask) -> tuple[PeriodicOnceTask | None, str]:
+    task = registered_tasks().get(periodic_task.task)
+    if not isinstance(task, PeriodicOnceTask):
+        return None, ""
+    args = json.loads(periodic_task.args or "[]")
+    kwargs = json.loads(periodic_task.kwargs or "{}")
+    return task, task.lock_key(args, kwargs)
+
+
+def periodic_task_lock_holder(periodic_task: PeriodicTask) -> dict[str, Any] | None:
+    """Who holds the overlap lock of this periodic task's job, or None."""
+    task, key = periodic_task_lock_key(periodic_task)
+    if task is None:
+        return None
+    try:
+        return lock_holder_read(task, key)
+    except TypeError:  # arguments no longer bind to the task: no lock can exist for them
+        return None
+
+
+def lock_holder_text(holder: dict[str, Any] | None) -> str:
+    if not holder:
+        return "not locked"
+    since = holder.get("started_at") or holder.get("queued_at")
+    verb = "running" if holder.get("started_at") else "queued"
+    who = holder.get("queued_by") or holder.get("trigger") or "unknown"
+    where = f" on {holder['worker']}" if holder.get("worker") else ""
+    expires = holder.get("expires_in")
+    return (
+        f"held by run {holder.get('celery_task_id') or '(unknown)'}, {verb} since {since}{where}, "
+        f"queued by {who}; the lock expires in {expires} s"
+    )
