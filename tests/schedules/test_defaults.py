@@ -1,0 +1,63 @@
+"""Default schedules as code: created or updated by name, marked platform-owned,
+admins' own schedules and last-run times untouched."""
+
+from datetime import UTC, datetime
+
+from django.core.management import call_command
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from schedules.models import ScheduleOptions
+from schedules.services import default_schedules_sync
+from schedules.tasks import sleep_probe
+
+ENTRIES = [
+    {"name": "probe", "task": "schedules.sleep_probe", "interval": 300, "kwargs": {"seconds": 0}},
+    {
+        "name": "nightly probe",
+        "task": "schedules.sleep_probe",
+        "crontab": "0 2 * * *",
+        "timezone": "Europe/London",
+        "catch_up": "skip",
+    },  # fmt: skip
+]
+
+
+def test_sync_creates_then_leaves_the_defaults_unchanged_and_marks_them_platform_owned(db):
+    assert default_schedules_sync(entries=ENTRIES) == {"created": 2, "updated": 0, "unchanged": 0}
+    assert default_schedules_sync(entries=ENTRIES) == {"created": 0, "updated": 0, "unchanged": 2}
+
+    nightly = PeriodicTask.objects.get(name="nightly probe")
+    assert nightly.schedule_options.platform_owned is True
+    assert nightly.schedule_options.catch_up == "skip"
+    assert nightly.crontab.timezone.key == "Europe/London"
+
+
+def test_sync_keeps_an_admins_schedules_enabled_flag_and_last_run(db):
+    every = IntervalSchedule.objects.create(every=10, period="seconds")
+    mine = PeriodicTask.objects.create(name="mine", task="tests.square", interval=every, args="[3]")
+    default_schedules_sync(entries=ENTRIES)
+    probe = PeriodicTask.objects.get(name="probe")
+    last_run = datetime(2026, 11, 1, tzinfo=UTC)
+    PeriodicTask.objects.filter(pk=probe.pk).update(enabled=False, last_run_at=last_run)
+
+    changed = [{**ENTRIES[0], "interval": 600}, ENTRIES[1]]
+    assert default_schedules_sync(entries=changed)["updated"] == 1
+
+    probe.refresh_from_db()
+    assert probe.interval.every == 600
+    assert probe.enabled is False
+    mine.refresh_from_db()
+    assert mine.args == "[3]"
+    assert not ScheduleOptions.objects.filter(periodic_task=mine).exists()
+
+
+def test_the_command_reports_what_it_did(db, capsys):
+    call_command("sync_default_schedules")
+    call_command("sync_default_schedules")
+
+    assert "0 created, 0 updated" in capsys.readouterr().out
+
+
+def test_sleep_probe_run_twice_leaves_the_same_state(db):
+    assert sleep_probe.run(seconds=0) == 0
+    assert sleep_probe.run(seconds=0) == 0
