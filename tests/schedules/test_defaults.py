@@ -18,7 +18,7 @@ ENTRIES = [
         "crontab": "0 2 * * *",
         "timezone": "Europe/London",
         "catch_up": "skip",
-    },  # fmt: skip
+    },
 ]
 
 
