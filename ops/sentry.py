@@ -11,30 +11,104 @@ from typing import Any
 EMAIL_PATTERN = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 SCRUBBED = "[scrubbed]"
 # Keys whose values may hold personal data or CSV row contents.
-SENSITIVE_KEYS = {"row", "rows", "values", "email", "recipients", "to", "cc", "password",
-                  "raw", "line", "data"}  # fmt: skip
+SENSITIVE_KEYS = {"row", "rows", "values", "email", "recipients", "to", "cc", "bcc", "password",
+                  "raw", "line", "lines", "data", "cells", "csv", "record", "body"}  # fmt: skip
+# Task arguments travel in the Celery integration's "celery-job" extra; tasks take ids,
+# so numbers stay and any string (which could be a row value) goes.
+TASK_ARGUMENT_KEYS = {"args", "kwargs"}
 
 
 def scrub(value: Any) -> Any:
+    """Emails out of every string; values of row-like keys out entirely."""
     if isinstance(value, str):
         return EMAIL_PATTERN.sub(SCRUBBED, value)
     if isinstance(value, dict):
-        return {
-            key: SCRUBBED if str(key).lower() in SENSITIVE_KEYS else scrub(item)
-            for key, item in value.items()
-        }
+        return {key: _scrub_item(str(key).lower(), item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [scrub(item) for item in value]
     return value
 
 
+def _scrub_item(key: str, item: Any) -> Any:
+    if key in SENSITIVE_KEYS:
+        return SCRUBBED
+    if key in TASK_ARGUMENT_KEYS:
+        return _keep_numbers(item)
+    return scrub(item)
+
+
+def _keep_numbers(value: Any) -> Any:
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {key: _keep_numbers(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_keep_numbers(item) for item in value]
+    return SCRUBBED
+
+
+def default_release() -> str:
+    """SENTRY_RELEASE, else the git commit Sentry can find, else the package version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from sentry_sdk.utils import get_default_release
+
+    found = get_default_release()
+    if found:
+        return found
+    try:
+        return f"batch-platform@{version('batch-platform')}"
+    except PackageNotFoundError:
+        return "batch-platform@unknown"
+
+
+# Event sections whose "values" key is Sentry's own structure, not data.
+_STRUCTURED_SECTIONS = ("exception", "breadcrumbs", "threads")
+
+
+def _scrub_structured(section: Any) -> Any:
+    """Keep Sentry's list structure; scrub every entry's data, vars and strings."""
+    if not isinstance(section, dict):
+        return scrub(section)
+    entries = section.get("values")
+    if not isinstance(entries, list):
+        return scrub(section)
+    cleaned = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            cleaned.append(scrub(entry))
+            continue
+        entry = {key: (item if key == "stacktrace" else scrub(item)) for key, item in entry.items()}
+        stacktrace = entry.get("stacktrace")
+        if isinstance(stacktrace, dict) and isinstance(stacktrace.get("frames"), list):
+            entry["stacktrace"] = {
+                **stacktrace,
+                "frames": [scrub(frame) for frame in stacktrace["frames"]],
+            }
+        cleaned.append(entry)
+    return {**section, "values": cleaned}
+
+
 def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
-    return scrub(event)
+    return {
+        key: _scrub_structured(value) if key in _STRUCTURED_SECTIONS else scrub(value)
+        for key, value in event.items()
+    }
+
+
+def before_breadcrumb(crumb: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+    return scrub(crumb)
 
 
 def init_sentry(
-    *, dsn: str, environment: str, release: str | None, traces_sample_rate: float = 0.0
+    *,
+    dsn: str,
+    environment: str,
+    release: str | None,
+    traces_sample_rate: float = 0.0,
+    transport: Any = None,
 ) -> None:
+    """Start Sentry for this process; `transport` lets tests see what would be sent."""
     import sentry_sdk
     from sentry_sdk.integrations.celery import CeleryIntegration
     from sentry_sdk.integrations.django import DjangoIntegration
@@ -43,13 +117,15 @@ def init_sentry(
     sentry_sdk.init(
         dsn=dsn,
         environment=environment,
-        release=release,
+        release=release or default_release(),
         send_default_pii=False,
+        transport=transport,
         traces_sample_rate=traces_sample_rate,
         max_request_body_size="never",
         include_local_variables=False,
         before_send=before_send,
         before_send_transaction=before_send,
+        before_breadcrumb=before_breadcrumb,
         integrations=[
             DjangoIntegration(),
             CeleryIntegration(monitor_beat_tasks=False),

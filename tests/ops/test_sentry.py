@@ -1,0 +1,184 @@
+"""What Sentry would receive, captured at the SDK's transport: scrubbed, with release,
+environment and cron check-ins."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import sentry_sdk
+from celery import shared_task
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+from sentry_sdk.transport import Transport
+
+from ops import crons
+from ops.sentry import init_sentry
+from tests.support.processes import wait_for
+from tests.support.tasks import record_tick
+
+
+class CapturingTransport(Transport):
+    """Keeps every envelope the SDK would send over HTTP."""
+
+    envelopes: list = []
+
+    def capture_envelope(self, envelope) -> None:
+        CapturingTransport.envelopes.append(envelope)
+
+    def flush(self, timeout, callback=None) -> None:
+        return None
+
+    def kill(self) -> None:
+        return None
+
+
+@shared_task(name="tests.ops_fail_on_purpose", soft_time_limit=10, time_limit=15)
+def fail_on_purpose(email: str) -> None:
+    raise ValueError(f"row 7 rejected for {email}")
+
+
+def items(kind: str) -> list[dict]:
+    return [
+        item.payload.json
+        for envelope in CapturingTransport.envelopes
+        for item in envelope.items
+        if item.type == kind
+    ]
+
+
+@pytest.fixture
+def sentry_capture(monkeypatch):
+    import celery.app.trace
+    import celery.worker.consumer.consumer
+
+    CapturingTransport.envelopes = []
+    init_sentry(
+        dsn="https://public@sentry.example.invalid/1",
+        environment="test-env",
+        release="batch-platform@test",
+        transport=CapturingTransport,
+    )
+    # The in-process test worker's consumer imported build_tracer before Sentry patched
+    # it (a real worker loads settings, and so Sentry, first); hand it the patched one.
+    monkeypatch.setattr(
+        celery.worker.consumer.consumer, "build_tracer", celery.app.trace.build_tracer
+    )
+    yield items
+    sentry_sdk.get_client().close()
+    sentry_sdk.init()  # back to an inactive client for the next tests
+
+
+def test_error_reaches_sentry_with_release_environment_and_no_personal_data(sentry_capture):
+    with sentry_sdk.new_scope() as scope:
+        scope.set_extra("row", {"email": "ann@example.com", "name": "Ann", "price": "9.90"})
+        scope.set_extra("values", ["Ann", "ann@example.com"])
+        scope.set_extra("note", "contact bob.smith+x@mail.example.org please")
+        try:
+            raise ValueError("Row 3: customer ann@example.com already exists")
+        except ValueError:
+            sentry_sdk.capture_exception()
+    [event] = sentry_capture("event")
+    assert event["release"] == "batch-platform@test"
+    assert event["environment"] == "test-env"
+    assert event["exception"]["values"][0]["value"] == "Row 3: customer [scrubbed] already exists"
+    assert event["extra"]["row"] == "[scrubbed]"
+    assert event["extra"]["values"] == "[scrubbed]"
+    assert event["extra"]["note"] == "contact [scrubbed] please"
+    assert "ann@example.com" not in str(event)
+    assert "Ann" not in str(event["extra"])
+
+
+def test_release_defaults_to_something_identifiable(monkeypatch):
+    from ops.sentry import default_release
+
+    monkeypatch.delenv("SENTRY_RELEASE", raising=False)
+    assert default_release()
+
+
+def test_failed_task_reaches_sentry_with_its_arguments_scrubbed(sentry_capture, celery_worker):
+    result = fail_on_purpose.delay("carol@example.com")
+    with pytest.raises(ValueError, match="row 7 rejected"):
+        result.get(timeout=20)
+    events = wait_for(lambda: sentry_capture("event"), timeout=10, message="an event")
+    event = events[0]
+    assert event["exception"]["values"][-1]["value"] == "row 7 rejected for [scrubbed]"
+    assert "carol" not in str(event["extra"]["celery-job"]["args"])
+    assert event["extra"]["celery-job"]["task_name"] == "tests.ops_fail_on_purpose"
+    assert "carol@example.com" not in str(events)
+
+
+def test_log_breadcrumbs_lose_email_addresses(sentry_capture):
+    logging.getLogger("batches").warning("rejected row for dave@example.com")
+    sentry_sdk.capture_message("import finished with errors")
+    [event] = sentry_capture("event")
+    crumbs = [crumb["message"] for crumb in event["breadcrumbs"]["values"]]
+    assert "rejected row for [scrubbed]" in crumbs
+
+
+def _periodic(name: str, task: str, **schedule) -> PeriodicTask:
+    return PeriodicTask.objects.create(name=name, task=task, **schedule)
+
+
+def test_beat_scheduled_run_sends_in_progress_then_ok_with_its_schedule(
+    sentry_capture, celery_worker, redis_client
+):
+    every_5_min = IntervalSchedule.objects.create(every=5, period=IntervalSchedule.MINUTES)
+    _periodic("Nightly tick", record_tick.name, interval=every_5_min)
+    # What beat sends: django-celery-beat names the periodic task in a header.
+    record_tick.apply_async(["k"], headers={"periodic_task_name": "Nightly tick"}).get(timeout=20)
+    checkins = wait_for(
+        lambda: len(sentry_capture("check_in")) >= 2 and sentry_capture("check_in"),
+        timeout=10,
+        message="two check-ins",
+    )
+    started, finished = checkins
+    assert started["monitor_slug"] == finished["monitor_slug"] == "nightly-tick"
+    assert started["status"] == "in_progress"
+    assert finished["status"] == "ok"
+    assert finished["check_in_id"] == started["check_in_id"]
+    assert started["monitor_config"]["schedule"] == {
+        "type": "interval",
+        "value": 5,
+        "unit": "minute",
+    }
+    assert started["monitor_config"]["max_runtime"] == 1
+    assert started["environment"] == "test-env"
+
+
+def test_failed_beat_scheduled_run_sends_an_error_check_in(sentry_capture, celery_worker):
+    crontab = CrontabSchedule.objects.create(minute="0", hour="18", day_of_week="1-5")
+    _periodic("Weekday report", fail_on_purpose.name, crontab=crontab)
+    result = fail_on_purpose.apply_async(
+        ["x@example.com"], headers={"periodic_task_name": "Weekday report"}
+    )
+    with pytest.raises(ValueError, match="row 7 rejected"):
+        result.get(timeout=20)
+    checkins = wait_for(
+        lambda: len(sentry_capture("check_in")) >= 2 and sentry_capture("check_in"),
+        timeout=10,
+        message="two check-ins",
+    )
+    assert [c["status"] for c in checkins] == ["in_progress", "error"]
+    assert checkins[0]["monitor_config"]["schedule"] == {"type": "crontab", "value": "0 18 * * 1-5"}
+
+
+def test_tasks_not_sent_by_beat_send_no_check_in(sentry_capture, celery_worker):
+    record_tick.delay("k").get(timeout=20)
+    assert sentry_capture("check_in") == []
+
+
+@pytest.mark.django_db
+def test_run_skipped_by_the_overlap_lock_sends_one_complete_ok_check_in(sentry_capture):
+    every_minute = IntervalSchedule.objects.create(every=60, period=IntervalSchedule.SECONDS)
+    periodic = _periodic("Sync stock", record_tick.name, interval=every_minute)
+    crons.on_periodic_run_skipped(
+        task_name=record_tick.name,
+        periodic_task_id=periodic.id,
+        celery_task_id="never-sent",
+        reason="previous run still holds the lock",
+    )
+    [checkin] = sentry_capture("check_in")
+    assert checkin["status"] == "ok"
+    assert checkin["monitor_slug"] == "sync-stock"
+    assert checkin["monitor_config"]["schedule"]["value"] == 1
+    assert not [c for c in sentry_capture("check_in") if c["status"] == "in_progress"]
