@@ -390,7 +390,7 @@ class Rejected:
 
 @dataclass
 class ValidatedRows:
-    lines: list[str] = field(default_factory=list)  # COPY text lines of the valid rows
+    lines: list[str] = field(default_factory=list)  # COPY text lines (no newline) of valid rows
     rejected: list[Rejected] = field(default_factory=list)
     seen: int = 0
 
@@ -415,19 +415,52 @@ class HeaderPlan:
     def key_columns(self) -> list[str]:
         return [self.present[i][1].attname for i in self.key_positions]
 
+    def _row_converter(self) -> Callable[[list[str]], tuple[str, ...]]:
+        """One generated function converting a whole row: no per-column loop in Python.
+
+        Raises FieldError at the first bad cell; `_row_errors` then collects all of them.
+        """
+        namespace = {f"c{i}": column.convert for i, (_, column) in enumerate(self.present)}
+        cells = ", ".join(f"c{i}(r[{index}])" for i, (index, _) in enumerate(self.present))
+        exec(f"def convert_row(r):\n    return ({cells},)\n", namespace)
+        return namespace["convert_row"]
+
+    def _key_function(self) -> Callable[[tuple[str, ...]], str]:
+        # A string key, not a tuple: strings are not tracked by the garbage collector,
+        # so a chunk's key set does not make every collection slower.
+        parts = ' + "\\x1f" + '.join(f"o[{i}]" for i in self.key_positions)
+        namespace: dict = {}
+        exec(f"def key_of(o):\n    return {parts}\n", namespace)
+        return namespace["key_of"]
+
+    def _row_errors(self, cells: list[str]) -> list[tuple[str, str]]:
+        errors = []
+        for index, column in self.present:
+            try:
+                column.convert(cells[index])
+            except FieldError as exc:
+                errors.append((column.name, str(exc)))
+        return errors
+
     def validate(self, records: Iterable[tuple[int, list[str]]]) -> ValidatedRows:
-        """Validate (row_number, cells) records; keep the first of rows sharing a key."""
+        """Validate (row_number, cells) records; keep the first of rows sharing a key.
+
+        Valid rows become COPY text lines (without their newline) in `lines`.
+        """
         result = ValidatedRows()
         width = len(self.header)
-        plan = [(index, column.convert, column.name) for index, column in self.present]
+        convert_row = self._row_converter()
         key_positions = self.key_positions
-        single_key = key_positions[0] if len(key_positions) == 1 else None
+        key_of = self._key_function()
         fk_positions = [i for i, (_, c) in enumerate(self.present) if c.fk_model is not None]
-        seen_keys: dict[object, int] = {}
+        seen_keys: dict[str, int] = {}
         pending: list[tuple[int, list[str], list[str]]] = []
+        lines = result.lines
         rejected = result.rejected
+        join = "\t".join
+        seen = 0
         for row_number, cells in records:
-            result.seen += 1
+            seen += 1
             if len(cells) != width:
                 rejected.append(
                     Rejected(
@@ -438,17 +471,10 @@ class HeaderPlan:
                     )
                 )
                 continue
-            out = []
-            errors = None
-            for index, convert, name in plan:
-                try:
-                    out.append(convert(cells[index]))
-                except FieldError as exc:
-                    if errors is None:
-                        errors = []
-                    errors.append((name, str(exc)))
-                    out.append("")
-            if errors:
+            try:
+                out = convert_row(cells)
+            except FieldError:
+                errors = self._row_errors(cells)
                 rejected.append(
                     Rejected(
                         row_number,
@@ -461,13 +487,11 @@ class HeaderPlan:
                     )
                 )
                 continue
-            key = (
-                out[single_key] if single_key is not None else tuple(out[i] for i in key_positions)
-            )
+            key = key_of(out)
             first = seen_keys.get(key)
             if first is not None:
                 names = ", ".join(self.present[i][1].name for i in key_positions)
-                shown = key if isinstance(key, str) else ", ".join(key)
+                shown = key.replace("\x1f", ", ")
                 rejected.append(
                     Rejected(
                         row_number,
@@ -479,10 +503,14 @@ class HeaderPlan:
                 )
                 continue
             seen_keys[key] = row_number
-            pending.append((row_number, cells, out))
+            if fk_positions:
+                pending.append((row_number, cells, list(out)))
+            else:
+                lines.append(join(out))
+        result.seen = seen
         if fk_positions:
             pending = self._resolve_foreign_keys(pending, fk_positions, rejected)
-        result.lines = ["\t".join(out) + "\n" for _, _, out in pending]
+            lines.extend(join(out) for _, _, out in pending)
         rejected.sort(key=lambda r: r.row_number)
         return result
 

@@ -56,7 +56,7 @@ def upsert_lines(*, plan: HeaderPlan, lines: list[str]) -> tuple[int, int]:
         )
         with cursor.copy(f"COPY {STAGE} ({column_list}) FROM STDIN") as copy:
             for start in range(0, len(lines), COPY_BLOCK_ROWS):
-                copy.write("".join(lines[start : start + COPY_BLOCK_ROWS]))
+                copy.write("\n".join(lines[start : start + COPY_BLOCK_ROWS]) + "\n")
         cursor.execute(
             f"WITH upserted AS ("
             f"INSERT INTO {table} AS target ({insert_list}) "
