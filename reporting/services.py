@@ -14,6 +14,7 @@ Exactly-once, in short (the long form is docs/reporting.md):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import uuid
@@ -21,6 +22,7 @@ import uuid
 import sentry_sdk
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import make_msgid
 from django.db import transaction
@@ -137,7 +139,7 @@ def report_scheduled_trigger(*, definition_id: int, now: dt.datetime) -> ReportR
         skip_reason="" if verdict.is_business_day else verdict.reason,
     )
     if run.status == ReportRun.Status.PENDING:
-        deliver_report_run.delay_on_commit(run.pk)
+        _enqueue_delivery(run_id=run.pk)
     return run
 
 
@@ -164,7 +166,7 @@ def report_run_create(
     definition: ReportDefinition,
     business_date: dt.date,
     kind: str,
-    requested_by: object | None = None,
+    requested_by: User | None = None,
     to: list[str] | None = None,
     enqueue: bool = True,
 ) -> ReportRun:
@@ -179,11 +181,13 @@ def report_run_create(
         requested_by=requested_by, **fields,
     )  # fmt: skip
     if enqueue:
-        deliver_report_run.delay_on_commit(run.pk)
+        _enqueue_delivery(run_id=run.pk)
     return run
 
 
-def report_test_send(*, definition: ReportDefinition, user, business_date: dt.date) -> ReportRun:
+def report_test_send(
+    *, definition: ReportDefinition, user: User, business_date: dt.date
+) -> ReportRun:
     if not user.email:
         raise ValueError(
             f"User {user.get_username()!r} has no email address; add one to send a test to yourself."
@@ -194,11 +198,17 @@ def report_test_send(*, definition: ReportDefinition, user, business_date: dt.da
     )  # fmt: skip
 
 
-def report_run_resend(*, run: ReportRun, user) -> ReportRun:
+def report_run_resend(*, run: ReportRun, user: User) -> ReportRun:
     return report_run_create(
         definition=run.definition, business_date=run.business_date,
         kind=ReportRun.Kind.RESEND, requested_by=user,
     )  # fmt: skip
+
+
+def _enqueue_delivery(*, run_id: int) -> None:
+    # After commit, so the worker finds the run; same as delay_on_commit (which the
+    # celery type stubs do not know yet).
+    transaction.on_commit(functools.partial(deliver_report_run.delay, run_id))
 
 
 def _stale_after() -> dt.timedelta:
