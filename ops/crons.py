@@ -161,5 +161,8 @@ def on_periodic_run_skipped(sender: Any = None, task_name: str = "", periodic_ta
 
 
 def connect() -> None:
+    from schedules.signals import periodic_run_skipped
+
     celery_signals.task_prerun.connect(on_task_prerun, weak=False)
     celery_signals.task_postrun.connect(on_task_postrun, weak=False)
+    periodic_run_skipped.connect(on_periodic_run_skipped, weak=False)

@@ -11,13 +11,14 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import connection
-from django.db.models import Avg, Count, F, FloatField, Func, Max, Q
-from django.db.models.functions import Coalesce
+from django.db.models import Avg, Count, F, FloatField, Func, Max, Q, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from batches.models import ImportJob
 from ops import state
 from ops.models import Alert, Heartbeat, QueueSample
+from schedules.models import TaskRun
 
 KIND_QUEUE_STALLED = "queue_stalled"
 KIND_QUEUE_NO_WORKER = "queue_no_worker"
@@ -129,7 +130,72 @@ def beat_status(*, now_ts: float | None = None) -> dict[str, Any]:
 
 
 def _task_failure_conditions(*, now: datetime) -> dict[tuple[str, str], tuple[str, str]]:
-    return {}
+    """Periodic tasks whose recent runs fail: N in a row (red) or a high failure rate (amber)."""
+    since = now - timedelta(hours=settings.OPS_TASK_FAILURE_LOOKBACK_HOURS)
+    finished = [TaskRun.Status.FAILED, TaskRun.Status.SUCCEEDED]
+    # Usually nothing failed: one query on the (status, queued_at) index and done.
+    failing_names = set(
+        TaskRun.objects.filter(status=TaskRun.Status.FAILED, queued_at__gte=since)
+        .values_list("task_name", flat=True)
+        .distinct()
+        .order_by()
+    )
+    if not failing_names:
+        return {}
+    window = settings.OPS_TASK_FAILURE_WINDOW
+    recent = (
+        TaskRun.objects.filter(
+            task_name__in=failing_names, status__in=finished, queued_at__gte=since
+        )
+        .annotate(
+            position=Window(
+                RowNumber(),
+                partition_by=[F("task_name")],
+                order_by=[F("queued_at").desc(), F("id").desc()],
+            )
+        )
+        .filter(position__lte=window)
+        .values_list("task_name", "status", "error")
+        .order_by("task_name", "position")
+    )
+    runs: dict[str, list[tuple[str, str]]] = {}
+    for task_name, status, error in recent:
+        runs.setdefault(task_name, []).append((status, error))
+    conditions = {}
+    for task_name, outcomes in runs.items():
+        streak = 0
+        for status, _ in outcomes:
+            if status != TaskRun.Status.FAILED:
+                break
+            streak += 1
+        failures = sum(1 for status, _ in outcomes if status == TaskRun.Status.FAILED)
+        rate = failures / len(outcomes)
+        last_error = next((error for status, error in outcomes if error), "")[:300]
+        if streak >= settings.OPS_TASK_CONSECUTIVE_FAILURES:
+            conditions[(KIND_TASK_FAILING, task_name)] = (
+                RED,
+                f"Periodic task {task_name} failed {streak} times in a row "
+                f"(threshold {settings.OPS_TASK_CONSECUTIVE_FAILURES}). Last error: {last_error}",
+            )
+        elif (
+            len(outcomes) >= settings.OPS_TASK_FAILURE_MIN_RUNS
+            and rate >= settings.OPS_TASK_FAILURE_RATE
+        ):
+            conditions[(KIND_TASK_FAILING, task_name)] = (
+                AMBER,
+                f"Periodic task {task_name} failed {failures} of its last {len(outcomes)} runs "
+                f"({rate:.0%}, threshold {settings.OPS_TASK_FAILURE_RATE:.0%}). "
+                f"Last error: {last_error}",
+            )
+    return conditions
+
+
+def failed_runs_recent(*, limit: int = 10) -> list[TaskRun]:
+    return list(
+        TaskRun.objects.filter(status=TaskRun.Status.FAILED)
+        .select_related("periodic_task")
+        .order_by("-queued_at", "-id")[:limit]
+    )
 
 
 def _import_stall_conditions(*, now: datetime) -> dict[tuple[str, str], tuple[str, str]]:

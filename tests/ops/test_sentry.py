@@ -7,12 +7,12 @@ import logging
 
 import pytest
 import sentry_sdk
-from celery import shared_task
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 from sentry_sdk.transport import Transport
 
 from ops import crons
 from ops.sentry import init_sentry
+from tests.ops.tasks import fail_on_purpose, locked_job
 from tests.support.processes import wait_for
 from tests.support.tasks import record_tick
 
@@ -30,11 +30,6 @@ class CapturingTransport(Transport):
 
     def kill(self) -> None:
         return None
-
-
-@shared_task(name="tests.ops_fail_on_purpose", soft_time_limit=10, time_limit=15)
-def fail_on_purpose(email: str) -> None:
-    raise ValueError(f"row 7 rejected for {email}")
 
 
 def items(kind: str) -> list[dict]:
@@ -168,7 +163,47 @@ def test_tasks_not_sent_by_beat_send_no_check_in(sentry_capture, celery_worker):
 
 
 @pytest.mark.django_db
-def test_run_skipped_by_the_overlap_lock_sends_one_complete_ok_check_in(sentry_capture):
+def test_run_skipped_by_the_overlap_lock_sends_one_complete_ok_check_in_and_no_in_progress(
+    sentry_capture, clean_redis
+):
+    every_minute = IntervalSchedule.objects.create(every=60, period=IntervalSchedule.SECONDS)
+    _periodic("Locked job", locked_job.name, interval=every_minute)
+    beat_headers = {"periodic_task_name": "Locked job", "celery_beat_task": True}
+    # No worker: the first run stays queued and holds the lock, as a slow run would.
+    first = locked_job.apply_async(headers=beat_headers)
+    refused = locked_job.apply_async(headers=beat_headers)
+    assert first.id
+    assert refused.id is None, "the overlap lock refused the second run"
+    [checkin] = sentry_capture("check_in")
+    assert checkin["status"] == "ok"
+    assert checkin["monitor_slug"] == "locked-job"
+    assert checkin["monitor_config"]["schedule"] == {
+        "type": "interval",
+        "value": 1,
+        "unit": "minute",
+    }
+
+
+@pytest.mark.django_db
+def test_skip_of_a_run_whose_check_in_is_open_closes_it_instead(sentry_capture, clean_redis):
+    every_minute = IntervalSchedule.objects.create(every=60, period=IntervalSchedule.SECONDS)
+    _periodic("Locked job", locked_job.name, interval=every_minute)
+    # A worker started the run (in_progress sent), then the lock refused it.
+    locked_job.push_request(id="run-1", periodic_task_name="Locked job")
+    try:
+        crons.on_task_prerun(task_id="run-1", task=locked_job)
+    finally:
+        locked_job.pop_request()
+    crons.on_periodic_run_skipped(
+        task_name=locked_job.name, periodic_task_id=None, celery_task_id="run-1", reason="lock"
+    )
+    checkins = sentry_capture("check_in")
+    assert [c["status"] for c in checkins] == ["in_progress", "ok"]
+    assert checkins[0]["check_in_id"] == checkins[1]["check_in_id"]
+
+
+@pytest.mark.django_db
+def test_skip_signal_for_a_periodic_task_sends_one_ok_check_in(sentry_capture):
     every_minute = IntervalSchedule.objects.create(every=60, period=IntervalSchedule.SECONDS)
     periodic = _periodic("Sync stock", record_tick.name, interval=every_minute)
     crons.on_periodic_run_skipped(
