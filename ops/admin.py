@@ -1,1 +1,141 @@
-from django.contrib import admin  # noqa: F401
+"""Ops in the admin: the dashboard, alerts with acknowledge, heartbeat history."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+
+from ops import selectors
+from ops.charts import line_chart_svg
+from ops.models import Alert, Dashboard, Heartbeat
+from ops.services import alert_acknowledge
+
+
+class AcknowledgedFilter(admin.SimpleListFilter):
+    title = "acknowledged"
+    parameter_name = "acknowledged"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "yes"), ("no", "no")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(acknowledged_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(acknowledged_at__isnull=True)
+        return queryset
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ["severity_label", "kind", "subject", "status", "first_seen_at",
+                    "last_seen_at", "resolved_at", "acknowledged_by", "acknowledged_at"]  # fmt: skip
+    list_filter = ["status", "severity", "kind", AcknowledgedFilter]
+    list_select_related = ["acknowledged_by"]
+    search_fields = ["subject", "message", "kind"]
+    date_hierarchy = "first_seen_at"
+    ordering = ["status", "-last_seen_at"]
+    actions = ["acknowledge"]
+    readonly_fields = [field.name for field in Alert._meta.fields]
+
+    @admin.display(description="severity", ordering="severity")
+    def severity_label(self, obj: Alert) -> str:
+        # Text, not colour alone.
+        return obj.severity.upper()
+
+    def has_add_permission(self, request) -> bool:
+        return False  # alerts come from the checks and the apps, not from people
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_acknowledge_permission(self, request) -> bool:
+        return request.user.has_perm("ops.acknowledge_alert")
+
+    @admin.action(description="Acknowledge selected open alerts", permissions=["acknowledge"])
+    def acknowledge(self, request, queryset):
+        changed = alert_acknowledge(
+            alert_ids=list(queryset.values_list("id", flat=True)), user_id=request.user.id
+        )
+        self.message_user(
+            request, f"{changed} alert(s) acknowledged by {request.user}.", messages.SUCCESS
+        )
+
+
+@admin.register(Heartbeat)
+class HeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["queue", "sent_at", "started_at", "latency", "worker"]
+    list_filter = ["queue"]
+    date_hierarchy = "started_at"
+    readonly_fields = [field.name for field in Heartbeat._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Dashboard)
+class DashboardAdmin(admin.ModelAdmin):
+    """The ops dashboard, reached as "Ops dashboard" on the admin index."""
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.has_perm("ops.view_dashboard")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        status = selectors.platform_status()
+        until = status.checked_at.timestamp()
+        since = until - 24 * 3600
+        history = selectors.queue_history(hours=24)
+        summary = selectors.queue_latency_summary(hours=24)
+        queues = []
+        for queue in status.queues:
+            data = history.get(queue.name, {"latency": [], "depth": []})
+            queues.append(
+                {
+                    "state": queue,
+                    "summary": summary.get(queue.name, {}),
+                    "latency_chart": line_chart_svg(
+                        data["latency"],
+                        since=since,
+                        until=until,
+                        label="latency (s)",
+                        unit="s",
+                        threshold=queue.thresholds.get("latency_amber"),
+                    ),
+                    "depth_chart": line_chart_svg(
+                        data["depth"],
+                        since=since,
+                        until=until,
+                        label="depth",
+                        threshold=queue.thresholds.get("depth_amber"),
+                    ),
+                }
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Ops dashboard",
+            "opts": self.model._meta,
+            "status": status,
+            "queues": queues,
+            "open_alerts": selectors.alerts_open(),
+            "recent_alerts": selectors.alerts_recent(limit=15),
+            "failed_runs": selectors.failed_runs_recent(limit=10),
+            "can_acknowledge": request.user.has_perm("ops.acknowledge_alert"),
+            "refresh_seconds": 30,
+        }
+        return TemplateResponse(request, "ops/dashboard.html", context)
