@@ -50,6 +50,10 @@ class ReportDefinition(models.Model):
 
     class Meta:
         ordering = ["name"]
+        indexes = [
+            models.Index(fields=["enabled", "kind"], name="reportdef_enabled_kind"),
+            models.Index(fields=["timezone"], name="reportdef_timezone"),
+        ]
         permissions = [
             ("send_report", "Can preview reports, send test reports and resend reports"),
         ]

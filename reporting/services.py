@@ -231,7 +231,11 @@ def report_run_deliver(
         if run.status == ReportRun.Status.SENDING:
             return _found_sending(run=run, attempt_id=attempt_id)
     # Render outside the row lock: the 1M-row report takes a moment and holds no lock.
-    rendered = report_render(definition=run.definition, business_date=run.business_date)
+    try:
+        rendered = report_render(definition=run.definition, business_date=run.business_date)
+    except Exception as exc:
+        # Nothing was sent; retried and, after the last try, recorded like an SMTP failure.
+        return _send_failed(run_id=run.pk, exc=exc, final_attempt=final_attempt)
     with transaction.atomic():
         run = ReportRun.objects.select_for_update().select_related("definition").get(pk=run_id)
         if run.status != ReportRun.Status.PENDING:
@@ -291,7 +295,7 @@ def _send_failed(*, run_id: int, exc: Exception, final_attempt: bool) -> str:
         raise ReportSendFailed(error) from exc
     run = ReportRun.objects.select_related("definition").get(pk=run_id)
     ReportRun.objects.filter(pk=run_id).update(
-        status=ReportRun.Status.FAILED, error=f"Failed after {run.attempts} attempt(s): {error}"
+        status=ReportRun.Status.FAILED, error=f"Failed after {run.attempts} send attempt(s): {error}"
     )
     sentry_sdk.capture_exception(exc)
     _ops_alert(

@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from ops.models import Alert
-from reporting.models import ReportRun
+from reporting.exceptions import ReportSendFailed
+from reporting.models import ReportDefinition, ReportRun
 from reporting.services import (
     report_run_create,
     report_run_deliver,
@@ -191,7 +192,7 @@ def test_smtp_server_refusing_leads_to_retries_then_a_recorded_failure_sentry_an
 
     assert smtp_server.refusals == 3  # the first try and two retries
     assert run.attempts == 3
-    assert "Failed after 3 attempt(s): SMTPDataError" in run.error
+    assert "Failed after 3 send attempt(s): SMTPDataError" in run.error
     assert "451" in run.error
     assert smtp_server.messages == []
     assert len(reported) == 1
@@ -212,8 +213,6 @@ def test_nothing_listening_on_the_smtp_port_is_retried_then_failed(
         definition=make_definition(), business_date=FRIDAY, kind=ReportRun.Kind.MANUAL,
         enqueue=False,
     )  # fmt: skip
-    from reporting.exceptions import ReportSendFailed
-
     with pytest.raises(ReportSendFailed, match="ConnectionRefusedError"):
         report_run_deliver(run_id=run.pk, attempt_id="t", final_attempt=False)
     assert ReportRun.objects.get(pk=run.pk).status == ReportRun.Status.PENDING
@@ -246,3 +245,20 @@ def test_resend_and_test_send_are_their_own_recorded_runs(
         "ceo@example.com, ops@example.com", "ceo@example.com, ops@example.com", "ann@example.com",
     ]  # fmt: skip
     assert smtp_server.messages[2]["Cc"] is None
+
+
+def test_a_report_that_cannot_be_built_is_retried_then_recorded_as_failed(
+    make_definition, monkeypatch
+):
+    monkeypatch.setattr("reporting.services.sentry_sdk.capture_exception", lambda exc: None)
+    definition = make_definition()
+    ReportDefinition.objects.filter(pk=definition.pk).update(kind="retired_kind")
+    run = report_run_create(
+        definition=definition, business_date=FRIDAY, kind=ReportRun.Kind.MANUAL, enqueue=False
+    )
+    with pytest.raises(ReportSendFailed, match="Unknown report kind 'retired_kind'"):
+        report_run_deliver(run_id=run.pk, attempt_id="t", final_attempt=False)
+    assert report_run_deliver(run_id=run.pk, attempt_id="t", final_attempt=True) == "failed"
+    run.refresh_from_db()
+    assert "Unknown report kind 'retired_kind'" in run.error
+    assert Alert.objects.filter(kind="report_send_failed").exists()
