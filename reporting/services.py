@@ -58,9 +58,12 @@ FINISHED = {
 @transaction.atomic
 def report_definition_schedule_sync(*, definition: ReportDefinition) -> PeriodicTask:
     """Create or update the definition's beat entry; disabled definitions pause it."""
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        **crontab_fields(definition=definition), timezone=definition.timezone
-    )
+    fields = {**crontab_fields(definition=definition), "timezone": definition.timezone}
+    # Not get_or_create: other apps and admins create identical crontab rows too, and
+    # get_or_create would fail on the duplicates.
+    crontab = CrontabSchedule.objects.filter(**fields).order_by("pk").first()
+    if crontab is None:
+        crontab = CrontabSchedule.objects.create(**fields)
     wanted = {
         "name": f"report: {definition.name} (#{definition.pk})"[:200],
         "task": SCHEDULED_TASK_NAME,
@@ -295,7 +298,8 @@ def _send_failed(*, run_id: int, exc: Exception, final_attempt: bool) -> str:
         raise ReportSendFailed(error) from exc
     run = ReportRun.objects.select_related("definition").get(pk=run_id)
     ReportRun.objects.filter(pk=run_id).update(
-        status=ReportRun.Status.FAILED, error=f"Failed after {run.attempts} send attempt(s): {error}"
+        status=ReportRun.Status.FAILED,
+        error=f"Failed after {run.attempts} send attempt(s): {error}",
     )
     sentry_sdk.capture_exception(exc)
     _ops_alert(

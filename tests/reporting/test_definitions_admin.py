@@ -210,3 +210,14 @@ def test_report_runs_list_has_no_n_plus_one(
         response = admin_client_with_email.get(reverse("admin:reporting_reportrun_changelist"))
     assert response.status_code == 200
     assert "30 report runs" in response.content.decode()
+
+
+def test_an_identical_crontab_row_made_elsewhere_is_reused(make_definition):
+    from django_celery_beat.models import CrontabSchedule
+
+    for _ in range(2):  # e.g. created by hand in the beat admin
+        CrontabSchedule.objects.create(
+            minute="0", hour="18", day_of_week="1,2,3,4,5", timezone="Europe/Berlin"
+        )
+    definition = make_definition()
+    assert definition.periodic_task.crontab_id == CrontabSchedule.objects.order_by("pk")[0].pk
