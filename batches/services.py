@@ -371,6 +371,10 @@ def job_notify(*, job_id: int) -> None:
     job = ImportJob.objects.select_related("created_by").get(id=job_id)
     if job.status in (ImportJob.Status.FAILED, ImportJob.Status.PARTIALLY_FAILED):
         _alert(job)
+    _email_uploader(job)
+
+
+def _email_uploader(job: ImportJob) -> None:
     user = job.created_by
     if not (user and user.email):
         return

@@ -1,0 +1,150 @@
+"""The admin pages: upload with preview, the job page, permissions."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from batches.models import ImportJob
+from tests.batches.conftest import make_job, run_inline
+
+pytestmark = pytest.mark.django_db
+
+HEADER = "iata,name,city,state,country,latitude,longitude\n"
+
+
+def upload(client, content: bytes, name: str = "airports.csv", **extra):
+    return client.post(
+        reverse("admin:batches_importjob_upload"),
+        {
+            "dataset": "airports",
+            "mode": "valid_rows",
+            "encoding": "utf-8",
+            "delimiter": "",
+            "file": SimpleUploadedFile(name, content, content_type="text/csv"),
+            **extra,
+        },
+    )
+
+
+def test_upload_shows_a_preview_with_per_field_errors_escaped(client, importer):
+    client.force_login(importer)
+    content = (HEADER + "AAA,Alpha,X,,USA,1,2\nBBB,<script>x</script>,X,,USA,north,2\n").encode()
+
+    response = upload(client, content)
+    job = ImportJob.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:batches_importjob_preview", args=[job.id])
+    preview = client.get(response["Location"])
+
+    html = preview.content.decode()
+    assert preview.status_code == 200
+    assert "1</strong> of them would be rejected" in html
+    assert "&#x27;north&#x27; is not a number" in html
+    assert "&lt;script&gt;x&lt;/script&gt;" in html
+    assert "<script>x</script>" not in html
+    assert job.status == ImportJob.Status.PENDING
+
+
+def test_confirming_the_preview_queues_the_job_on_commit(
+    client, importer, django_capture_on_commit_callbacks
+):
+    client.force_login(importer)
+    upload(client, (HEADER + "AAA,Alpha,X,,USA,1,2\n").encode())
+    job = ImportJob.objects.get()
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(reverse("admin:batches_importjob_preview", args=[job.id]))
+
+    job.refresh_from_db()
+    assert response.status_code == 302
+    assert job.status == ImportJob.Status.QUEUED
+    assert len(callbacks) == 1  # plan_import sent only after the commit
+
+
+def test_preview_of_a_file_with_a_bad_header_says_what_is_wrong(client, importer):
+    client.force_login(importer)
+    upload(client, b"iata;name\nAAA;Alpha\n")
+
+    preview = client.get(
+        reverse("admin:batches_importjob_preview", args=[ImportJob.objects.get().id])
+    )
+
+    assert (
+        "This file cannot be imported: missing column &#x27;country&#x27;"
+        in preview.content.decode()
+    )
+    assert b'value="Import"' not in preview.content
+
+
+def test_upload_over_the_limit_or_not_csv_is_refused_with_a_message(client, importer, settings):
+    client.force_login(importer)
+    settings.IMPORT_MAX_UPLOAD_BYTES = 50
+
+    too_big = upload(client, (HEADER + "AAA,Alpha,X,,USA,1,2\n").encode())
+    settings.IMPORT_MAX_UPLOAD_BYTES = 10_000
+    not_csv = upload(client, b"\x89PNG\r\n\x1a\n", name="photo.png")
+
+    assert "the upload limit is 50 bytes" in too_big.content.decode()
+    assert "only CSV files can be imported" in not_csv.content.decode()
+    assert not ImportJob.objects.exists()
+
+
+def test_job_page_progress_json_and_error_file(client, importer):
+    client.force_login(importer)
+    job = run_inline(make_job("airports", HEADER + "AAA,A,X,,USA,1,2\n=B,B,X,,USA,x,2\n"))
+
+    page = client.get(reverse("admin:batches_importjob_follow", args=[job.id]))
+    progress = client.get(reverse("admin:batches_importjob_progress", args=[job.id])).json()
+    errors = client.get(reverse("admin:batches_importjob_errors", args=[job.id]))
+
+    assert page.status_code == 200
+    assert "Download the rejected rows" in page.content.decode()
+    assert progress["rows_done"] == progress["rows_total"] == 2
+    assert (progress["status"], progress["rows_rejected"], progress["finished"]) == (
+        "partially_failed",
+        1,
+        True,
+    )
+    body = b"".join(errors.streaming_content).decode()
+    assert errors["Content-Disposition"] == f'attachment; filename="import-{job.id}-errors.csv"'
+    assert "\r\n3,\"row 3, column 'latitude': 'x' is not a number\",'=B," in body
+
+
+def test_changelist_lists_jobs_without_a_query_per_row(
+    client, admin_user, django_assert_max_num_queries
+):
+    for _ in range(5):
+        make_job("airports", HEADER + "AAA,A,X,,USA,1,2\n", user=admin_user)
+    client.force_login(admin_user)
+
+    with django_assert_max_num_queries(10):
+        response = client.get(reverse("admin:batches_importjob_changelist"))
+
+    assert response.status_code == 200
+    assert "Import a CSV file" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("name", "method"),
+    [
+        ("upload", "get"),
+        ("preview", "post"),
+        ("cancel", "post"),
+        ("retry", "post"),
+        ("errors", "get"),
+        ("follow", "get"),
+    ],
+)
+def test_staff_without_import_permissions_get_403(client, django_user_model, name, method):
+    staff = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
+    job = make_job("airports", HEADER + "AAA,A,X,,USA,1,2\n")
+    client.force_login(staff)
+    args = [] if name == "upload" else [job.id]
+
+    response = getattr(client, method)(reverse(f"admin:batches_importjob_{name}", args=args))
+
+    assert response.status_code == 403
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.PENDING
