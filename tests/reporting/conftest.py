@@ -3,6 +3,7 @@ report definitions created through the service (so each has its beat entry)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email
 import email.policy
@@ -29,7 +30,12 @@ class CollectingHandler:
         self.envelopes: list[tuple[str, list[str]]] = []
         self.refusals = 0
         self.refuse_with: str | None = None
+        # Keep the client waiting for the reply after the message is stored, to kill the
+        # sender in the window between "accepted" and "recorded as sent".
+        self.hold_reply = False
+        self.stored = threading.Event()
         self.lock = threading.Lock()
+        self.port = 0
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
@@ -40,6 +46,9 @@ class CollectingHandler:
             self.messages.append(
                 email.message_from_bytes(envelope.original_content, policy=email.policy.default)
             )
+        self.stored.set()
+        while self.hold_reply:
+            await asyncio.sleep(0.05)
         return "250 Message accepted for delivery"
 
 
@@ -59,6 +68,7 @@ def smtp_server(settings):
     handler = CollectingHandler()
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
+    handler.port = controller.port
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
     settings.EMAIL_PORT = controller.port
