@@ -2,12 +2,14 @@
 
 The upsert only touches rows whose values differ (`IS DISTINCT FROM`), so a chunk
 that runs twice writes nothing the second time, and `xmax = 0` tells inserted rows
-from updated ones without a second query.
+from updated ones without a second query. A chunk whose keys are all new is
+COPied straight into the table instead (see `_copy_new_rows`).
 """
 
 from __future__ import annotations
 
-from django.db import connection
+import psycopg
+from django.db import IntegrityError, connection, transaction
 
 from batches.rows import HeaderPlan
 
@@ -48,6 +50,8 @@ def upsert_lines(*, plan: HeaderPlan, lines: list[str]) -> tuple[int, int]:
         )
     else:
         conflict = "DO NOTHING"
+    if not defaults and _copy_new_rows(table=table, column_list=column_list, lines=lines):
+        return len(lines), 0
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
         cursor.execute(
@@ -70,3 +74,22 @@ def upsert_lines(*, plan: HeaderPlan, lines: list[str]) -> tuple[int, int]:
         inserted, updated = cursor.fetchone()
         cursor.execute(f"DROP TABLE {STAGE}")
     return inserted, updated
+
+
+def _copy_new_rows(*, table: str, column_list: str, lines: list[str]) -> bool:
+    """COPY straight into the table when none of the keys exist yet; False if one does.
+
+    A first import of new rows is the common case and plain COPY is about twice as
+    fast as stage + upsert. The unique natural key refuses any existing row, the
+    savepoint undoes the attempt, and the caller falls back to the upsert. A
+    conflict on the first rows (a re-import) costs almost nothing.
+    """
+    sql = f"COPY {table} ({column_list}) FROM STDIN"
+    try:
+        with transaction.atomic(), connection.cursor() as cursor, cursor.copy(sql) as copy:
+            for start in range(0, len(lines), COPY_BLOCK_ROWS):
+                copy.write("\n".join(lines[start : start + COPY_BLOCK_ROWS]) + "\n")
+    except (IntegrityError, psycopg.errors.UniqueViolation):
+        # cursor.copy() is psycopg's own, so its errors arrive unwrapped by Django.
+        return False
+    return True
