@@ -152,8 +152,9 @@ def test_the_change_page_says_the_schedule_in_plain_words_with_five_next_runs(ad
     crontab = CrontabSchedule.objects.create(
         minute="0", hour="18", day_of_week="1-5", timezone="Europe/London"
     )
-    task = PeriodicTask.objects.create(name="eod", task="tests.schedules.hold", crontab=crontab,
-                                       args='["eod"]')  # fmt: skip
+    task = PeriodicTask.objects.create(
+        name="eod", task="tests.schedules.hold", crontab=crontab, args='["eod"]'
+    )
 
     response = admin_client.get(f"{LIST_URL}{task.pk}/change/")
 
@@ -169,13 +170,24 @@ def test_the_list_shows_last_status_duration_next_run_and_policy_without_n_plus_
 ):
     now = datetime.now(UTC)
     for i in range(30):
-        task = PeriodicTask.objects.create(name=f"t{i}", task="tests.square", interval=every_minute,
-                                           args=f"[{i}]")  # fmt: skip
+        task = PeriodicTask.objects.create(
+            name=f"t{i}", task="tests.square", interval=every_minute, args=f"[{i}]"
+        )
         ScheduleOptions.objects.create(periodic_task=task, catch_up="skip")
-        TaskRun.objects.create(periodic_task=task, task_name="tests.square", status="failed",
-                               queued_at=now - timedelta(minutes=5), duration=timedelta(seconds=3))  # fmt: skip
-        TaskRun.objects.create(periodic_task=task, task_name="tests.square", status="succeeded",
-                               queued_at=now, duration=timedelta(seconds=2.5))  # fmt: skip
+        TaskRun.objects.create(
+            periodic_task=task,
+            task_name="tests.square",
+            status="failed",
+            queued_at=now - timedelta(minutes=5),
+            duration=timedelta(seconds=3),
+        )
+        TaskRun.objects.create(
+            periodic_task=task,
+            task_name="tests.square",
+            status="succeeded",
+            queued_at=now,
+            duration=timedelta(seconds=2.5),
+        )
 
     with django_assert_max_num_queries(12):
         response = admin_client.get(LIST_URL)
@@ -188,8 +200,9 @@ def test_the_list_shows_last_status_duration_next_run_and_policy_without_n_plus_
 
 
 def test_pause_and_resume_are_audited_with_before_and_after(admin_client, every_minute):
-    task = PeriodicTask.objects.create(name="p", task="tests.square", interval=every_minute,
-                                       args="[2]")  # fmt: skip
+    task = PeriodicTask.objects.create(
+        name="p", task="tests.square", interval=every_minute, args="[2]"
+    )
 
     admin_client.post(LIST_URL, {"action": "pause_tasks", "_selected_action": [task.pk]})
     task.refresh_from_db()
@@ -232,8 +245,9 @@ def test_run_now_and_lock_release_need_their_own_permission(client, every_minute
         *Permission.objects.filter(codename__in=["view_periodictask", "change_periodictask"])
     )
     client.force_login(staff)
-    task = PeriodicTask.objects.create(name="r", task="tests.square", interval=every_minute,
-                                       args="[2]")  # fmt: skip
+    task = PeriodicTask.objects.create(
+        name="r", task="tests.square", interval=every_minute, args="[2]"
+    )
 
     page = client.get(LIST_URL).content.decode()
     assert "pause_tasks" in page
@@ -257,8 +271,9 @@ def test_non_staff_users_cannot_reach_the_admin(client, db):
 def test_run_now_while_running_says_since_when_instead_of_an_error_page(
     admin_client, every_minute, clean_redis, transactional_db
 ):
-    task = PeriodicTask.objects.create(name="busy", task="tests.schedules.hold",
-                                       interval=every_minute, args='["busy"]')  # fmt: skip
+    task = PeriodicTask.objects.create(
+        name="busy", task="tests.schedules.hold", interval=every_minute, args='["busy"]'
+    )
     first = hold.apply_async(["busy"])  # no worker: it stays queued and holds the lock
 
     response = admin_client.post(
