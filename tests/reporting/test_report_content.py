@@ -81,9 +81,9 @@ def test_report_shows_the_platforms_day_imports_and_open_alerts(sales, make_defi
         )  # fmt: skip
     alert_raise(kind="queue_stalled", subject="imports", message="no heartbeat")
     text = report_render(definition=definition, business_date=FRIDAY).text_body
-    assert "Imports: 2 run, 186 rows in, 7 rejected, 1 failed or partially failed" in text
+    assert "Imports: 2 jobs, 186 rows in, 7 rejected, 1 failed or partially failed" in text
     assert "daily_sales: partially_failed, 7 of 100 rows rejected" in text
-    assert "Periodic runs: 3 run, 1 succeeded, 1 failed, 1 skipped (overlap), 0 missed" in text
+    assert "Periodic runs: 3, 1 succeeded, 1 failed, 1 skipped (overlap), 0 missed" in text
     assert "- batches.scan_inbox: failed at 10:00: boom" in text
     assert "- batches.scan_inbox: skipped at 10:00"  # Berlin time in text
     assert "Open ops alerts: 1" in text
