@@ -10,6 +10,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 
 from schedules.models import ScheduleChange, ScheduleOptions, TaskRun
 from tests.schedules.probe_tasks import hold
+from tests.support.processes import wait_for
 
 ADD_URL = "/admin/django_celery_beat/periodictask/add/"
 LIST_URL = "/admin/django_celery_beat/periodictask/"
@@ -321,3 +322,30 @@ def test_the_history_list_filters_by_status_task_and_date(admin_client, db):
     today = now.date().isoformat()
     page = admin_client.get(url, {"queued_at__gte": today}).content.decode()
     assert "Boom!" in page
+
+
+def test_run_now_while_the_job_runs_on_a_worker_says_running_since(celery_worker, admin_client):
+    every_minute = IntervalSchedule.objects.create(every=60, period="seconds")
+    task = PeriodicTask.objects.create(
+        name="long", task="tests.schedules.hold", interval=every_minute, args='["long", 3]'
+    )
+    admin_client.post(LIST_URL, {"action": "run_now", "_selected_action": [task.pk]})
+    wait_for(
+        lambda: TaskRun.objects.filter(periodic_task=task, status="started").exists(),
+        timeout=10,
+        message="the first run started",
+    )
+
+    response = admin_client.post(
+        LIST_URL, {"action": "run_now", "_selected_action": [task.pk]}, follow=True
+    )
+
+    text = " ".join(str(message) for message in response.context["messages"])
+    assert "long is already running since" in text
+    wait_for(
+        lambda: TaskRun.objects.filter(periodic_task=task, status="succeeded").exists(),
+        timeout=10,
+        message="the first run finished",
+    )
+    statuses = sorted(TaskRun.objects.filter(periodic_task=task).values_list("status", flat=True))
+    assert statuses == ["skipped", "succeeded"]
