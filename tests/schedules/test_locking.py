@@ -115,3 +115,18 @@ def test_holder_record_lives_next_to_the_lock(clean_redis, transactional_db):
     assert holder["trigger"] == "manual"
     assert clean_redis.exists(key + HOLDER_SUFFIX)
     assert TaskRun.objects.get(celery_task_id=result.id).status == "queued"
+
+
+@pytest.mark.slow
+@pytest.mark.fault
+def test_a_run_killed_by_its_hard_time_limit_is_recorded_failed_and_frees_its_lock(
+    worker_process,
+):
+    worker_process(queues="default", concurrency=1)
+    first = sleep_probe.apply_async(kwargs={"seconds": 30}, time_limit=2, soft_time_limit=1.5)
+    wait_for(lambda: _status(first.id) == "failed", timeout=30, message="time-limit failure")
+
+    run = TaskRun.objects.get(celery_task_id=first.id)
+    assert "TimeLimitExceeded" in run.error
+    again = sleep_probe.apply_async(kwargs={"seconds": 30}, time_limit=2, soft_time_limit=1.5)
+    assert again.state != states.REJECTED
