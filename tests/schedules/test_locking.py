@@ -123,10 +123,10 @@ def test_a_run_killed_by_its_hard_time_limit_is_recorded_failed_and_frees_its_lo
     worker_process,
 ):
     worker_process(queues="default", concurrency=1)
-    first = sleep_probe.apply_async(kwargs={"seconds": 30}, time_limit=2, soft_time_limit=1.5)
+    first = sleep_probe.apply_async(kwargs={"seconds": 4}, time_limit=2, soft_time_limit=1.5)
     wait_for(lambda: _status(first.id) == "failed", timeout=30, message="time-limit failure")
 
     run = TaskRun.objects.get(celery_task_id=first.id)
     assert "TimeLimitExceeded" in run.error
-    again = sleep_probe.apply_async(kwargs={"seconds": 30}, time_limit=2, soft_time_limit=1.5)
+    again = sleep_probe.apply_async(kwargs={"seconds": 4}, time_limit=2, soft_time_limit=1.5)
     assert again.state != states.REJECTED
