@@ -25,7 +25,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
-from tests.browser.support import DESKTOP, PASSWORD, login, save_screenshot, slug
+from tests.browser.support import (
+    DESKTOP,
+    PASSWORD,
+    SCREENSHOT_DIR,
+    login,
+    save_screenshot,
+    slug,
+)
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -102,6 +109,8 @@ def browser(chromium_executable: str) -> Iterator:
     # async-safety guard refuse ORM calls from the test body. The test body is plain
     # synchronous code (the live server runs in its own thread), so the guard is
     # lifted while the browser is up, and put back afterwards.
+    # Screenshots describe the last run only.
+    shutil.rmtree(SCREENSHOT_DIR, ignore_errors=True)
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     playwright = sync_playwright().start()
