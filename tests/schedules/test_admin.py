@@ -349,3 +349,32 @@ def test_run_now_while_the_job_runs_on_a_worker_says_running_since(celery_worker
     )
     statuses = sorted(TaskRun.objects.filter(periodic_task=task).values_list("status", flat=True))
     assert statuses == ["skipped", "succeeded"]
+
+
+def test_all_runs_link_on_the_change_page_lists_that_tasks_history(admin_client, every_minute):
+    task = PeriodicTask.objects.create(
+        name="linked", task="tests.square", interval=every_minute, args="[1]"
+    )
+    other = PeriodicTask.objects.create(
+        name="other", task="tests.square", interval=every_minute, args="[2]"
+    )
+    now = datetime.now(UTC)
+    TaskRun.objects.create(
+        periodic_task=task, task_name="tests.square", status="failed", queued_at=now, error="Mine!"
+    )
+    TaskRun.objects.create(
+        periodic_task=other,
+        task_name="tests.square",
+        status="failed",
+        queued_at=now,
+        error="Theirs!",
+    )
+
+    page = admin_client.get(f"{LIST_URL}{task.pk}/change/").content.decode()
+    assert "Mine!" in page
+    history = admin_client.get(
+        "/admin/schedules/taskrun/", {"periodic_task__id__exact": task.pk}
+    ).content.decode()
+
+    assert "Mine!" in history
+    assert "Theirs!" not in history
