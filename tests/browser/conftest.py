@@ -101,14 +101,15 @@ def chromium_executable() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium_executable: str) -> Iterator:
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API keeps an asyncio loop in this thread, which makes Django's
-    # async-safety guard refuse ORM calls from the test body. The test body is plain
-    # synchronous code (the live server runs in its own thread), so the guard is
-    # lifted while the browser is up, and put back afterwards.
+    # Playwright's sync API keeps an asyncio loop running in this thread, which makes
+    # Django's async-safety guard refuse ORM calls from the test body. The test body is
+    # plain synchronous code (the live server runs in its own thread), so the guard is
+    # lifted while the browser is up. Package scope: both end with the last browser
+    # test, so the rest of the suite runs with neither.
     # Screenshots describe the last run only.
     shutil.rmtree(SCREENSHOT_DIR, ignore_errors=True)
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
