@@ -1,0 +1,87 @@
+"""The scheduler's decisions for crontab schedules, without waiting for wall-clock minutes."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.schedulers import ModelEntry
+
+from schedules.models import ScheduleOptions, TaskRun
+from schedules.scheduler import PlatformScheduler, due_slots
+
+
+@pytest.fixture
+def scheduler(celery_app, clean_redis, db):
+    return PlatformScheduler(app=celery_app, lazy=True)
+
+
+def _entry(celery_app, expression: str, *, last_run_at: datetime, catch_up: str) -> ModelEntry:
+    minute, hour, day_of_month, month_of_year, day_of_week = expression.split()
+    crontab = CrontabSchedule.objects.create(
+        minute=minute,
+        hour=hour,
+        day_of_month=day_of_month,
+        month_of_year=month_of_year,
+        day_of_week=day_of_week,
+        timezone="UTC",
+    )
+    task = PeriodicTask.objects.create(
+        name=f"cron {expression} {catch_up}",
+        task="tests.square",
+        crontab=crontab,
+        args="[1]",
+        last_run_at=last_run_at,
+    )
+    ScheduleOptions.objects.create(periodic_task=task, catch_up=catch_up)
+    return ModelEntry(task, app=celery_app)
+
+
+def test_due_slots_counts_every_crontab_due_time_missed():
+    schedule = CrontabSchedule(minute="*/15", timezone="UTC").schedule
+    last = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+    now = datetime(2026, 11, 22, 4, 7, tzinfo=UTC)
+
+    first, latest, count = due_slots(schedule, last_run_at=last, now=now)
+
+    assert (first, latest, count) == (
+        datetime(2026, 11, 22, 3, 15, tzinfo=UTC),
+        datetime(2026, 11, 22, 4, 0, tzinfo=UTC),
+        4,
+    )
+
+
+def test_a_crontab_due_time_is_sent_once_even_when_two_beats_decide_on_it(celery_app, scheduler):
+    entry = _entry(
+        celery_app,
+        "* * * * *",
+        last_run_at=datetime.now(UTC) - timedelta(seconds=61),
+        catch_up="run_once",
+    )
+    other_beat = PlatformScheduler(app=celery_app, lazy=True)
+
+    assert scheduler._decide(entry) is True
+    assert other_beat._decide(entry) is False
+
+
+def test_skip_policy_drops_an_hour_of_missed_crontab_runs_and_records_them(celery_app, scheduler):
+    entry = _entry(
+        celery_app, "7 * * * *", last_run_at=datetime.now(UTC) - timedelta(hours=5), catch_up="skip"
+    )
+
+    assert scheduler._decide(entry) is False
+
+    missed = TaskRun.objects.get(status="missed")
+    assert missed.error.split(" ")[0] in {"4", "5"}
+    assert "catch-up policy is skip" in missed.error
+
+
+def test_run_once_policy_sends_one_run_for_many_missed_crontab_due_times(celery_app, scheduler):
+    entry = _entry(
+        celery_app,
+        "7 * * * *",
+        last_run_at=datetime.now(UTC) - timedelta(hours=5),
+        catch_up="run_once",
+    )
+
+    assert scheduler._decide(entry) is True
+    assert not TaskRun.objects.filter(status="missed").exists()
