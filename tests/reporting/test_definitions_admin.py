@@ -124,7 +124,9 @@ def test_preview_renders_html_text_and_attachment_rows_for_any_date(
     page = response.content.decode()
     assert "Preview: Daily sales — 2026-11-20" in page
     assert "Revenue: 115.99" in page  # text body
-    assert "srcdoc=" in page  # HTML body, sandboxed
+    # The HTML body, whole and escaped into a sandboxed iframe's srcdoc.
+    assert '<iframe sandbox="" srcdoc="&lt;!doctype html&gt;' in page
+    assert "&lt;td&gt;Bakery&lt;/td&gt;" in page
     assert "<td>SKU-1</td><td>Sourdough</td>" in page  # attachment rows
     assert "daily-sales-2026-11-20.csv (4 rows)" in page
 
