@@ -18,7 +18,7 @@ def check_task_time_limits(app_configs=None, **kwargs) -> list[checks.CheckMessa
     # checks from inside it, which would recurse.
     autodiscover_modules("tasks")
     visibility = settings.CELERY_VISIBILITY_TIMEOUT
-    errors = []
+    errors: list[checks.CheckMessage] = []
     for name, task in sorted(app.tasks.items()):
         if name.startswith("celery."):
             continue

@@ -353,7 +353,7 @@ def broker_round_trip(*, timeout: float = 2.0) -> dict[str, Any]:
     name = f"ops.health.{uuid.uuid4().hex}"
     try:
         with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=timeout)
+            conn.ensure_connection(max_retries=1, timeout=int(max(1, timeout)))
             queue = conn.SimpleQueue(name, no_ack=True)
             try:
                 token = uuid.uuid4().hex

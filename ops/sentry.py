@@ -89,7 +89,7 @@ def _scrub_structured(section: Any) -> Any:
     return {**section, "values": cleaned}
 
 
-def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+def before_send(event: Any, hint: dict[str, Any]) -> Any:
     return {
         key: _scrub_structured(value) if key in _STRUCTURED_SECTIONS else scrub(value)
         for key, value in event.items()

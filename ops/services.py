@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Literal
 
 import sentry_sdk
 from django.conf import settings
@@ -36,7 +38,9 @@ def _notify(*, alert_id: int, event: str) -> None:
         f"last seen {alert.last_seen_at:%Y-%m-%d %H:%M:%S %Z}"
         + (f", resolved {alert.resolved_at:%Y-%m-%d %H:%M:%S %Z}" if alert.resolved_at else "")
     )
-    level = "info" if event == "resolved" else ("error" if alert.severity == "red" else "warning")
+    level: Literal["info", "error", "warning"] = (
+        "info" if event == "resolved" else ("error" if alert.severity == "red" else "warning")
+    )
     with sentry_sdk.new_scope() as scope:
         scope.set_tag("ops.alert_kind", alert.kind)
         scope.set_tag("ops.alert_subject", alert.subject)
@@ -74,7 +78,7 @@ def alert_raise(*, kind: str, subject: str, message: str, severity: str = "red")
                 alert.severity = severity
                 alert.save(update_fields=["last_seen_at", "message", "severity"])
                 if escalated and severity == Alert.Severity.RED:
-                    transaction.on_commit(lambda a=alert.id: _notify(alert_id=a, event="opened"))
+                    transaction.on_commit(partial(_notify, alert_id=alert.id, event="opened"))
                 return alert
             try:
                 with transaction.atomic():
@@ -89,7 +93,7 @@ def alert_raise(*, kind: str, subject: str, message: str, severity: str = "red")
                     )
             except IntegrityError:
                 continue  # someone else opened it between our read and insert
-            transaction.on_commit(lambda a=alert.id: _notify(alert_id=a, event="opened"))
+            transaction.on_commit(partial(_notify, alert_id=alert.id, event="opened"))
             return alert
     raise RuntimeError(f"could not open or find the open alert {kind} {subject}")
 
@@ -107,7 +111,7 @@ def alert_resolve(*, kind: str, subject: str) -> bool:
     alert.status = Alert.Status.RESOLVED
     alert.resolved_at = timezone.now()
     alert.save(update_fields=["status", "resolved_at"])
-    transaction.on_commit(lambda: _notify(alert_id=alert.id, event="resolved"))
+    transaction.on_commit(partial(_notify, alert_id=alert.id, event="resolved"))
     return True
 
 

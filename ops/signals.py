@@ -13,7 +13,8 @@ def on_beat_init(sender: Any = None, **kwargs: Any) -> None:
     from ops.runner import start_checks_loop
 
     state.client().set(state.BEAT_TICK, state.now_ts())
-    start_checks_loop(owner="beat")
+    if settings.OPS_CHECKS_IN_BEAT:
+        start_checks_loop(owner="beat")
 
 
 def on_worker_ready(sender: Any = None, **kwargs: Any) -> None:

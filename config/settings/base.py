@@ -274,6 +274,7 @@ OPS_TASK_FAILURE_LOOKBACK_HOURS = env.int("OPS_TASK_FAILURE_LOOKBACK_HOURS", def
 OPS_IMPORT_STALL_AFTER = env.int("OPS_IMPORT_STALL_AFTER", default=900)
 OPS_HISTORY_DAYS = env.int("OPS_HISTORY_DAYS", default=7)
 OPS_INSPECT_TIMEOUT = env.float("OPS_INSPECT_TIMEOUT", default=1.0)
+OPS_CHECKS_IN_BEAT = env.bool("OPS_CHECKS_IN_BEAT", default=True)
 OPS_CHECKS_IN_WORKERS = env.bool("OPS_CHECKS_IN_WORKERS", default=True)
 # Heartbeats are frequent and watched by ops itself; no Sentry cron monitor for them.
 OPS_SENTRY_CRONS_EXCLUDE = env.list("OPS_SENTRY_CRONS_EXCLUDE", default=["ops.heartbeat"])
