@@ -18,6 +18,17 @@ import tests.support.tasks  # noqa: F401  (registers the test-only tasks)
 from tests.support.processes import BeatProcess, WorkerProcess
 
 
+@pytest.fixture(autouse=True)
+def _platform_celery_app_stays_current():
+    """A Celery() built inside a test becomes the current app unless told otherwise, and
+    every shared_task called afterwards would go to its broker; restore ours."""
+    from config.celery_app import app
+
+    yield
+    app.set_current()
+    app.set_default()
+
+
 @pytest.fixture
 def redis_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)

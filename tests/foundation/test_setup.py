@@ -19,9 +19,8 @@ def test_liveness_answers_without_touching_dependencies(client):
 
 
 def test_readiness_reports_database_and_broker(client):
-    response = client.get("/health/ready/")
-    assert response.status_code == 200
-    body = response.json()
+    # Heartbeat freshness is also checked (tests/ops); with no worker here it may be 503.
+    body = client.get("/health/ready/").json()
     assert body["checks"]["database"]["ok"]
     assert body["checks"]["broker"]["ok"]
 

@@ -130,7 +130,10 @@ def test_worker_reconnects_by_itself_after_redis_is_killed_and_restarted(
     wait_for(lambda: "Connection to broker lost" in worker.log() or "Error" in worker.log(),
              timeout=30, message="the worker to notice the lost broker")  # fmt: skip
     start_redis(redis_dir=private_redis["dir"], port=private_redis["port"])
-    private_app = app.__class__("probe", broker=private_redis["url"], backend=private_redis["url"])
+    # Not the current app: shared tasks elsewhere in this process must keep using ours.
+    private_app = app.__class__(
+        "probe", broker=private_redis["url"], backend=private_redis["url"], set_as_current=False
+    )
     private_app.conf.update(task_serializer="json", accept_content=["json"])
     try:
         result = private_app.send_task("ops.ping", args=["back"], queue="ops")
