@@ -110,8 +110,10 @@ def browser(chromium_executable: str) -> Iterator:
     # plain synchronous code (the live server runs in its own thread), so the guard is
     # lifted while the browser is up. Package scope: both end with the last browser
     # test, so the rest of the suite runs with neither.
-    # Screenshots describe the last run only.
-    shutil.rmtree(SCREENSHOT_DIR, ignore_errors=True)
+    # Screenshots describe the last run only; under pytest-xdist the workers share the
+    # folder, so none of them empties it.
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        shutil.rmtree(SCREENSHOT_DIR, ignore_errors=True)
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     playwright = sync_playwright().start()
