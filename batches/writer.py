@@ -50,7 +50,11 @@ def upsert_lines(*, plan: HeaderPlan, lines: list[str]) -> tuple[int, int]:
         )
     else:
         conflict = "DO NOTHING"
-    if not defaults and _copy_new_rows(table=table, column_list=column_list, lines=lines):
+    if (
+        not defaults
+        and not _some_key_exists(plan=plan, table=table, lines=(lines[0], lines[-1]))
+        and _copy_new_rows(table=table, column_list=column_list, lines=lines)
+    ):
         return len(lines), 0
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
@@ -74,6 +78,27 @@ def upsert_lines(*, plan: HeaderPlan, lines: list[str]) -> tuple[int, int]:
         inserted, updated = cursor.fetchone()
         cursor.execute(f"DROP TABLE {STAGE}")
     return inserted, updated
+
+
+def _some_key_exists(*, plan: HeaderPlan, table: str, lines: tuple[str, ...]) -> bool:
+    """Whether the table already has the key of one of these rows (a cheap index probe).
+
+    A re-import or an update file is caught here, before a COPY that would fail.
+    """
+    qn = connection.ops.quote_name
+    fields = [plan.present[i][1].model_field for i in plan.key_positions]
+    condition = " AND ".join(f"{qn(f.column)} = %s::{f.db_type(connection)}" for f in fields)
+    probes, params = [], []
+    for line in lines:
+        cells = line.split("\t")
+        values = [cells[i] for i in plan.key_positions]
+        if any(value == "\\N" or "\\" in value for value in values):
+            return True  # NULL or escaped keys: let the upsert decide
+        probes.append(f"EXISTS (SELECT 1 FROM {table} WHERE {condition})")
+        params.extend(values)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {' OR '.join(probes)}", params)
+        return bool(cursor.fetchone()[0])
 
 
 def _copy_new_rows(*, table: str, column_list: str, lines: list[str]) -> bool:

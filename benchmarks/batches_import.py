@@ -257,6 +257,14 @@ def pipeline(path: Path) -> tuple[float, ImportJob]:
     return time.perf_counter() - started, job
 
 
+class Results(dict):
+    """Measured rows/s by label; each is printed as soon as it is measured."""
+
+    def __setitem__(self, label: str, value: float) -> None:
+        super().__setitem__(label, value)
+        print(f"  measured {label}: {value:,.0f} rows/s", flush=True)
+
+
 def rate(rows: int, seconds: float) -> float:
     return rows / seconds if seconds else 0.0
 
@@ -287,7 +295,7 @@ def main() -> None:
         f"file: {rows:,} rows x 8 columns, {full.stat().st_size / 2**20:.1f} MiB; "
         f"chunk size {settings.IMPORT_CHUNK_ROWS:,} rows"
     )
-    results: dict[str, float] = {}
+    results = Results()
 
     truncate()
     results["raw COPY (empty table)"] = rate(rows, timed(lambda: raw_copy(full)))
