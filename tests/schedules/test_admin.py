@@ -378,3 +378,29 @@ def test_all_runs_link_on_the_change_page_lists_that_tasks_history(admin_client,
 
     assert "Mine!" in history
     assert "Theirs!" not in history
+
+
+def test_editing_a_crontab_in_the_admin_is_audited_and_described(admin_client):
+    crontab = CrontabSchedule.objects.create(
+        minute="0", hour="18", day_of_week="1-5", timezone="Europe/London"
+    )
+    url = f"/admin/django_celery_beat/crontabschedule/{crontab.pk}/change/"
+    data = {
+        "minute": "30",
+        "hour": "7",
+        "day_of_month": "*",
+        "month_of_year": "*",
+        "day_of_week": "*",
+        "timezone": "America/New_York",
+        # The page's inline of periodic tasks using this crontab (none here).
+        "periodictask_set-TOTAL_FORMS": "0",
+        "periodictask_set-INITIAL_FORMS": "0",
+    }
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    change = ScheduleChange.objects.get(object_type="crontabschedule")
+    assert (change.action, change.before["hour"], change.after["hour"]) == ("changed", "18", "7")
+    assert change.after["timezone"] == "America/New_York"
+    assert "At 07:30 (America/New_York)" in admin_client.get(url).content.decode()
