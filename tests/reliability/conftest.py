@@ -89,3 +89,32 @@ def assert_import_truth(client, job: ImportJob, *, rows: int, rejected: int = 0)
     assert shown is not None
     assert shown.group(1) == job.get_status_display()
     assert f'<td id="rejected">{rejected:,}</td>' in page.content.decode()
+
+
+class RefusingSmtpHandler:
+    """aiosmtpd handler that refuses the first `refuse` messages (451), then accepts."""
+
+    def __init__(self, refuse: int = 0) -> None:
+        self.refuse = refuse
+        self.refusals = 0
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.refusals < self.refuse:
+            self.refusals += 1
+            return "451 Try again later"
+        self.messages.append(envelope.original_content)
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on localhost for subprocess workers (see worker_settings.py)."""
+    from aiosmtpd.controller import Controller
+
+    handler = RefusingSmtpHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    handler.port = controller.port
+    yield handler
+    controller.stop()

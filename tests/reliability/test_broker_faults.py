@@ -39,7 +39,7 @@ def _on_private_redis(env: dict[str, str], private: dict) -> dict[str, str]:
 @contextmanager
 def _client(url: str):
     """A Celery client on the private Redis: sends what the web process or beat would."""
-    client = app.__class__("client", broker=url, backend=url)
+    client = app.__class__("client", broker=url, backend=url, set_as_current=False)
     client.conf.update(
         task_serializer="json", accept_content=["json"], result_accept_content=["json"],
         task_routes=settings.CELERY_TASK_ROUTES, broker_connection_retry_on_startup=True,
