@@ -334,6 +334,10 @@ def job_finish(*, job_id: int, phase: str = WRITE) -> str:
         job.rows_unchanged = chunks["unchanged"] or 0
         job.rows_rejected = chunks["rejected"] or 0
         failed = chunks["failed"]
+        if chunks["unfinished"] and job.status != ImportJob.Status.CANCELLED:
+            # Another chord over some of these chunks is still running (a retry):
+            # its callback will finish the job.
+            return job.status
         if job.status != ImportJob.Status.CANCELLED and phase == VALIDATE:
             if failed or job.rows_rejected:
                 job.status = ImportJob.Status.FAILED
@@ -440,8 +444,8 @@ def job_cancel(*, job_id: int) -> bool:
 def job_retry_failed_chunks(*, job_id: int) -> int:
     """Re-run only the failed (and cancelled) chunks of a finished job; returns how many."""
     job = ImportJob.objects.select_for_update().get(id=job_id)
-    if not job.is_finished:
-        return 0
+    if not job.is_finished or job.finished_at is None:
+        return 0  # still running (a cancelled job finishes when its chord callback runs)
     retry = job.chunks.filter(status__in=[ImportChunk.Status.FAILED, ImportChunk.Status.CANCELLED])
     chunk_ids = list(retry.order_by("index").values_list("id", flat=True))
     if not chunk_ids:
