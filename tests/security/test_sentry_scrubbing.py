@@ -1,0 +1,95 @@
+"""No personal data reaches Sentry from a real platform failure. The scrubber itself is
+tested in tests/ops/test_sentry.py; here a report whose recipients the SMTP server
+refuses fails for good, which sends an exception naming those addresses to Sentry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+import sentry_sdk
+from sentry_sdk.transport import Transport
+
+from ops.sentry import init_sentry
+from reporting.models import ReportRun
+from reporting.services import report_definition_create, report_run_create, report_run_deliver
+from tests.reliability.conftest import _free_port
+
+pytestmark = pytest.mark.django_db
+
+
+class CapturingTransport(Transport):
+    envelopes: list = []
+
+    def capture_envelope(self, envelope) -> None:
+        CapturingTransport.envelopes.append(envelope)
+
+    def flush(self, timeout, callback=None) -> None:
+        return None
+
+    def kill(self) -> None:
+        return None
+
+
+class RefuseRecipients:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return f"550 5.1.1 <{address}>: no such mailbox"
+
+
+@pytest.fixture
+def sentry_events():
+    CapturingTransport.envelopes = []
+    init_sentry(
+        dsn="https://public@sentry.example.invalid/1", environment="test", release="bp@test",
+        transport=CapturingTransport,
+    )  # fmt: skip
+    yield lambda: [
+        item.payload.json
+        for envelope in CapturingTransport.envelopes
+        for item in envelope.items
+        if item.type == "event"
+    ]
+    sentry_sdk.get_client().close()
+    sentry_sdk.init()
+
+
+@pytest.fixture
+def refusing_smtp(settings):
+    from aiosmtpd.controller import Controller
+
+    controller = Controller(RefuseRecipients(), hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.OPS_ALERT_EMAIL = []
+    yield
+    controller.stop()
+
+
+def test_a_report_refused_for_its_recipients_reaches_sentry_without_their_addresses(
+    sentry_events, refusing_smtp
+):
+    definition = report_definition_create(
+        name="Daily sales", to_recipients="ceo.private@example.com, anna.b@corp.example.org"
+    )
+    run = report_run_create(
+        definition=definition, business_date=dt.date(2026, 11, 20),
+        kind=ReportRun.Kind.MANUAL, enqueue=False,
+    )  # fmt: skip
+
+    status = report_run_deliver(run_id=run.id, final_attempt=True)
+
+    assert status == ReportRun.Status.FAILED
+    run.refresh_from_db()
+    assert "ceo.private@example.com" in run.error  # the admin may show it; Sentry may not
+    events = sentry_events()
+    assert any(
+        "SMTPRecipientsRefused" in json.dumps(event.get("exception", {})) for event in events
+    )
+    sent = json.dumps(events)
+    assert "ceo.private@example.com" not in sent
+    assert "anna.b@corp.example.org" not in sent
+    assert "[scrubbed]" in sent
