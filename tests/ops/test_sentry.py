@@ -217,3 +217,20 @@ def test_skip_signal_for_a_periodic_task_sends_one_ok_check_in(sentry_capture):
     assert checkin["monitor_slug"] == "sync-stock"
     assert checkin["monitor_config"]["schedule"]["value"] == 1
     assert not [c for c in sentry_capture("check_in") if c["status"] == "in_progress"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_new_and_resolved_alerts_reach_sentry_with_their_level(sentry_capture):
+    from ops.services import alert_raise, alert_resolve
+
+    alert_raise(
+        kind="queue_no_worker", subject="imports", message="No worker is consuming 'imports'."
+    )
+    alert_raise(kind="queue_no_worker", subject="imports", message="still none")
+    alert_resolve(kind="queue_no_worker", subject="imports")
+    events = sentry_capture("event")
+    assert [(e["message"], e["level"]) for e in events] == [
+        ("[ops] OPEN RED: queue_no_worker imports", "error"),
+        ("[ops] RESOLVED: queue_no_worker imports", "info"),
+    ]
+    assert events[0]["tags"]["ops.alert_kind"] == "queue_no_worker"
