@@ -92,7 +92,7 @@ def _sniff_delimiter(text: str) -> str:
             return found
     header = lines[0] if lines else ""
     counts = {d: header.count(d) for d in DELIMITERS}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
 
 

@@ -141,7 +141,7 @@ def _integer(model_field: models.Field, empty) -> Callable[[str], str]:
     return convert
 
 
-def _decimal(model_field: models.Field, empty) -> Callable[[str], str]:
+def _decimal(model_field: models.DecimalField, empty) -> Callable[[str], str]:
     places = model_field.decimal_places
     whole = model_field.max_digits - places
     fast = re.compile(rf"-?\d{{1,{whole}}}(?:\.\d{{1,{places}}})?").fullmatch
@@ -158,7 +158,8 @@ def _decimal(model_field: models.Field, empty) -> Callable[[str], str]:
             raise FieldError(f"{value!r} is not a number") from None
         if not number.is_finite():
             raise FieldError(f"{value!r} is not a finite number")
-        _sign, digits, exponent = number.as_tuple()
+        _sign, digits, raw_exponent = number.as_tuple()
+        exponent = int(raw_exponent)  # finite numbers have an int exponent
         decimals = -exponent if exponent < 0 else 0
         digit_count = len(digits) + (exponent if exponent > 0 else 0)
         if decimals > places:
@@ -301,7 +302,7 @@ def compile_column(resource_field, model_field: models.Field) -> Column:
     absent_value = model_field.get_default() if may_be_absent else None
     return Column(
         name=resource_field.column_name,
-        attname=model_field.column,
+        attname=model_field.column or model_field.name,
         model_field=model_field,
         convert=convert,
         fk_model=fk_model,
@@ -415,12 +416,12 @@ class HeaderPlan:
     def key_columns(self) -> list[str]:
         return [self.present[i][1].attname for i in self.key_positions]
 
-    def _row_converter(self) -> Callable[[list[str]], tuple[str, ...]]:
+    def _row_converter(self) -> Callable[..., tuple[str, ...]]:
         """One generated function converting a whole row: no per-column loop in Python.
 
         Raises FieldError at the first bad cell; `_row_errors` then collects all of them.
         """
-        namespace = {f"c{i}": column.convert for i, (_, column) in enumerate(self.present)}
+        namespace: dict = {f"c{i}": column.convert for i, (_, column) in enumerate(self.present)}
         cells = ", ".join(f"c{i}(r[{index}])" for i, (index, _) in enumerate(self.present))
         exec(f"def convert_row(r):\n    return ({cells},)\n", namespace)
         return namespace["convert_row"]

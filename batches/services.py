@@ -80,12 +80,15 @@ def job_create(
 ) -> ImportJob:
     """Store the file (streamed, never read whole) and create a PENDING job for it."""
     registry.get(dataset)  # unknown dataset: DatasetNotFound before anything is stored
-    size = default_storage.size(stored_path) if stored_path else file.size
+    if file is None and not stored_path:
+        raise ValueError("job_create needs a file or a stored_path")
+    size = default_storage.size(stored_path) if stored_path else file.size  # type: ignore[union-attr]
     upload_check(name=name, size=size)
     if not stored_path:
         safe = get_valid_filename(PurePosixPath(name).name) or "upload.csv"
         stored_path = default_storage.save(
-            f"{settings.IMPORT_UPLOAD_DIR}/{uuid.uuid4().hex}/{safe}", file
+            f"{settings.IMPORT_UPLOAD_DIR}/{uuid.uuid4().hex}/{safe}",
+            file,  # type: ignore[arg-type]
         )
     with default_storage.open(stored_path, "rb") as handle:
         checksum = file_checksum(handle)
@@ -112,7 +115,7 @@ def job_queue(*, job_id: int) -> bool:
         status=ImportJob.Status.QUEUED
     )
     if updated:
-        plan_import.delay_on_commit(job_id)
+        plan_import.delay_on_commit(job_id)  # type: ignore[attr-defined]
     return bool(updated)
 
 
@@ -494,7 +497,7 @@ def job_preview(*, job: ImportJob, rows: int | None = None) -> dict:
                     break
             if not records:
                 raise ImportFileError("the file has a header but no data rows")
-            cells, undecodable = read_range(
+            numbered, undecodable = read_range(
                 _BytesHandle(bytes(sample)),
                 offset=0,
                 length=len(sample),
@@ -502,7 +505,7 @@ def job_preview(*, job: ImportJob, rows: int | None = None) -> dict:
                 encoding=layout.encoding,
                 delimiter=layout.delimiter,
             )
-            cells = list(cells)
+            cells = list(numbered)
             validated = plan.validate(iter(cells))
     except (ImportFileError, HeaderError) as exc:
         preview["error"] = str(exc)

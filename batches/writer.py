@@ -87,7 +87,9 @@ def _some_key_exists(*, plan: HeaderPlan, table: str, lines: tuple[str, ...]) ->
     """
     qn = connection.ops.quote_name
     fields = [plan.present[i][1].model_field for i in plan.key_positions]
-    condition = " AND ".join(f"{qn(f.column)} = %s::{f.db_type(connection)}" for f in fields)
+    condition = " AND ".join(
+        f"{qn(f.column or f.name)} = %s::{f.db_type(connection)}" for f in fields
+    )
     probes, params = [], []
     for line in lines:
         cells = line.split("\t")
