@@ -113,7 +113,7 @@ class DashboardAdmin(admin.ModelAdmin):
                         data["latency"],
                         since=since,
                         until=until,
-                        label="latency (s)",
+                        label="latency",
                         unit="s",
                         threshold=queue.thresholds.get("latency_amber"),
                     ),
@@ -123,6 +123,7 @@ class DashboardAdmin(admin.ModelAdmin):
                         until=until,
                         label="depth",
                         threshold=queue.thresholds.get("depth_amber"),
+                        digits=0,
                     ),
                 }
             )
