@@ -1,0 +1,76 @@
+"""Service-level idempotency: the planner and the callback run twice, same state."""
+
+from __future__ import annotations
+
+import pytest
+
+from batches import services
+from batches.models import ImportChunk, ImportJob
+from tests.batches.conftest import SALES_HEADER, make_job, run_inline, sales_rows
+
+pytestmark = pytest.mark.django_db
+
+
+def test_planner_run_twice_creates_the_chunks_once(django_capture_on_commit_callbacks):
+    job = make_job("daily_sales", SALES_HEADER + sales_rows(2500))
+    ImportJob.objects.filter(id=job.id).update(status=ImportJob.Status.QUEUED)
+
+    with django_capture_on_commit_callbacks() as first:
+        services.job_plan(job_id=job.id)
+    with django_capture_on_commit_callbacks() as second:
+        services.job_plan(job_id=job.id)
+
+    assert list(job.chunks.values_list("index", "first_row", "row_count")) == [
+        (0, 2, 1000),
+        (1, 1002, 1000),
+        (2, 2002, 500),
+    ]
+    assert (len(first), len(second)) == (1, 0)  # the chord is started once
+    job.refresh_from_db()
+    assert (job.status, job.rows_total, job.chunks_total) == ("running", 2500, 3)
+
+
+def test_chunk_byte_ranges_never_cut_a_quoted_field_with_newlines(settings):
+    settings.IMPORT_CHUNK_ROWS = 2
+    content = (
+        "iata,name,city,state,country,latitude,longitude\n"
+        'AAA,"Alpha\nField, East",X,,USA,1,2\n'
+        'BBB,"Beta ""B""",X,,USA,1,2\n'
+        "\n"
+        'CCC,"Gamma\r\nField",X,,USA,1,2\n'
+        "DDD,Delta,X,,USA,1,x\n"
+    )
+
+    job = run_inline(make_job("airports", content))
+
+    assert list(job.chunks.values_list("first_row", "row_count")) == [(2, 2), (4, 2)]
+    assert job.rows_new == 3
+    assert job.row_errors.get().row_number == 6  # the blank line keeps its number
+    from catalogue.models import Airport
+
+    assert Airport.objects.get(iata="AAA").name == "Alpha\nField, East"
+    assert Airport.objects.get(iata="BBB").name == 'Beta "B"'
+
+
+def test_finish_run_twice_keeps_the_first_totals_and_finish_time():
+    job = run_inline(make_job("daily_sales", SALES_HEADER + sales_rows(1500)))
+    finished_at = job.finished_at
+    ImportChunk.objects.filter(job=job).update(rows_new=0)  # would change totals if recounted
+
+    services.job_finish(job_id=job.id)
+
+    job.refresh_from_db()
+    assert (job.rows_new, job.finished_at) == (1500, finished_at)
+
+
+def test_cancel_before_the_planner_runs_finishes_the_job_without_chunks():
+    job = make_job("daily_sales", SALES_HEADER + sales_rows(10))
+    ImportJob.objects.filter(id=job.id).update(status=ImportJob.Status.QUEUED)
+
+    assert services.job_cancel(job_id=job.id)
+    services.job_plan(job_id=job.id)
+
+    job.refresh_from_db()
+    assert (job.status, job.chunks.count()) == ("cancelled", 0)
+    assert job.finished_at is not None
+    assert not services.job_cancel(job_id=job.id)
