@@ -137,6 +137,5 @@ class DashboardAdmin(admin.ModelAdmin):
             "recent_alerts": selectors.alerts_recent(limit=15),
             "failed_runs": selectors.failed_runs_recent(limit=10),
             "can_acknowledge": request.user.has_perm("ops.acknowledge_alert"),
-            "refresh_seconds": 30,
         }
         return TemplateResponse(request, "ops/dashboard.html", context)
