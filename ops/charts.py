@@ -57,6 +57,12 @@ def line_chart_svg(
     if points:
         coords = " ".join(f"{x(ts)},{y(value)}" for ts, value in points)
         parts.append(f'<polyline fill="none" stroke="#246" stroke-width="1.5" points="{coords}"/>')
+        if len(points) < 3:
+            # A line needs two points; a fresh install has one bucket: show it as dots.
+            parts.extend(
+                f'<circle cx="{x(ts)}" cy="{y(value)}" r="2.5" fill="#246"/>'
+                for ts, value in points
+            )
     parts.append(f'<text x="4" y="11" font-size="10" fill="#333">{escape(summary)}</text>')
     parts.append("</svg>")
     # Safe: every value interpolated above is a number or escaped.
