@@ -3,9 +3,12 @@ test's own, migrated in a subprocess, is restarted while a chunk holds a transac
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -17,13 +20,18 @@ pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
 
 @pytest.fixture
-def private_postgres(tmp_path):
+def private_postgres():
     import pgserver
 
-    server = pgserver.get_server(tmp_path / "pg", cleanup_mode="delete")
+    # Not under pytest's tmp_path: as root, pgserver runs PostgreSQL as the user
+    # "pgserver" and opens the folders above the data directory to it, and any pytest
+    # session starting meanwhile makes /tmp/pytest-of-root private again.
+    folder = Path(tempfile.mkdtemp(prefix="bp-reliability-pg-"))
+    server = pgserver.get_server(folder / "pg", cleanup_mode="delete")
     server.psql("CREATE DATABASE reliability;")
     yield server
     server.cleanup()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _restart(server) -> None:
