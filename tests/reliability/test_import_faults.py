@@ -215,3 +215,20 @@ def test_a_chunk_past_its_time_limit_is_stopped_and_recorded_as_failed(
     page = admin_client.get(f"/admin/batches/importjob/{job.id}/change/", follow=True).content
     assert b"the chunk ran past its time limit" in page
     assert b'<strong id="status">partially failed</strong>' in page
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="batches.services.chunk_import locks with select_for_update().select_related('job'), "
+    "which locks the ImportJob row too (FOR UPDATE without OF): the chunks of one import "
+    "run one at a time and each blocks cancel and the chord callback while it runs",
+)
+def test_different_chunks_of_one_import_run_in_parallel(worker_process, fault_env):
+    worker_process(queues="imports", concurrency=2, env=fault_env, extra_args=FAULT_TASKS)
+    job = make_job(sales_csv(20, faults={3: SLOW_DAY, 13: SLOW_DAY}))  # chunks 0 and 1
+    services.job_queue(job_id=job.id)
+
+    wait_for(lambda: deliveries(SLOW_DAY) == 2, timeout=30, message="both slow rows reached")
+
+    assert not job.chunks.filter(status=ImportChunk.Status.DONE).exists()
+    assert wait_finished(job.id, timeout=30).status == ImportJob.Status.SUCCEEDED
