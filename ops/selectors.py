@@ -279,17 +279,21 @@ def platform_status(*, inspect_workers: bool = True) -> PlatformStatus:
                 )
         if depths is not None:
             queue.depth = depths[name]
-            # Without beat nobody sends heartbeats; the beat alert says so once,
-            # instead of every queue going stale at the same time.
-            if beat["ok"] and queue.heartbeat_age is not None:
-                if queue.heartbeat_age > limits["heartbeat_stale"]:
+            # Measured against beat's last send, not the clock: when beat stops, no
+            # queue falls behind, and the beat alert says so once instead of every
+            # queue going stale too.
+            tick_ts = beat["last_tick_at"].timestamp() if beat["last_tick_at"] else None
+            if tick_ts is not None and last:
+                lag = tick_ts - last["started_at"]
+                if lag > limits["heartbeat_stale"]:
                     queue.flag(RED, f"last heartbeat {queue.heartbeat_age:.0f}s ago")
                     conditions[(KIND_QUEUE_STALLED, name)] = (
                         RED,
                         f"Queue '{name}': no heartbeat started for {queue.heartbeat_age:.0f}s "
-                        f"(threshold {limits['heartbeat_stale']:.0f}s); work there is not running.",
+                        f"while beat kept sending (threshold {limits['heartbeat_stale']:.0f}s); "
+                        "work there is not running.",
                     )
-            elif beat["ok"] and queue.heartbeat_age is None:
+            elif tick_ts is not None:
                 queue.flag(AMBER, "no heartbeat recorded yet")
             if queue.latency is not None and queue.latency > limits["latency_amber"]:
                 queue.flag(AMBER, f"latency {queue.latency:.1f}s")

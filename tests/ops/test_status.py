@@ -166,3 +166,38 @@ def test_ops_status_exits_0_when_all_queues_are_green(celery_worker, settings, c
     assert "workers online: 1" in out
     assert not Alert.objects.filter(status="open").exists()
     assert json.loads(state.client().get(state.heartbeat_last_key("ops")))["worker"] == "w@test"
+
+
+def _heartbeat_at(queue, started_ts):
+    state.client().set(
+        state.heartbeat_last_key(queue),
+        json.dumps({"started_at": started_ts, "latency": 0.01, "worker": "w@test"}),
+    )
+
+
+@pytest.mark.django_db
+def test_queue_behind_a_ticking_beat_is_stalled(clean_redis, settings):
+    settings.OPS_THRESHOLDS = {**settings.OPS_THRESHOLDS, "heartbeat_stale": 60}
+    now = state.now_ts()
+    _fresh_heartbeats()
+    _heartbeat_at("reports", now - 75)
+    ops_checks_run(status=platform_status(inspect_workers=False))
+    alert = Alert.objects.get(kind="queue_stalled", status="open")
+    assert alert.subject == "reports"
+    assert "no heartbeat started for 75s while beat kept sending (threshold 60s)" in alert.message
+
+
+@pytest.mark.django_db
+def test_stopped_beat_is_one_alert_not_one_per_queue(clean_redis, settings):
+    settings.OPS_THRESHOLDS = {**settings.OPS_THRESHOLDS, "heartbeat_stale": 60}
+    settings.OPS_BEAT_STALE_AFTER = 90
+    now = state.now_ts()
+    state.client().set(state.BEAT_TICK, now - 100)
+    for queue in settings.PLATFORM_QUEUES:
+        _heartbeat_at(queue, now - 99.5)
+    status = ops_checks_run(status=platform_status(inspect_workers=False))
+    assert list(Alert.objects.filter(status="open").values_list("kind", "subject")) == [
+        ("beat_stalled", "beat")
+    ]
+    assert "Beat last ticked 100s ago (threshold 90s)" in Alert.objects.get().message
+    assert {queue.state for queue in status.queues} == {"green"}
