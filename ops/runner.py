@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 
-import sentry_sdk
 from django.conf import settings
 from django.db import connection
 
@@ -48,9 +47,9 @@ class ChecksLoop(threading.Thread):
             ops_checks_run()
             return True
         except Exception:
-            # A failed check must not kill the loop; the next tick tries again.
+            # A failed check must not kill the loop; the next tick tries again. Logged
+            # at error level, so Sentry gets it too.
             logger.exception("ops checks failed in %s", self.owner)
-            sentry_sdk.capture_exception()
             return False
         finally:
             connection.close()

@@ -5,6 +5,7 @@ Imported from settings, so it must not import models.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -129,6 +130,8 @@ def init_sentry(
         integrations=[
             DjangoIntegration(),
             CeleryIntegration(monitor_beat_tasks=False),
-            LoggingIntegration(event_level=None),
+            # Beat and the worker report most trouble by logging it (a schedule that
+            # cannot be sent, a lost connection); logged errors become events.
+            LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
         ],
     )

@@ -52,9 +52,9 @@ def _notify(*, alert_id: int, event: str) -> None:
         try:
             send_mail(subject, body, None, list(settings.OPS_ALERT_EMAIL))
         except Exception:
-            # Never lose the fact that ops were not told; the alert row stays open.
+            # Never lose the fact that ops were not told (logged as an error, so Sentry
+            # gets it too); the alert row stays open.
             logger.exception("could not email ops alert %s", subject)
-            sentry_sdk.capture_exception()
 
 
 def alert_raise(*, kind: str, subject: str, message: str, severity: str = "red") -> Alert:

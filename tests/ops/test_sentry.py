@@ -234,3 +234,14 @@ def test_new_and_resolved_alerts_reach_sentry_with_their_level(sentry_capture):
         ("[ops] RESOLVED: queue_no_worker imports", "info"),
     ]
     assert events[0]["tags"]["ops.alert_kind"] == "queue_no_worker"
+
+
+def test_errors_beat_only_logs_reach_sentry(sentry_capture):
+    logging.getLogger("celery.beat").error(
+        "Message Error: Couldn't apply scheduled task nightly: connection to ops@example.com refused"
+    )
+    [event] = sentry_capture("event")
+    assert event["level"] == "error"
+    assert event["logger"] == "celery.beat"
+    assert "[scrubbed]" in event["logentry"]["message"]
+    assert "ops@example.com" not in str(event)
