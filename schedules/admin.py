@@ -236,7 +236,7 @@ class PeriodicTaskAdmin(AuditedAdminMixin, beat_admin.PeriodicTaskAdmin):
                     run.status,
                     run.trigger,
                     _fmt_duration(run.duration),
-                    run.error[:120],
+                    run.error[:300],
                 )
                 for run in runs
             ),
@@ -413,7 +413,8 @@ class TaskRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="error")
     def short_error(self, obj):
-        return obj.error[:100]
+        # Long enough for a skipped run's lock holder (id, since, worker, queued by).
+        return obj.error[:300]
 
     def has_add_permission(self, request):
         return False

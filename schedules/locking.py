@@ -63,8 +63,12 @@ class PeriodicOnceTask(QueueOnce):
     @property
     def default_timeout(self) -> int:
         """Seconds a lock lives: the hard time limit plus a margin."""
-        limit = self.time_limit or self.app.conf.task_time_limit or settings.CELERY_TASK_TIME_LIMIT
-        return int(limit) + int(settings.SCHEDULES_LOCK_MARGIN_SECONDS)
+        return self.hard_time_limit() + int(settings.SCHEDULES_LOCK_MARGIN_SECONDS)
+
+    def hard_time_limit(self) -> int:
+        return int(
+            self.time_limit or self.app.conf.task_time_limit or settings.CELERY_TASK_TIME_LIMIT
+        )
 
     def lock_timeout(
         self, once_options: dict[str, Any] | None = None, time_limit: float | None = None
@@ -78,8 +82,9 @@ class PeriodicOnceTask(QueueOnce):
         return self.default_timeout
 
     def _running_lock_timeout(self) -> int:
+        # The message header is (hard, soft): Celery's amqp sends [time_limit, soft].
         timelimit = getattr(self.request, "timelimit", None) or (None, None)
-        return self.lock_timeout(time_limit=timelimit[1] if len(timelimit) > 1 else None)
+        return self.lock_timeout(time_limit=timelimit[0] if timelimit else None)
 
     @property
     def lock_redis(self):
@@ -153,6 +158,7 @@ class PeriodicOnceTask(QueueOnce):
                 queued_by=queued_by,
                 celery_task_id=task_id,
                 queued_at=queued_at,
+                time_limit=options.get("time_limit") or self.hard_time_limit(),
             )
             return Task.apply_async(self, args, kwargs, **options)
         except Exception as exc:

@@ -43,6 +43,12 @@ class TaskRun(models.Model):
     worker = models.CharField(max_length=255, blank=True, default="")
     celery_task_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
     error = models.TextField(blank=True, default="")
+    # Hard time limit in seconds this run was sent or started with (a per-call limit wins
+    # over the task's); the reaper uses it to tell a lost run from a long one.
+    time_limit = models.PositiveIntegerField(null=True, blank=True)
+    # When schedules.reap_lost_runs marked the run failed as lost; kept if a late
+    # outcome or a redelivery brings it back.
+    reaped_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-queued_at", "-id"]
@@ -51,6 +57,12 @@ class TaskRun(models.Model):
             models.Index(fields=["task_name", "-queued_at"], name="sched_run_task_idx"),
             models.Index(fields=["periodic_task", "-queued_at"], name="sched_run_pt_queued_idx"),
             models.Index(fields=["-queued_at", "-id"], name="sched_run_queued_idx"),
+            # The reaper's scan of open runs: only queued/started rows are indexed.
+            models.Index(
+                fields=["status", "started_at"],
+                name="sched_run_open_idx",
+                condition=Q(status__in=["queued", "started"]),
+            ),
         ]
         constraints = [
             # A Celery task id names one run; refused and missed runs have none.

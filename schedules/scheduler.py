@@ -147,6 +147,7 @@ class PlatformScheduler(DatabaseScheduler):
                     trigger=TaskRun.Trigger.BEAT,
                     celery_task_id=task_id,
                     queued_at=queued_at,
+                    time_limit=getattr(task, "time_limit", None) or self.app.conf.task_time_limit,
                 )
             except Exception:
                 logger.exception("could not record the run of %s", entry.name)

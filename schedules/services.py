@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import (
+    Case,
+    CharField,
+    DateTimeField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, Concat
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from schedules.defaults import default_schedule_entries
-from schedules.models import ScheduleOptions, TaskRun
+from schedules.models import ScheduleChange, ScheduleOptions, TaskRun
 from schedules.signals import periodic_run_skipped
 
 logger = logging.getLogger(__name__)
@@ -88,6 +101,26 @@ def default_schedules_sync(*, entries: list[dict[str, Any]] | None = None) -> di
 # --- run history -----------------------------------------------------------------------
 
 
+def run_history_excluded(*, task_name: str) -> bool:
+    """Successful runs of these tasks are not recorded (SCHEDULES_HISTORY_EXCLUDE)."""
+    return task_name in settings.SCHEDULES_HISTORY_EXCLUDE
+
+
+def _holder_reason(held_by: dict[str, Any] | None) -> str:
+    if not held_by or not held_by.get("celery_task_id"):
+        return "previous run still holds the lock"
+    verb = "running" if held_by.get("started_at") else "queued"
+    since = held_by.get("started_at") or held_by.get("queued_at") or "?"
+    where = f" on {held_by['worker']}" if held_by.get("worker") else ""
+    who = held_by.get("queued_by") or held_by.get("trigger") or "unknown"
+    via = f" ({held_by['trigger']})" if held_by.get("queued_by") and held_by.get("trigger") else ""
+    queued_at = f" at {held_by['queued_at']}" if held_by.get("queued_at") else ""
+    return (
+        f"previous run {held_by['celery_task_id']} still holds the lock: {verb} since "
+        f"{since}{where}, queued by {who}{via}{queued_at}"
+    )
+
+
 def periodic_task_id_for_name(*, name: str) -> int | None:
     return PeriodicTask.objects.filter(name=name).values_list("id", flat=True).first()
 
@@ -100,15 +133,20 @@ def run_record_queued(
     queued_by: str = "",
     celery_task_id: str,
     queued_at: datetime | None = None,
-) -> TaskRun:
-    """A run was sent to the broker (beat or manual)."""
-    values = {
+    time_limit: float | None = None,
+) -> TaskRun | None:
+    """A run was sent to the broker (beat or manual); None for an excluded task."""
+    if run_history_excluded(task_name=task_name) and trigger != TaskRun.Trigger.MANUAL:
+        return None
+    values: dict[str, Any] = {
         "task_name": task_name,
         "periodic_task_id": periodic_task_id,
         "trigger": trigger,
         "queued_by": queued_by,
         "queued_at": queued_at or _now(),
     }
+    if time_limit:
+        values["time_limit"] = int(time_limit)
     try:
         with transaction.atomic():
             return TaskRun.objects.create(
@@ -129,16 +167,13 @@ def run_record_skipped(
     celery_task_id: str | None = None,
     held_by: dict[str, Any] | None = None,
 ) -> TaskRun:
-    """The overlap lock refused a run: record it and tell listeners (ops)."""
-    if held_by and held_by.get("celery_task_id"):
-        since = held_by.get("started_at") or held_by.get("queued_at") or "?"
-        verb = "running" if held_by.get("started_at") else "queued"
-        reason = (
-            f"previous run {held_by['celery_task_id']} still holds the lock "
-            f"({verb} since {since}, by {held_by.get('queued_by') or held_by.get('trigger')})"
-        )
-    else:
-        reason = "previous run still holds the lock"
+    """The overlap lock refused a run: record it and tell listeners (ops).
+
+    The row's error names the holder (Celery task id, running/queued since, worker,
+    who queued it), so the admin shows why runs were skipped while a dead run's lock
+    waits out its time-out.
+    """
+    reason = _holder_reason(held_by)
     run = TaskRun.objects.create(
         task_name=task_name,
         periodic_task_id=periodic_task_id,
@@ -176,13 +211,28 @@ def run_record_missed(
 
 
 def run_record_started(
-    *, celery_task_id: str, task_name: str, worker: str, periodic_task_name: str | None
+    *,
+    celery_task_id: str,
+    task_name: str,
+    worker: str,
+    periodic_task_name: str | None,
+    time_limit: float | None = None,
 ) -> None:
+    """A worker started a run. Also a redelivered message (same celery_task_id): a row
+    the reaper marked failed as lost comes back to life as started, outcome cleared."""
     now = _now()
-    updated = TaskRun.objects.filter(celery_task_id=celery_task_id).update(
-        status=TaskRun.Status.STARTED, started_at=now, worker=worker, error=""
-    )
-    if updated:
+    started: dict[str, Any] = {
+        "status": TaskRun.Status.STARTED,
+        "started_at": now,
+        "worker": worker,
+        "error": "",
+        "finished_at": None,
+        "duration": None,
+    }
+    if time_limit:
+        started["time_limit"] = int(time_limit)
+    updated = TaskRun.objects.filter(celery_task_id=celery_task_id).update(**started)
+    if updated or run_history_excluded(task_name=task_name):
         return
     # Sent without going through PeriodicOnceTask.apply_async (a plain task beat sent,
     # or a redelivered message whose row was never written): start a row here.
@@ -196,26 +246,100 @@ def run_record_started(
                 task_name=task_name,
                 periodic_task_id=periodic_task_id,
                 trigger=TaskRun.Trigger.BEAT if periodic_task_name else TaskRun.Trigger.MANUAL,
-                status=TaskRun.Status.STARTED,
                 queued_at=now,
-                started_at=now,
-                worker=worker,
+                time_limit=int(time_limit) if time_limit else None,
+                **started,
             )
     except IntegrityError:
-        TaskRun.objects.filter(celery_task_id=celery_task_id).update(
-            status=TaskRun.Status.STARTED, started_at=now, worker=worker
+        TaskRun.objects.filter(celery_task_id=celery_task_id).update(**started)
+
+
+def _excluded_run_create(
+    *,
+    celery_task_id: str,
+    task_name: str,
+    status: str,
+    error: str,
+    started_at: datetime | None,
+    worker: str,
+    periodic_task_name: str | None,
+) -> None:
+    """An excluded task's failure, or its first success after a failure, gets a row.
+
+    Recording the success after a failure keeps "N failures in a row" (ops' alert)
+    exact: two adjacent recorded failures had no success between them.
+    """
+    if status == TaskRun.Status.RETRIED:
+        return
+    if status == TaskRun.Status.SUCCEEDED:
+        last = (
+            TaskRun.objects.filter(task_name=task_name)
+            .exclude(status__in=[TaskRun.Status.SKIPPED, TaskRun.Status.MISSED])
+            .order_by("-queued_at", "-id")
+            .values_list("status", flat=True)
+            .first()
         )
+        if last != TaskRun.Status.FAILED:
+            return
+    now = _now()
+    periodic_task_id = (
+        periodic_task_id_for_name(name=periodic_task_name) if periodic_task_name else None
+    )
+    try:
+        with transaction.atomic():
+            TaskRun.objects.create(
+                celery_task_id=celery_task_id,
+                task_name=task_name,
+                periodic_task_id=periodic_task_id,
+                trigger=TaskRun.Trigger.BEAT if periodic_task_name else TaskRun.Trigger.MANUAL,
+                status=status,
+                queued_at=started_at or now,
+                started_at=started_at,
+                finished_at=now,
+                duration=now - started_at if started_at else None,
+                worker=worker,
+                error=error[:10000],
+            )
+    except IntegrityError:
+        pass  # the same outcome was recorded already (task_failure after task_postrun)
 
 
-def run_record_finished(*, celery_task_id: str, status: str, error: str = "") -> None:
-    """Success, failure or retry of a run, matched by its Celery task id."""
+def run_record_finished(
+    *,
+    celery_task_id: str,
+    status: str,
+    error: str = "",
+    task_name: str = "",
+    started_at: datetime | None = None,
+    worker: str = "",
+    periodic_task_name: str | None = None,
+) -> None:
+    """Success, failure or retry of a run, matched by its Celery task id.
+
+    A run the reaper marked failed as lost still gets its real outcome when it
+    arrives late. task_name and the rest are only used for an excluded task, whose
+    run has no row yet.
+    """
     now = _now()
     with transaction.atomic():
         run = TaskRun.objects.select_for_update().filter(celery_task_id=celery_task_id).first()
         if run is None:
+            if task_name and run_history_excluded(task_name=task_name):
+                _excluded_run_create(
+                    celery_task_id=celery_task_id,
+                    task_name=task_name,
+                    status=status,
+                    error=error,
+                    started_at=started_at,
+                    worker=worker,
+                    periodic_task_name=periodic_task_name,
+                )
             return
-        if run.status in (TaskRun.Status.SUCCEEDED, TaskRun.Status.FAILED) and (
-            status == TaskRun.Status.FAILED
+        reaped_outcome = run.reaped_at is not None and run.finished_at == run.reaped_at
+        if (
+            run.status in (TaskRun.Status.SUCCEEDED, TaskRun.Status.FAILED)
+            and status == TaskRun.Status.FAILED
+            and not reaped_outcome
         ):
             return  # the outcome is already recorded (task_failure after task_postrun)
         run.status = status
@@ -226,6 +350,120 @@ def run_record_finished(*, celery_task_id: str, status: str, error: str = "") ->
         run.finished_at = now
         run.duration = now - run.started_at if run.started_at else None
         run.save(update_fields=["status", "error", "finished_at", "duration"])
+
+
+# --- lost runs and retention ----------------------------------------------------------
+
+
+def _registered_time_limits() -> dict[str, int]:
+    from schedules.selectors import registered_tasks
+
+    limits = {}
+    for name, task in registered_tasks().items():
+        if getattr(task, "time_limit", None):
+            limits[name] = int(task.time_limit)
+    return limits
+
+
+def runs_lost_reap(*, now: datetime | None = None) -> dict[str, int]:
+    """Mark runs failed whose worker died (started) or whose message was lost (queued).
+
+    A started run is lost once its hard time limit plus SCHEDULES_LOCK_MARGIN_SECONDS
+    has passed since it started: Celery would have killed it at the limit and the
+    pool's parent recorded the failure, so a run still "started" then has no worker
+    left. A queued run gets SCHEDULES_QUEUE_WAIT_SECONDS on top. One UPDATE for each;
+    the WHERE is re-checked under the row lock, so a run whose outcome commits
+    meanwhile is left alone. Idempotent: a second call finds nothing.
+    """
+    now = now or _now()
+    margin = int(settings.SCHEDULES_LOCK_MARGIN_SECONDS)
+    wait = int(settings.SCHEDULES_QUEUE_WAIT_SECONDS)
+    default_limit = int(settings.CELERY_TASK_TIME_LIMIT)
+    by_task = [
+        When(task_name=name, then=Value(limit))
+        for name, limit in sorted(_registered_time_limits().items())
+        if limit != default_limit
+    ]
+    limit = Coalesce(
+        F("time_limit"),
+        Case(*by_task, default=Value(default_limit), output_field=IntegerField())
+        if by_task
+        else Value(default_limit),
+        output_field=IntegerField(),
+    )
+    counts: dict[str, int] = {}
+    lost = TaskRun.objects.filter(
+        status=TaskRun.Status.STARTED, started_at__lt=_deadline(now, limit, margin)
+    )
+    counts["started"] = lost.update(
+        status=TaskRun.Status.FAILED,
+        finished_at=now,
+        reaped_at=now,
+        duration=ExpressionWrapper(Value(now) - F("started_at"), output_field=DurationField()),
+        error=Concat(
+            Value(f"worker lost: no result within {margin} s of the "),
+            Cast(limit, CharField()),
+            Value(" s hard time limit (started at "),
+            Cast("started_at", CharField()),
+            Value(", worker "),
+            F("worker"),
+            Value(")"),
+            output_field=CharField(),
+        ),
+    )
+    never = TaskRun.objects.filter(
+        status=TaskRun.Status.QUEUED, queued_at__lt=_deadline(now, limit, margin + wait)
+    )
+    counts["queued"] = never.update(
+        status=TaskRun.Status.FAILED,
+        finished_at=now,
+        reaped_at=now,
+        error=Concat(
+            Value("worker lost: never started within "),
+            Cast(limit + Value(margin + wait), CharField()),
+            Value(" s of being queued (message lost, or no worker consumes its queue)"),
+            output_field=CharField(),
+        ),
+    )
+    if counts["started"] or counts["queued"]:
+        logger.warning("schedules: marked lost runs failed: %s", counts)
+    return counts
+
+
+def _deadline(now: datetime, limit, extra: int) -> ExpressionWrapper:
+    """now - (limit + extra) seconds, as SQL over each row's own limit."""
+    seconds = ExpressionWrapper(
+        (limit + Value(extra)) * Value(timedelta(seconds=1), output_field=DurationField()),
+        output_field=DurationField(),
+    )
+    return ExpressionWrapper(Value(now) - seconds, output_field=DateTimeField())
+
+
+def history_prune(*, now: datetime | None = None, batch_size: int = 10_000) -> dict[str, int]:
+    """Delete runs older than SCHEDULES_HISTORY_DAYS and audit rows older than
+    SCHEDULES_AUDIT_DAYS, a bounded batch per statement so no delete holds locks for
+    long or bloats one transaction. Idempotent."""
+    now = now or _now()
+    counts: dict[str, int] = {}
+    for label, model, field, days in (
+        ("runs", TaskRun, "queued_at", settings.SCHEDULES_HISTORY_DAYS),
+        ("changes", ScheduleChange, "changed_at", settings.SCHEDULES_AUDIT_DAYS),
+    ):
+        cutoff = now - timedelta(days=days)
+        deleted = 0
+        while True:
+            batch = (
+                model.objects.filter(**{f"{field}__lt": cutoff})
+                .order_by(field)
+                .values("pk")[:batch_size]
+            )
+            # DELETE ... WHERE id IN (SELECT id ... LIMIT n): nothing references these rows.
+            count, _ = model.objects.filter(pk__in=batch).delete()
+            deleted += count
+            if count < batch_size:
+                break
+        counts[label] = deleted
+    return counts
 
 
 # --- admin operations: pause, resume, run now, release lock, audit ---------------------

@@ -22,3 +22,32 @@ def sleep_probe(seconds: float = 1.0) -> float:
     """
     time.sleep(seconds)
     return seconds
+
+
+@shared_task(
+    base=PeriodicOnceTask,
+    name="schedules.reap_lost_runs",
+    once={"graceful": True},
+    soft_time_limit=50,
+    time_limit=60,
+)
+def reap_lost_runs() -> dict:
+    """Mark runs failed whose worker was killed or whose message was lost (idempotent)."""
+    from schedules.services import runs_lost_reap
+
+    return runs_lost_reap()
+
+
+@shared_task(
+    base=PeriodicOnceTask,
+    name="schedules.prune_history",
+    once={"graceful": True},
+    soft_time_limit=300,
+    time_limit=330,
+)
+def prune_history() -> dict:
+    """Delete runs older than SCHEDULES_HISTORY_DAYS and audit rows older than
+    SCHEDULES_AUDIT_DAYS, in bounded batches (idempotent)."""
+    from schedules.services import history_prune
+
+    return history_prune()

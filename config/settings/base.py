@@ -226,6 +226,18 @@ SCHEDULES_LOCK_MARGIN_SECONDS = env.int("SCHEDULES_LOCK_MARGIN_SECONDS", default
 # A due time older than this when beat gets to it counts as missed (beat was down);
 # the task's catch-up policy then decides: run once, or skip.
 SCHEDULES_CATCH_UP_GRACE_SECONDS = env.int("SCHEDULES_CATCH_UP_GRACE_SECONDS", default=60)
+# A queued run that has not started within this (plus its time limit and the lock
+# margin) is marked failed by schedules.reap_lost_runs: its message was lost.
+SCHEDULES_QUEUE_WAIT_SECONDS = env.int("SCHEDULES_QUEUE_WAIT_SECONDS", default=3600)
+# Run history (TaskRun) and the schedule audit trail (ScheduleChange) are kept this long.
+SCHEDULES_HISTORY_DAYS = env.int("SCHEDULES_HISTORY_DAYS", default=30)
+SCHEDULES_AUDIT_DAYS = env.int("SCHEDULES_AUDIT_DAYS", default=365)
+# Task names whose successful runs are not recorded in TaskRun: ops heartbeats (one per
+# queue every 30 s, with their own history) and the every-minute reaper. Failures and
+# the first success after a failure still are.
+SCHEDULES_HISTORY_EXCLUDE = env.list(
+    "SCHEDULES_HISTORY_EXCLUDE", default=["ops.heartbeat", "schedules.reap_lost_runs"]
+)
 
 # --- Batches (imports) app settings -----------------------------------------------------------
 # Rows per chunk task: bounds each worker's memory whatever the file size.

@@ -61,3 +61,19 @@ def test_the_command_reports_what_it_did(db, capsys):
 def test_sleep_probe_run_twice_leaves_the_same_state(db):
     assert sleep_probe.run(seconds=0) == 0
     assert sleep_probe.run(seconds=0) == 0
+
+
+def test_the_reaper_and_the_history_prune_are_default_schedules(db):
+    from schedules.defaults import default_schedule_entries
+
+    default_schedules_sync()
+
+    reaper = PeriodicTask.objects.get(name="schedules: reap lost runs")
+    assert reaper.task == "schedules.reap_lost_runs"
+    assert reaper.interval.every == 60
+    assert reaper.schedule_options.platform_owned is True
+    prune = PeriodicTask.objects.get(name="schedules: prune history")
+    assert prune.task == "schedules.prune_history"
+    assert prune.crontab.minute == "47"
+    tasks = {entry["task"] for entry in default_schedule_entries()}
+    assert {"schedules.reap_lost_runs", "schedules.prune_history"} <= tasks
