@@ -6,6 +6,7 @@ what the environment cannot express.
 """
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from kombu import Exchange, Queue
@@ -169,7 +170,7 @@ CELERY_BEAT_SCHEDULER = env(
 CELERY_BEAT_MAX_LOOP_INTERVAL = env.int("CELERY_BEAT_MAX_LOOP_INTERVAL", default=5)
 
 # celery-once: overlap locks for periodic tasks, in the same Redis.
-CELERY_ONCE = {
+CELERY_ONCE: dict[str, Any] = {
     "backend": "celery_once.backends.Redis",
     "settings": {"url": REDIS_URL, "default_timeout": CELERY_TASK_TIME_LIMIT + 60},
 }
