@@ -107,7 +107,7 @@ def test_an_import_whose_chord_was_in_flight_when_redis_died_is_driven_to_comple
     worker_process, fault_env, private_redis, admin_client
 ):
     env = _on_private_redis(fault_env, private_redis)
-    env["IMPORT_STALL_RESUME_AFTER"] = "3"
+    env.update(IMPORT_STALL_RESUME_AFTER="3", IMPORT_QUEUED_RESEND_AFTER="3")
     worker_process(queues="imports", concurrency=2, env=env, extra_args=TASKS)
     job = make_job(sales_csv(40, faults={15: SLOW_DAY}))
     ImportJob.objects.filter(id=job.id).update(status=ImportJob.Status.QUEUED)
@@ -142,7 +142,7 @@ def test_an_upload_committed_while_redis_is_down_is_sent_when_redis_is_back(
     worker_process, fault_env, private_redis, admin_client, tmp_path
 ):
     env = _on_private_redis(fault_env, private_redis)
-    env["IMPORT_STALL_RESUME_AFTER"] = "3"
+    env.update(IMPORT_STALL_RESUME_AFTER="3", IMPORT_QUEUED_RESEND_AFTER="3")
     _kill_redis(private_redis)
     upload = tmp_path / "sales.csv"
     upload.write_text(sales_csv(20))
@@ -155,7 +155,7 @@ def test_an_upload_committed_while_redis_is_down_is_sent_when_redis_is_back(
     job = ImportJob.objects.filter(dataset="daily_sales").first()
     assert job is not None, command.stdout[-2000:] + command.stderr[-3000:]
     assert job.status == ImportJob.Status.QUEUED, command.stderr[-2000:]
-    assert "Redis" in command.stderr or "Error" in command.stderr  # the user saw it fail
+    assert "Error" in command.stderr  # the failed send is logged, not swallowed
 
     start_redis(redis_dir=private_redis["dir"], port=private_redis["port"])
     worker_process(queues="imports", concurrency=2, env=env, extra_args=TASKS)

@@ -169,12 +169,6 @@ def test_a_chunk_message_delivered_again_while_it_runs_waits_and_writes_nothing_
     assert_import_truth(admin_client, job, rows=30)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="batches.services.job_finish ignores unfinished chunks: a chord body run early "
-    "(e.g. the Redis chord counter bumped by a header task that ran twice) finishes the "
-    "job with partial totals, and the chunks that finish later are never counted",
-)
 def test_a_chord_body_run_early_and_again_leaves_the_totals_right(fault_env, admin_client):
     # The services in the order a misbehaving transport could run them: the Redis chord
     # counter counts a header task that ran twice, so the body can fire before the
