@@ -76,7 +76,8 @@ class PeriodicOnceTask(QueueOnce):
         """A per-call time_limit (apply_async(time_limit=...)) wins over the task's."""
         once_options = once_options or {}
         if "timeout" in once_options or "timeout" in self.once:
-            return int(once_options.get("timeout", self.once.get("timeout")))
+            timeout = once_options["timeout"] if "timeout" in once_options else self.once["timeout"]
+            return int(timeout)
         if time_limit:
             return int(time_limit) + int(settings.SCHEDULES_LOCK_MARGIN_SECONDS)
         return self.default_timeout

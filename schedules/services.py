@@ -458,7 +458,7 @@ def history_prune(*, now: datetime | None = None, batch_size: int = 10_000) -> d
                 .values("pk")[:batch_size]
             )
             # DELETE ... WHERE id IN (SELECT id ... LIMIT n): nothing references these rows.
-            count, _ = model.objects.filter(pk__in=batch).delete()
+            count, _ = model.objects.filter(pk__in=batch).delete()  # type: ignore[misc]
             deleted += count
             if count < batch_size:
                 break
