@@ -62,6 +62,8 @@ class ImportJob(models.Model):
     rows_unchanged = models.BigIntegerField(default=0)
     rows_rejected = models.BigIntegerField(default=0)
     chunks_total = models.PositiveIntegerField(default=0)
+    # Which chord runs now ("validate" or "write"): the stall sweep re-sends chunks in it.
+    phase = models.CharField(max_length=10, default="write")
     # Why a job failed as a whole (bad header, empty file, ...); row errors are in ImportRowError.
     error = models.TextField(blank=True)
 
@@ -116,6 +118,10 @@ class ImportChunk(models.Model):
     row_count = models.PositiveIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
+    # Deliveries since the chunk last ended a run (done, failed or retry scheduled),
+    # counted and committed before any work: more than one means earlier deliveries died
+    # with their worker. Past IMPORT_CHUNK_MAX_DELIVERIES the chunk is failed unprocessed.
+    deliveries = models.PositiveIntegerField(default=0)
     rows_new = models.PositiveIntegerField(default=0)
     rows_updated = models.PositiveIntegerField(default=0)
     rows_unchanged = models.PositiveIntegerField(default=0)
@@ -153,6 +159,29 @@ class ImportRowError(models.Model):
 
     def __str__(self) -> str:
         return f"row {self.row_number}: {self.message}"
+
+
+class ImportKey(models.Model):
+    """A natural key claimed by one row of a running import (a 64-bit hash of it).
+
+    Chunks run in parallel, so a key repeated in two chunks is only seen here: each
+    chunk inserts its keys with ON CONFLICT DO NOTHING, and a row whose key another
+    row already claimed is rejected. Deleted when the job finishes.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # No index of its own: the unique constraint leads with job.
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="+", db_index=False)
+    key_hash = models.BigIntegerField()
+    row_number = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "key_hash"], name="importkey_job_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"row {self.row_number} of import #{self.job_id}"
 
 
 class InboxFile(models.Model):

@@ -392,6 +392,10 @@ class Rejected:
 @dataclass
 class ValidatedRows:
     lines: list[str] = field(default_factory=list)  # COPY text lines (no newline) of valid rows
+    # For each line: its row number and natural key (parts joined by \x1f), for the
+    # cross-chunk duplicate check.
+    line_rows: list[int] = field(default_factory=list)
+    line_keys: list[str] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     seen: int = 0
 
@@ -434,6 +438,11 @@ class HeaderPlan:
         exec(f"def key_of(o):\n    return {parts}\n", namespace)
         return namespace["key_of"]
 
+    def key_display(self, key: str) -> tuple[list[str], str]:
+        """(key column names, "(names) = (values)") of a key from `ValidatedRows.line_keys`."""
+        names = [self.present[i][1].name for i in self.key_positions]
+        return names, f"({', '.join(names)}) = ({key.replace(chr(0x1F), ', ')})"
+
     def _row_errors(self, cells: list[str]) -> list[tuple[str, str]]:
         errors = []
         for index, column in self.present:
@@ -457,6 +466,8 @@ class HeaderPlan:
         seen_keys: dict[str, int] = {}
         pending: list[tuple[int, list[str], list[str]]] = []
         lines = result.lines
+        line_rows = result.line_rows
+        line_keys = result.line_keys
         rejected = result.rejected
         join = "\t".join
         seen = 0
@@ -508,10 +519,15 @@ class HeaderPlan:
                 pending.append((row_number, cells, list(out)))
             else:
                 lines.append(join(out))
+                line_rows.append(row_number)
+                line_keys.append(key)
         result.seen = seen
         if fk_positions:
             pending = self._resolve_foreign_keys(pending, fk_positions, rejected)
-            lines.extend(join(out) for _, _, out in pending)
+            for row_number, _, out in pending:
+                lines.append(join(out))
+                line_rows.append(row_number)
+                line_keys.append(key_of(out))
         rejected.sort(key=lambda r: r.row_number)
         return result
 

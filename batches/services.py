@@ -11,8 +11,10 @@ then, only if no row was rejected, the write phase.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import logging
+import re
 import uuid
 from pathlib import PurePosixPath
 
@@ -25,6 +27,7 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.text import get_valid_filename
+from kombu.exceptions import OperationalError as BrokerError
 
 from batches import registry
 from batches.csvfiles import (
@@ -36,9 +39,9 @@ from batches.csvfiles import (
     raw_file,
     read_range,
 )
-from batches.models import ImportChunk, ImportJob, ImportRowError, InboxFile
+from batches.models import ImportChunk, ImportJob, ImportKey, ImportRowError, InboxFile
 from batches.rows import HeaderError, Rejected
-from batches.writer import upsert_lines
+from batches.writer import claim_keys, upsert_lines
 
 logger = logging.getLogger(__name__)
 
@@ -109,14 +112,33 @@ def job_create(
 @transaction.atomic
 def job_queue(*, job_id: int) -> bool:
     """PENDING -> QUEUED, and send the planner once the transaction commits."""
-    from batches.tasks import plan_import
-
     updated = ImportJob.objects.filter(id=job_id, status=ImportJob.Status.PENDING).update(
-        status=ImportJob.Status.QUEUED
+        status=ImportJob.Status.QUEUED, last_progress_at=timezone.now()
     )
     if updated:
-        plan_import.delay_on_commit(job_id)  # type: ignore[attr-defined]
+        transaction.on_commit(lambda: plan_send(job_id=job_id))
     return bool(updated)
+
+
+def plan_send(*, job_id: int) -> bool:
+    """Send `batches.plan_import`; a broker that is down is logged, not raised.
+
+    The job is committed QUEUED either way: raising here would only lose the upload
+    page's response (the commit has happened), and `jobs_resume_stalled` re-sends
+    the planner of a job queued longer than IMPORT_REQUEUE_SECONDS.
+    """
+    from batches.tasks import plan_import
+
+    try:
+        plan_import.delay(job_id)
+    except BrokerError:
+        logger.exception(
+            "import #%s: could not send plan_import (broker down); it stays queued and "
+            "is re-sent by batches.resume_stalled_imports",
+            job_id,
+        )
+        return False
+    return True
 
 
 # --- planning -------------------------------------------------------------------------------
@@ -175,10 +197,11 @@ def job_plan(*, job_id: int) -> str:
         job.rows_total = sum(r.rows for r in ranges)
         job.chunks_total = len(ranges)
         job.status = ImportJob.Status.RUNNING
+        job.phase = VALIDATE if job.mode == ImportJob.Mode.ALL_OR_NOTHING else WRITE
         job.started_at = now
         job.last_progress_at = now
         job.save()
-        phase = VALIDATE if job.mode == ImportJob.Mode.ALL_OR_NOTHING else WRITE
+        phase = job.phase
         chunk_ids = list(job.chunks.order_by("index").values_list("id", flat=True))
         transaction.on_commit(lambda: _chord_start(job_id=job.id, chunk_ids=chunk_ids, phase=phase))
         return job.status
@@ -217,11 +240,16 @@ def chunk_import(*, chunk_id: int, phase: str = WRITE) -> dict:
         if phase == WRITE
         else {ImportChunk.Status.VALIDATED, ImportChunk.Status.DONE}
     )
-    ImportChunk.objects.filter(id=chunk_id, status=ImportChunk.Status.PENDING).update(
-        status=ImportChunk.Status.RUNNING, started_at=timezone.now()
-    )
+    if chunk_delivery_start(chunk_id=chunk_id):
+        return chunk_summary(ImportChunk.objects.get(id=chunk_id))
     with transaction.atomic():
-        chunk = ImportChunk.objects.select_for_update().select_related("job").get(id=chunk_id)
+        # of=("self",): lock the chunk only. Locking the job row too would run the
+        # chunks of one import one at a time and block cancel and the callback.
+        chunk = (
+            ImportChunk.objects.select_for_update(of=("self",))
+            .select_related("job")
+            .get(id=chunk_id)
+        )
         job = chunk.job
         if chunk.status in done_states or chunk.status in (
             ImportChunk.Status.FAILED,
@@ -255,9 +283,12 @@ def chunk_import(*, chunk_id: int, phase: str = WRITE) -> dict:
                 gc.enable()
         rejected = [Rejected(u.row_number, [], u.message, u.values) for u in undecodable]
         rejected.extend(validated.rejected)
+        lines = _without_cross_chunk_duplicates(
+            job_id=job.id, plan=plan, validated=validated, rejected=rejected
+        )
         new = updated = 0
         if phase == WRITE:
-            new, updated = upsert_lines(plan=plan, lines=validated.lines)
+            new, updated = upsert_lines(plan=plan, lines=lines)
         ImportRowError.objects.filter(chunk=chunk).delete()
         ImportRowError.objects.bulk_create(
             [
@@ -276,15 +307,116 @@ def chunk_import(*, chunk_id: int, phase: str = WRITE) -> dict:
         now = timezone.now()
         chunk.rows_new = new
         chunk.rows_updated = updated
-        chunk.rows_unchanged = validated.valid - new - updated if phase == WRITE else 0
+        chunk.rows_unchanged = len(lines) - new - updated if phase == WRITE else 0
         chunk.rows_rejected = len(rejected)
         chunk.status = ImportChunk.Status.DONE if phase == WRITE else ImportChunk.Status.VALIDATED
         chunk.attempts += 1
+        chunk.deliveries = 0
         chunk.error = ""
         chunk.finished_at = now
         chunk.save()
         ImportJob.objects.filter(id=job.id).update(last_progress_at=now)
         return chunk_summary(chunk)
+
+
+def chunk_delivery_start(*, chunk_id: int) -> bool:
+    """Count this delivery (committed before any work); True if the chunk is poisoned.
+
+    A delivery that dies with its worker (acks_late + reject_on_worker_lost) is
+    redelivered; if the chunk itself kills the process (a row that exhausts memory,
+    a crash in a C extension) that would go on forever. Deliveries that never ended
+    accumulate here, and after IMPORT_CHUNK_MAX_DELIVERIES the chunk is failed
+    without being processed: the task returns, so the chord and the job complete.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        chunk = (
+            ImportChunk.objects.select_for_update(of=("self",))
+            .select_related("job")
+            .get(id=chunk_id)
+        )
+        chunk.deliveries += 1
+        fields = ["deliveries"]
+        open_states = (ImportChunk.Status.PENDING, ImportChunk.Status.RUNNING)
+        if chunk.status in open_states:
+            chunk.status = ImportChunk.Status.RUNNING
+            chunk.started_at = now
+            fields += ["status", "started_at"]
+        limit = settings.IMPORT_CHUNK_MAX_DELIVERIES
+        poisoned = chunk.status in open_states and chunk.deliveries > limit
+        if poisoned:
+            killed = chunk.deliveries - 1
+            last_row = chunk.first_row + chunk.row_count - 1
+            chunk.status = ImportChunk.Status.FAILED
+            chunk.error = (
+                f"killed its worker {killed} times; rows {chunk.first_row:,}-{last_row:,} "
+                f"not imported"
+            )
+            chunk.attempts += 1
+            chunk.deliveries = 0
+            chunk.finished_at = now
+            fields += ["error", "attempts", "finished_at"]
+            job = chunk.job
+            message = (
+                f"Import #{job.id} ({job.dataset}, {job.original_name or job.file}): chunk "
+                f"{chunk.index} {chunk.error}. Its rows may exhaust the worker's memory or "
+                f"crash it; the rest of the import goes on."
+            )
+            transaction.on_commit(
+                lambda: _alert_raise(
+                    kind="import_chunk_killed_worker",
+                    subject=f"import #{job.id} chunk {chunk.index}",
+                    message=message,
+                )
+            )
+        chunk.save(update_fields=fields)
+    if poisoned:
+        logger.error("chunk %s of import #%s %s", chunk.index, chunk.job_id, chunk.error)
+    return poisoned
+
+
+def chunk_delivery_end(*, chunk_id: int) -> None:
+    """The delivery ended without a result (a retry is scheduled): it did not die."""
+    ImportChunk.objects.filter(id=chunk_id).update(deliveries=0)
+
+
+def _without_cross_chunk_duplicates(
+    *, job_id: int, plan, validated, rejected: list[Rejected]
+) -> list[str]:
+    """Claim the valid rows' keys; reject the rows whose key another chunk holds."""
+    taken = claim_keys(job_id=job_id, rows=validated.line_rows, keys=validated.line_keys)
+    if not taken:
+        return validated.lines
+    lines = []
+    for line, row, key in zip(
+        validated.lines, validated.line_rows, validated.line_keys, strict=True
+    ):
+        other = taken.get(row)
+        if other is None:
+            lines.append(line)
+            continue
+        columns, shown = plan.key_display(key)
+        rejected.append(
+            Rejected(
+                row,
+                columns,
+                f"row {row}: duplicate key {shown} also on row {other}",
+                [_copy_unescape(cell) for cell in line.split("\t")],
+            )
+        )
+    return lines
+
+
+def _copy_unescape(cell: str) -> str:
+    if cell == "\\N":
+        return ""
+    if "\\" not in cell:
+        return cell
+    return _COPY_ESCAPE.sub(lambda m: _COPY_CODES.get(m.group(1), m.group(1)), cell)
+
+
+_COPY_ESCAPE = re.compile(r"\\(.)")
+_COPY_CODES = {"t": "\t", "n": "\n", "r": "\r"}
 
 
 def chunk_summary(chunk: ImportChunk) -> dict:
@@ -302,12 +434,13 @@ def chunk_summary(chunk: ImportChunk) -> dict:
 def chunk_fail(*, chunk_id: int, error: str) -> dict:
     """Record a chunk that failed for good; the chord callback still runs and reports it."""
     chunk = ImportChunk.objects.select_for_update().get(id=chunk_id)
+    chunk.deliveries = 0
     if chunk.status not in (ImportChunk.Status.DONE, ImportChunk.Status.VALIDATED):
         chunk.status = ImportChunk.Status.FAILED
         chunk.error = error[:2000]
         chunk.attempts += 1
         chunk.finished_at = timezone.now()
-        chunk.save(update_fields=["status", "error", "attempts", "finished_at"])
+    chunk.save(update_fields=["status", "error", "attempts", "finished_at", "deliveries"])
     return chunk_summary(chunk)
 
 
@@ -320,6 +453,10 @@ def job_finish(*, job_id: int, phase: str = WRITE) -> str:
         job = ImportJob.objects.select_for_update().get(id=job_id)
         if job.finished_at is not None:
             return job.status  # redelivered callback: already finished and notified
+        if phase != job.phase:
+            # A stale callback of the validate chord (a redelivery, or the stall sweep's
+            # resent chord) after the write phase began: that phase's callback finishes.
+            return job.status
         chunks = job.chunks.aggregate(
             new=Sum("rows_new"),
             updated=Sum("rows_updated"),
@@ -350,8 +487,18 @@ def job_finish(*, job_id: int, phase: str = WRITE) -> str:
                     + "; nothing was written."
                 )
             else:
-                job.chunks.update(status=ImportChunk.Status.PENDING, finished_at=None)
-                job.save(update_fields=["rows_new", "rows_updated", "rows_unchanged"])
+                job.chunks.update(status=ImportChunk.Status.PENDING, finished_at=None, deliveries=0)
+                job.phase = WRITE
+                job.last_progress_at = timezone.now()
+                job.save(
+                    update_fields=[
+                        "rows_new",
+                        "rows_updated",
+                        "rows_unchanged",
+                        "phase",
+                        "last_progress_at",
+                    ]
+                )
                 chunk_ids = list(job.chunks.order_by("index").values_list("id", flat=True))
                 transaction.on_commit(
                     lambda: _chord_start(job_id=job_id, chunk_ids=chunk_ids, phase=WRITE)
@@ -369,6 +516,13 @@ def job_finish(*, job_id: int, phase: str = WRITE) -> str:
                 job.status = ImportJob.Status.SUCCEEDED
         job.finished_at = timezone.now()
         job.save()
+        retryable = job.chunks.filter(
+            status__in=[ImportChunk.Status.FAILED, ImportChunk.Status.CANCELLED]
+        ).exists()
+        if not retryable:
+            # Kept while failed chunks can be retried, so a retry still sees the keys
+            # of the rows already written; jobs_delete_abandoned drops them later.
+            ImportKey.objects.filter(job_id=job_id).delete()
         transaction.on_commit(lambda: job_notify(job_id=job_id))
         return job.status
 
@@ -408,10 +562,14 @@ def _email_uploader(job: ImportJob) -> None:
     )
 
 
-def _alert(job: ImportJob) -> None:
+def _alert_raise(*, kind: str, subject: str, message: str, severity: str = "red") -> None:
     from ops.services import alert_raise
 
-    alert_raise(
+    alert_raise(kind=kind, subject=subject, message=message, severity=severity)
+
+
+def _alert(job: ImportJob) -> None:
+    _alert_raise(
         kind="import_failed",
         subject=f"import #{job.id}",
         message=(
@@ -459,13 +617,145 @@ def job_retry_failed_chunks(*, job_id: int) -> int:
         if all_or_nothing and not job.chunks.filter(status=ImportChunk.Status.DONE).exists()
         else WRITE
     )
-    retry.update(status=ImportChunk.Status.PENDING, error="", finished_at=None)
+    retry.update(status=ImportChunk.Status.PENDING, error="", finished_at=None, deliveries=0)
     job.status = ImportJob.Status.RUNNING
     job.finished_at = None
     job.error = ""
-    job.save(update_fields=["status", "finished_at", "error"])
+    job.phase = phase
+    job.last_progress_at = timezone.now()
+    job.save(update_fields=["status", "finished_at", "error", "phase", "last_progress_at"])
     transaction.on_commit(lambda: _chord_start(job_id=job_id, chunk_ids=chunk_ids, phase=phase))
     return len(chunk_ids)
+
+
+# --- sweeps: stalled imports, lost sends, abandoned uploads ---------------------------------
+
+
+def jobs_resume_stalled() -> dict:
+    """Drive imports whose messages were lost to completion; safe to run at any time.
+
+    - QUEUED longer than IMPORT_REQUEUE_SECONDS (the planner's send failed, or its
+      message was lost): send `plan_import` again; planning a job twice is a no-op.
+    - RUNNING (or cancelled, not finished) with no progress for IMPORT_STALL_SECONDS:
+      see `job_resume`.
+    """
+    now = timezone.now()
+    requeue_before = now - dt.timedelta(seconds=settings.IMPORT_REQUEUE_SECONDS)
+    requeued = []
+    queued = ImportJob.objects.filter(status=ImportJob.Status.QUEUED).filter(
+        Q(last_progress_at__lt=requeue_before)
+        | Q(last_progress_at__isnull=True, created_at__lt=requeue_before)
+    )
+    for job_id in queued.values_list("id", flat=True)[:500]:
+        # The conditional update claims the re-send: overlapping sweeps send it once.
+        claimed = (
+            ImportJob.objects.filter(id=job_id, status=ImportJob.Status.QUEUED)
+            .filter(Q(last_progress_at__lt=requeue_before) | Q(last_progress_at__isnull=True))
+            .update(last_progress_at=now)
+        )
+        if claimed:
+            logger.warning(
+                "import #%s queued since before %s: sending its planner again",
+                job_id,
+                requeue_before.isoformat(),
+            )
+            plan_send(job_id=job_id)
+            requeued.append(job_id)
+    stall_before = now - dt.timedelta(seconds=settings.IMPORT_STALL_SECONDS)
+    stalled = ImportJob.objects.filter(
+        status__in=[ImportJob.Status.RUNNING, ImportJob.Status.CANCELLED],
+        finished_at__isnull=True,
+        last_progress_at__lt=stall_before,
+    )
+    outcomes: dict[str, list[int]] = {}
+    for job_id in stalled.values_list("id", flat=True)[:500]:
+        outcomes.setdefault(job_resume(job_id=job_id), []).append(job_id)
+    return {"requeued": requeued, **outcomes}
+
+
+def job_resume(*, job_id: int) -> str:
+    """Re-drive one stalled job: re-send its lost chunks, or finish it.
+
+    A chunk being processed holds its row lock for its whole run, so the chunks
+    `skip_locked` leaves out are genuinely running and are left alone; an unlocked
+    chunk still PENDING, or RUNNING since before the stall cut-off, lost its message
+    (or its worker) and is sent again, in a new chord whose callback finishes the
+    job. A duplicate delivery of a chunk waits for its lock and then does nothing.
+    If every chunk has ended but the job has not (the chord callback was lost, e.g.
+    its counter lived in a Redis that restarted), the job is finished here.
+    Returns what it did: "resent", "finished", "running" or "busy".
+    """
+    stall_before = timezone.now() - dt.timedelta(seconds=settings.IMPORT_STALL_SECONDS)
+    with transaction.atomic():
+        job = (
+            ImportJob.objects.select_for_update(skip_locked=True)
+            .filter(id=job_id, finished_at__isnull=True, last_progress_at__lt=stall_before)
+            .first()
+        )
+        if job is None:
+            return "busy"  # finishing, being cancelled, progressed, or another sweep has it
+        phase = job.phase
+        open_chunks = job.chunks.filter(
+            status__in=[ImportChunk.Status.PENDING, ImportChunk.Status.RUNNING]
+        )
+        if open_chunks.exists():
+            lost = list(
+                open_chunks.select_for_update(skip_locked=True)
+                .filter(
+                    Q(status=ImportChunk.Status.PENDING)
+                    | Q(started_at__isnull=True)
+                    | Q(started_at__lt=stall_before)
+                )
+                .order_by("index")
+                .values_list("id", flat=True)
+            )
+            if not lost:
+                return "running"
+            job.last_progress_at = timezone.now()
+            job.save(update_fields=["last_progress_at"])
+            logger.warning(
+                "import #%s made no progress since %s: sending %s chunks again",
+                job_id, stall_before.isoformat(), len(lost),
+            )  # fmt: skip
+            transaction.on_commit(lambda: _chord_start(job_id=job_id, chunk_ids=lost, phase=phase))
+            return "resent"
+    logger.warning("import #%s: every chunk ended but the job did not; finishing it", job_id)
+    job_finish(job_id=job_id, phase=phase)
+    return "finished"
+
+
+def jobs_delete_abandoned() -> dict:
+    """Delete uploads previewed but never confirmed, with their files, after the TTL.
+
+    Also drops the duplicate-key claims of jobs finished that long ago (kept while
+    their failed chunks could be retried).
+    """
+    before = timezone.now() - dt.timedelta(hours=settings.IMPORT_PENDING_TTL_HOURS)
+    deleted = []
+    abandoned = ImportJob.objects.filter(status=ImportJob.Status.PENDING, created_at__lt=before)
+    for job_id in abandoned.values_list("id", flat=True)[:1000]:
+        with transaction.atomic():
+            job = (
+                ImportJob.objects.select_for_update(skip_locked=True)
+                .filter(id=job_id, status=ImportJob.Status.PENDING)
+                .first()
+            )
+            if job is None:
+                continue  # confirmed (queued) meanwhile, or another clean-up has it
+            path = job.file
+            job.delete()
+            transaction.on_commit(lambda path=path: _upload_delete(path))
+        deleted.append(job_id)
+    if deleted:
+        logger.info("deleted %s abandoned uploads: %s", len(deleted), deleted)
+    keys, _ = ImportKey.objects.filter(job__finished_at__lt=before).delete()
+    return {"deleted": deleted, "keys": keys}
+
+
+def _upload_delete(path: str) -> None:
+    # Only files the upload form stored: an inbox file's archive copy is kept.
+    if path.startswith(f"{settings.IMPORT_UPLOAD_DIR}/") and default_storage.exists(path):
+        default_storage.delete(path)
 
 
 # --- preview --------------------------------------------------------------------------------

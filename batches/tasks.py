@@ -25,6 +25,10 @@ RETRYABLE = (OperationalError, InterfaceError)
 
 @shared_task(
     name="batches.plan_import",
+    # Nobody reads the planner's result; tracking it would also make the send subscribe
+    # to the result backend first, which fails differently (and for good, in a web
+    # process) when Redis is down, instead of the broker's OperationalError.
+    ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,
     soft_time_limit=900,
@@ -52,7 +56,7 @@ def plan_import(job_id: int) -> str:
     max_retries=10,
 )
 def import_chunk(self, chunk_id: int, phase: str = "write") -> dict:
-    from batches.services import chunk_fail, chunk_import
+    from batches.services import chunk_delivery_end, chunk_fail, chunk_import
 
     try:
         return chunk_import(chunk_id=chunk_id, phase=phase)
@@ -62,6 +66,7 @@ def import_chunk(self, chunk_id: int, phase: str = "write") -> dict:
                 factor=1, retries=self.request.retries, maximum=120, full_jitter=True
             )
             logger.warning("chunk %s: %s; retrying in %ss", chunk_id, exc, countdown)
+            chunk_delivery_end(chunk_id=chunk_id)  # ended alive: not a poison delivery
             raise self.retry(exc=exc, countdown=countdown) from exc
         logger.exception(
             "chunk %s failed for good after %s retries", chunk_id, self.request.retries
@@ -106,3 +111,29 @@ def scan_inbox() -> list[int]:
     from batches.services import inbox_scan
 
     return inbox_scan()
+
+
+@shared_task(
+    base=PeriodicOnceTask,
+    name="batches.resume_stalled_imports",
+    once={"graceful": True},
+    soft_time_limit=240,
+    time_limit=300,
+)
+def resume_stalled_imports() -> dict:
+    from batches.services import jobs_resume_stalled
+
+    return jobs_resume_stalled()
+
+
+@shared_task(
+    base=PeriodicOnceTask,
+    name="batches.delete_abandoned_uploads",
+    once={"graceful": True},
+    soft_time_limit=300,
+    time_limit=360,
+)
+def delete_abandoned_uploads() -> dict:
+    from batches.services import jobs_delete_abandoned
+
+    return jobs_delete_abandoned()

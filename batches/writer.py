@@ -11,9 +11,11 @@ from __future__ import annotations
 import psycopg
 from django.db import IntegrityError, connection, transaction
 
+from batches.models import ImportKey
 from batches.rows import HeaderPlan
 
 STAGE = "batches_import_stage"
+KEYS_STAGE = "batches_import_keys"
 COPY_BLOCK_ROWS = 5_000
 
 
@@ -120,3 +122,52 @@ def _copy_new_rows(*, table: str, column_list: str, lines: list[str]) -> bool:
         # cursor.copy() is psycopg's own, so its errors arrive unwrapped by Django.
         return False
     return True
+
+
+def claim_keys(*, job_id: int, rows: list[int], keys: list[str]) -> dict[int, int]:
+    """Claim these rows' natural keys for the job; return {row: other row} for the rows
+    whose key another row of the file claimed first (in another chunk).
+
+    Keys are stored as 64-bit hashes (`hashtextextended`), so the claim table stays
+    small and its unique index fast; two different keys sharing a hash (about one
+    chance in 10^7 for a 1M-row file) would be reported as duplicates. A row finding
+    its own claim (a redelivered chunk) is not a duplicate. Claims are inserted in
+    hash order so two chunks claiming overlapping keys lock them in the same order
+    (no deadlock); the second waits for the first to commit or roll back. Must run
+    inside the chunk's transaction: a chunk that fails leaves no claims.
+    """
+    if not rows:
+        return {}
+    table = connection.ops.quote_name(ImportKey._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {KEYS_STAGE}")
+        cursor.execute(
+            f"CREATE TEMP TABLE {KEYS_STAGE} (key text, row_number bigint) ON COMMIT DROP"
+        )
+        with cursor.copy(f"COPY {KEYS_STAGE} (key, row_number) FROM STDIN") as copy:
+            for start in range(0, len(rows), COPY_BLOCK_ROWS):
+                block = zip(
+                    keys[start : start + COPY_BLOCK_ROWS],
+                    rows[start : start + COPY_BLOCK_ROWS],
+                    strict=True,
+                )
+                copy.write("".join(f"{key}\t{row}\n" for key, row in block))
+        cursor.execute(
+            f"INSERT INTO {table} (job_id, key_hash, row_number) "
+            f"SELECT %s, hashtextextended(key, 0) AS h, row_number FROM {KEYS_STAGE} "
+            f"WHERE key IS NOT NULL ORDER BY h "
+            f"ON CONFLICT (job_id, key_hash) DO NOTHING",
+            [job_id],
+        )
+        taken: dict[int, int] = {}
+        if cursor.rowcount < len(rows):
+            # Some keys were claimed before: by this row (a redelivery) or by another.
+            cursor.execute(
+                f"SELECT s.row_number, k.row_number FROM {KEYS_STAGE} s "
+                f"JOIN {table} k ON k.job_id = %s AND k.key_hash = hashtextextended(s.key, 0) "
+                f"WHERE k.row_number <> s.row_number",
+                [job_id],
+            )
+            taken = dict(cursor.fetchall())
+        cursor.execute(f"DROP TABLE {KEYS_STAGE}")
+    return taken

@@ -252,6 +252,16 @@ IMPORT_CHUNK_MAX_RETRIES = env.int("IMPORT_CHUNK_MAX_RETRIES", default=3)
 IMPORT_INBOX_DIR = env("IMPORT_INBOX_DIR", default="imports/inbox")
 IMPORT_ARCHIVE_DIR = env("IMPORT_ARCHIVE_DIR", default="imports/archive")
 IMPORT_UPLOAD_DIR = "imports/uploads"
+# A chunk whose deliveries keep dying unfinished (it kills its worker: out of memory, a
+# crash in a C extension) is failed after this many, so the rest of the import completes.
+IMPORT_CHUNK_MAX_DELIVERIES = env.int("IMPORT_CHUNK_MAX_DELIVERIES", default=3)
+# batches.resume_stalled_imports re-drives a running import with no progress for this long
+# (lost chunk messages, lost chord callback after a Redis restart) ...
+IMPORT_STALL_SECONDS = env.int("IMPORT_STALL_SECONDS", default=300)
+# ... and re-sends the planner of a job queued this long ago (the send failed: Redis down).
+IMPORT_REQUEUE_SECONDS = env.int("IMPORT_REQUEUE_SECONDS", default=120)
+# Uploads previewed but never confirmed (PENDING) are deleted with their file after this.
+IMPORT_PENDING_TTL_HOURS = env.int("IMPORT_PENDING_TTL_HOURS", default=24)
 
 # --- Reporting app settings ---------------------------------------------------------------
 # A report running before this local hour reports on the previous day (00:30 -> yesterday).

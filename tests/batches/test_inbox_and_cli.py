@@ -68,12 +68,21 @@ def test_inbox_file_seen_before_is_archived_without_a_second_import(
     assert default_storage.exists(day_dir)
 
 
-def test_inbox_periodic_task_is_declared_with_the_overlap_lock():
+def test_periodic_tasks_are_declared_with_the_overlap_lock():
+    from celery import current_app
+
     from schedules.locking import PeriodicOnceTask
 
-    assert [entry["task"] for entry in DEFAULT_SCHEDULES] == ["batches.scan_inbox"]
+    assert [entry["task"] for entry in DEFAULT_SCHEDULES] == [
+        "batches.scan_inbox",
+        "batches.resume_stalled_imports",
+        "batches.delete_abandoned_uploads",
+    ]
+    for entry in DEFAULT_SCHEDULES:
+        task = current_app.tasks[entry["task"]]
+        assert isinstance(task, PeriodicOnceTask)
+        assert task.soft_time_limit < task.time_limit < 3600
     assert isinstance(scan_inbox, PeriodicOnceTask)
-    assert scan_inbox.time_limit < 3600
 
 
 def test_import_csv_waits_and_reports_the_totals(celery_worker, airports_csv):
