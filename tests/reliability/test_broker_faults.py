@@ -97,17 +97,11 @@ def test_worker_and_beat_reconnect_after_redis_is_killed_while_idle(
     assert beat.process.poll() is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="batches has no sweep for stalled imports: when Redis restarts under a running "
-    "chord the cancelled chunk's message sits unacked until the 1 h visibility timeout, "
-    "and nothing drives the RUNNING job to completion (ops only raises import_stalled)",
-)
 def test_an_import_whose_chord_was_in_flight_when_redis_died_is_driven_to_completion(
     worker_process, fault_env, private_redis, admin_client
 ):
     env = _on_private_redis(fault_env, private_redis)
-    env.update(IMPORT_STALL_RESUME_AFTER="3", IMPORT_QUEUED_RESEND_AFTER="3")
+    env.update(IMPORT_STALL_SECONDS="3", IMPORT_REQUEUE_SECONDS="3")
     worker_process(queues="imports", concurrency=2, env=env, extra_args=TASKS)
     job = make_job(sales_csv(40, faults={15: SLOW_DAY}))
     ImportJob.objects.filter(id=job.id).update(status=ImportJob.Status.QUEUED)
@@ -133,16 +127,11 @@ def test_an_import_whose_chord_was_in_flight_when_redis_died_is_driven_to_comple
     assert_import_truth(admin_client, job, rows=40)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="batches never re-sends plan_import: when Redis is down as an upload commits, "
-    "job_queue's on-commit send fails and the job stays QUEUED forever",
-)
 def test_an_upload_committed_while_redis_is_down_is_sent_when_redis_is_back(
     worker_process, fault_env, private_redis, admin_client, tmp_path
 ):
     env = _on_private_redis(fault_env, private_redis)
-    env.update(IMPORT_STALL_RESUME_AFTER="3", IMPORT_QUEUED_RESEND_AFTER="3")
+    env.update(IMPORT_STALL_SECONDS="3", IMPORT_REQUEUE_SECONDS="3")
     _kill_redis(private_redis)
     upload = tmp_path / "sales.csv"
     upload.write_text(sales_csv(20))

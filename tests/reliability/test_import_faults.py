@@ -66,12 +66,6 @@ def test_a_chunk_that_kills_its_worker_once_is_redelivered_and_completes(
     assert_import_truth(admin_client, job, rows=20)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="batches has no delivery counter: import_chunk (acks_late, reject_on_worker_lost) "
-    "is redelivered forever when its chunk kills the pool process; ImportChunk.attempts only "
-    "counts finished runs",
-)
 def test_a_chunk_that_kills_its_worker_every_time_fails_after_bounded_deliveries_and_alerts(
     worker_process, fault_env, admin_client
 ):
@@ -211,12 +205,6 @@ def test_a_chunk_past_its_time_limit_is_stopped_and_recorded_as_failed(
     assert b'<strong id="status">partially failed</strong>' in page
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="batches.services.chunk_import locks with select_for_update().select_related('job'), "
-    "which locks the ImportJob row too (FOR UPDATE without OF): the chunks of one import "
-    "run one at a time and each blocks cancel and the chord callback while it runs",
-)
 def test_different_chunks_of_one_import_run_in_parallel(worker_process, fault_env):
     worker_process(queues="imports", concurrency=2, env=fault_env, extra_args=FAULT_TASKS)
     job = make_job(sales_csv(20, faults={3: SLOW_DAY, 13: SLOW_DAY}))  # chunks 0 and 1
