@@ -16,6 +16,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from schedules.locking import lock_holder_read
 from schedules.models import TaskRun
+from schedules.services import runs_lost_reap
 from schedules.tasks import sleep_probe
 from tests.support.processes import subprocess_env, wait_for
 
@@ -84,6 +85,13 @@ def test_a_worker_killed_holding_an_overlap_lock_wedges_the_schedule_only_until_
     holder = lock_holder_read(sleep_probe, sleep_probe.lock_key([], {"seconds": 30}))
     assert holder["expires_in"] <= 5  # hard limit 4 s + 1 s margin
     time.sleep(holder["expires_in"] + 0.5)
+    # What the periodic schedules.reap_lost_runs does: the dead run stops claiming "started".
+    runs_lost_reap()
+    lost = TaskRun.objects.get(celery_task_id=first.id)
+    assert lost.status == TaskRun.Status.FAILED
+    assert lost.error.startswith("worker lost")
+    history = admin_client.get("/admin/schedules/taskrun/", {"status__exact": "failed"})
+    assert "worker lost" in history.content.decode()
     worker_process(queues="default", concurrency=1, env=env)
     accepted = sleep_probe.apply_async(
         kwargs={"seconds": 30}, time_limit=4, soft_time_limit=3,
