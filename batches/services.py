@@ -284,7 +284,7 @@ def chunk_import(*, chunk_id: int, phase: str = WRITE) -> dict:
         rejected = [Rejected(u.row_number, [], u.message, u.values) for u in undecodable]
         rejected.extend(validated.rejected)
         lines = _without_cross_chunk_duplicates(
-            job_id=job.id, plan=plan, validated=validated, rejected=rejected
+            job=job, plan=plan, validated=validated, rejected=rejected
         )
         new = updated = 0
         if phase == WRITE:
@@ -381,10 +381,12 @@ def chunk_delivery_end(*, chunk_id: int) -> None:
 
 
 def _without_cross_chunk_duplicates(
-    *, job_id: int, plan, validated, rejected: list[Rejected]
+    *, job: ImportJob, plan, validated, rejected: list[Rejected]
 ) -> list[str]:
     """Claim the valid rows' keys; reject the rows whose key another chunk holds."""
-    taken = claim_keys(job_id=job_id, rows=validated.line_rows, keys=validated.line_keys)
+    if job.chunks_total <= 1:
+        return validated.lines  # one chunk: its own check has seen every key
+    taken = claim_keys(job_id=job.id, rows=validated.line_rows, keys=validated.line_keys)
     if not taken:
         return validated.lines
     lines = []
