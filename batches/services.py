@@ -315,8 +315,11 @@ def chunk_import(*, chunk_id: int, phase: str = WRITE) -> dict:
         chunk.error = ""
         chunk.finished_at = now
         chunk.save()
-        ImportJob.objects.filter(id=job.id).update(last_progress_at=now)
-        return chunk_summary(chunk)
+    # After the commit, not inside: holding the chunk's lock while waiting for the job
+    # row's would invert the order cancel/finish/retry take them in (job, then chunks)
+    # and deadlock against them.
+    ImportJob.objects.filter(id=job.id).update(last_progress_at=now)
+    return chunk_summary(chunk)
 
 
 def chunk_delivery_start(*, chunk_id: int) -> bool:
