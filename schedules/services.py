@@ -247,7 +247,6 @@ def run_record_started(
                 periodic_task_id=periodic_task_id,
                 trigger=TaskRun.Trigger.BEAT if periodic_task_name else TaskRun.Trigger.MANUAL,
                 queued_at=now,
-                time_limit=int(time_limit) if time_limit else None,
                 **started,
             )
     except IntegrityError:
