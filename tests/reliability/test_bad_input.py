@@ -431,3 +431,32 @@ def test_the_periodic_task_validator_never_crashes_on_arbitrary_arguments(args, 
         assert len(parsed_args) + len(parsed_kwargs) <= 1  # sleep_probe(seconds=1.0)
     else:
         assert "args" in form.errors or "kwargs" in form.errors or form.errors
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="batches.writer only fills in defaults for columns the Resource declares: a "
+    "Resource that leaves out a model field with a Python-side default (DailySales.discount) "
+    "fails every chunk with a NOT NULL IntegrityError",
+)
+def test_a_resource_that_leaves_out_a_field_with_a_default_imports_with_that_default(
+    monkeypatch,
+):
+    from import_export.resources import ModelResource
+
+    from batches import registry
+
+    class PartialSalesResource(ModelResource):
+        class Meta:
+            model = DailySales
+            import_id_fields = ("day", "store_code", "sku")
+            fields = ("day", "store_code", "sku", "units", "unit_price", "revenue")
+
+    monkeypatch.setattr(registry, "_DATASETS", dict(registry._DATASETS))
+    registry.register("partial_sales", PartialSalesResource)
+    content = "day,store_code,sku,units,unit_price,revenue\n2026-11-02,S1,SKU-1,1,2.50,2.50\n"
+
+    job = run_inline(content.encode(), dataset="partial_sales")
+
+    assert job.status == ImportJob.Status.SUCCEEDED, job.chunks.get().error
+    assert DailySales.objects.get().discount == 0
