@@ -19,6 +19,7 @@ from devstack.services import BASE_DIR, VAR_DIR, ensure_services
 PYTHON = sys.executable
 MANAGE = [PYTHON, str(BASE_DIR / "manage.py")]
 ALL_QUEUES = "default,imports,reports,ops"
+MAX_RESTARTS_PER_MINUTE = 5
 
 
 def _manage(*args: str) -> None:
@@ -43,10 +44,13 @@ def run(args: argparse.Namespace) -> int:
         "beat": [*celery, "beat", "-l", "info",
                  "--pidfile", str(VAR_DIR / "celerybeat.pid")],
     }  # fmt: skip
-    children: dict[str, subprocess.Popen[bytes]] = {}
-    for name, command in processes.items():
+
+    def start(name: str) -> subprocess.Popen[bytes]:
         # Own process group: Ctrl-C reaches us once and we stop the children in order.
-        children[name] = subprocess.Popen(command, cwd=BASE_DIR, start_new_session=True)
+        return subprocess.Popen(processes[name], cwd=BASE_DIR, start_new_session=True)
+
+    children = {name: start(name) for name in processes}
+    restarts: dict[str, list[float]] = {name: [] for name in processes}
 
     print(
         f"\n[devstack] batch-platform is running: http://{args.host}:{args.port}/admin/\n"
@@ -63,11 +67,23 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     exit_code = 0
     while not stopping:
-        for name, child in children.items():
-            if child.poll() is not None:
+        for name, child in list(children.items()):
+            if child.poll() is None or stopping:
+                continue
+            # Worker and beat are restarted like a container with `restart: unless-stopped`
+            # (Celery can exit on an "Unrecoverable error" when Redis dies mid-task);
+            # web exiting, or a crash loop, stops everything.
+            recent = [t for t in restarts[name] if time.monotonic() - t < 60]
+            if name == "web" or len(recent) >= MAX_RESTARTS_PER_MINUTE:
                 print(f"[devstack] {name} exited with {child.returncode}; stopping the rest.")
                 exit_code = child.returncode or 1
                 stopping = True
+                continue
+            delay = 2 ** len(recent)
+            print(f"[devstack] {name} exited with {child.returncode}; restarting in {delay}s.")
+            time.sleep(delay)
+            restarts[name] = [*recent, time.monotonic()]
+            children[name] = start(name)
         time.sleep(0.5)
 
     print("[devstack] stopping beat, worker and web ...", flush=True)

@@ -1,6 +1,7 @@
 """`make run`'s entry point, end to end: migrate, demo admin, web + worker + beat, Ctrl-C."""
 
 import http.cookiejar
+import os
 import re
 import signal
 import socket
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -19,6 +21,13 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _child_running(parent_pid: int, word: str) -> int:
+    for child in Path(f"/proc/{parent_pid}/task/{parent_pid}/children").read_text().split():
+        if word in Path(f"/proc/{child}/cmdline").read_bytes().decode().replace("\0", " "):
+            return int(child)
+    raise AssertionError(f"no child process of {parent_pid} runs {word}")
 
 
 def _get(opener, url):
@@ -70,6 +79,18 @@ def test_run_command_serves_the_admin_with_a_working_demo_login_and_stops_on_ctr
             assert "Log out" in response.read().decode()
         wait_for(lambda: "ready." in log_path.read_text(), timeout=60, message="worker ready")
         wait_for(lambda: "beat: Starting" in log_path.read_text(), timeout=30, message="beat")
+
+        # A worker that dies (Celery can exit on an "Unrecoverable error" when Redis
+        # dies mid-task) is restarted, as a container would be.
+        os.killpg(_child_running(run.pid, "worker"), signal.SIGKILL)
+        wait_for(
+            lambda: (
+                "[devstack] worker exited with -9; restarting" in log_path.read_text()
+                and log_path.read_text().count(" ready.") >= 2
+            ),
+            timeout=90,
+            message=f"the worker to be restarted; log:\n{log_path.read_text()[-3000:]}",
+        )
     finally:
         run.send_signal(signal.SIGINT)
         exit_code = run.wait(timeout=60)
