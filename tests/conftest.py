@@ -34,12 +34,21 @@ def redis_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)
 
 
+def _empty_keeping_kombu_bindings(client: redis.Redis) -> None:
+    # Not FLUSHDB: kombu keeps its exchange -> queue bindings in `_kombu.binding.*` and
+    # declares them once per process, so wiping them makes later publishes to those
+    # exchanges vanish without an error.
+    keys = [key for key in client.scan_iter(count=1000) if not key.startswith(b"_kombu.binding")]
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start : start + 1000])
+
+
 @pytest.fixture
 def clean_redis(redis_client):
     """Start from an empty test Redis database: no queued messages, locks or results."""
-    redis_client.flushdb()
+    _empty_keeping_kombu_bindings(redis_client)
     yield redis_client
-    redis_client.flushdb()
+    _empty_keeping_kombu_bindings(redis_client)
 
 
 @pytest.fixture
