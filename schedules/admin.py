@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.paginator import Paginator
 from django.db import connection, transaction
 from django.urls import reverse
@@ -82,8 +83,24 @@ def _fmt_duration(value) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d} min"
 
 
+class LabelledDateTimeMixin:
+    """Names the date and time inputs of Django's split date/time widget.
+
+    Django renders "Date:" and "Time:" as bare text next to the two inputs, so screen
+    readers (and axe) find two unlabelled fields; an aria-label carries the field name.
+    """
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if field is not None and isinstance(field.widget, AdminSplitDateTime):
+            date_input, time_input = field.widget.widgets
+            date_input.attrs["aria-label"] = f"{field.label}: date"
+            time_input.attrs["aria-label"] = f"{field.label}: time"
+        return field
+
+
 @admin.register(PeriodicTask)
-class PeriodicTaskAdmin(AuditedAdminMixin, beat_admin.PeriodicTaskAdmin):
+class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.PeriodicTaskAdmin):
     form = ValidatedPeriodicTaskForm
     list_display = (
         "name",
@@ -335,7 +352,9 @@ class SolarScheduleAdmin(AuditedAdminMixin, beat_admin.SolarScheduleAdmin):
 
 
 @admin.register(ClockedSchedule)
-class ClockedScheduleAdmin(AuditedAdminMixin, beat_admin.ClockedScheduleAdmin):
+class ClockedScheduleAdmin(
+    LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.ClockedScheduleAdmin
+):
     pass
 
 
