@@ -320,6 +320,9 @@ class RowSpec:
     resource: ModelResource
     columns: list[Column]
     key: list[str]  # CSV column names of the natural key
+    # Model fields the Resource does not declare but that have a constant default: COPY
+    # would write NULL for them, so every plan writes their default instead.
+    implicit: list[Column] = field(default_factory=list)
 
     @classmethod
     def from_resource(cls, resource: ModelResource) -> RowSpec:
@@ -340,7 +343,23 @@ class RowSpec:
             f.attribute: f.column_name for f in resource.get_import_fields() if f.attribute
         }
         key = [by_attribute.get(name, name) for name in resource.get_import_id_fields()]
-        return cls(model=model, resource=resource, columns=columns, key=key)
+        declared = {c.attname for c in columns}
+        implicit = [
+            Column(
+                name=model_field.name,
+                attname=model_field.column,
+                model_field=model_field,
+                convert=str,
+                may_be_absent=True,
+                absent_value=model_field.get_default(),
+            )
+            for model_field in model._meta.concrete_fields
+            if model_field.column not in declared
+            and not model_field.primary_key
+            and model_field.has_default()
+            and not callable(model_field.default)  # one value for every row would be wrong
+        ]
+        return cls(model=model, resource=resource, columns=columns, key=key, implicit=implicit)
 
     @property
     def column_names(self) -> list[str]:
@@ -370,6 +389,7 @@ class RowSpec:
                 problems.append(f"missing column {column.name!r}")
             else:
                 absent.append(column)
+        absent.extend(self.implicit)
         if problems:
             expected = ", ".join(self.column_names)
             raise HeaderError("; ".join(problems) + f". Expected columns: {expected}.")
