@@ -433,12 +433,6 @@ def test_the_periodic_task_validator_never_crashes_on_arbitrary_arguments(args, 
         assert "args" in form.errors or "kwargs" in form.errors or form.errors
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="batches.writer only fills in defaults for columns the Resource declares: a "
-    "Resource that leaves out a model field with a Python-side default (DailySales.discount) "
-    "fails every chunk with a NOT NULL IntegrityError",
-)
 def test_a_resource_that_leaves_out_a_field_with_a_default_imports_with_that_default(
     monkeypatch,
 ):
