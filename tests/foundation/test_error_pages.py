@@ -1,0 +1,16 @@
+"""A permission refusal explains itself in the admin's own look."""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_staff_user_without_permission_gets_an_explanatory_403_page(client):
+    staff = get_user_model().objects.create_user("clerk", password="pw", is_staff=True)
+    client.force_login(staff)
+    response = client.get("/admin/batches/importjob/upload/")
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "You do not have permission to do this" in page
+    assert 'href="/admin/"' in page
