@@ -236,6 +236,25 @@ def run_record_started(
         return
     # Sent without going through PeriodicOnceTask.apply_async (a plain task beat sent,
     # or a redelivered message whose row was never written): start a row here.
+    _late_run_row_create(
+        celery_task_id=celery_task_id,
+        task_name=task_name,
+        periodic_task_name=periodic_task_name,
+        fields={"queued_at": now, **started},
+        on_conflict_update=started,
+    )
+
+
+def _late_run_row_create(
+    *,
+    celery_task_id: str,
+    task_name: str,
+    periodic_task_name: str | None,
+    fields: dict[str, Any],
+    on_conflict_update: dict[str, Any] | None,
+) -> None:
+    """A row for a run first seen at its start or end; if another receiver wrote it in
+    the meantime, apply `on_conflict_update` to that row (or keep it as it is)."""
     periodic_task_id = (
         periodic_task_id_for_name(name=periodic_task_name) if periodic_task_name else None
     )
@@ -246,11 +265,11 @@ def run_record_started(
                 task_name=task_name,
                 periodic_task_id=periodic_task_id,
                 trigger=TaskRun.Trigger.BEAT if periodic_task_name else TaskRun.Trigger.MANUAL,
-                queued_at=now,
-                **started,
+                **fields,
             )
     except IntegrityError:
-        TaskRun.objects.filter(celery_task_id=celery_task_id).update(**started)
+        if on_conflict_update:
+            TaskRun.objects.filter(celery_task_id=celery_task_id).update(**on_conflict_update)
 
 
 def _excluded_run_create(
@@ -281,26 +300,22 @@ def _excluded_run_create(
         if last != TaskRun.Status.FAILED:
             return
     now = _now()
-    periodic_task_id = (
-        periodic_task_id_for_name(name=periodic_task_name) if periodic_task_name else None
+    _late_run_row_create(
+        celery_task_id=celery_task_id,
+        task_name=task_name,
+        periodic_task_name=periodic_task_name,
+        fields={
+            "status": status,
+            "queued_at": started_at or now,
+            "started_at": started_at,
+            "finished_at": now,
+            "duration": now - started_at if started_at else None,
+            "worker": worker,
+            "error": error[:10000],
+        },
+        # The same outcome was recorded already (task_failure after task_postrun).
+        on_conflict_update=None,
     )
-    try:
-        with transaction.atomic():
-            TaskRun.objects.create(
-                celery_task_id=celery_task_id,
-                task_name=task_name,
-                periodic_task_id=periodic_task_id,
-                trigger=TaskRun.Trigger.BEAT if periodic_task_name else TaskRun.Trigger.MANUAL,
-                status=status,
-                queued_at=started_at or now,
-                started_at=started_at,
-                finished_at=now,
-                duration=now - started_at if started_at else None,
-                worker=worker,
-                error=error[:10000],
-            )
-    except IntegrityError:
-        pass  # the same outcome was recorded already (task_failure after task_postrun)
 
 
 def run_record_finished(
