@@ -78,7 +78,8 @@ class TaskRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.task_name} {self.status} {self.queued_at:%Y-%m-%d %H:%M:%S}"
+        when = f"{self.queued_at:%Y-%m-%d %H:%M:%S}" if self.queued_at else "not queued"
+        return f"{self.task_name} {self.status} {when}"
 
 
 class ScheduleOptions(models.Model):

@@ -23,3 +23,9 @@ def test_a_run_first_seen_at_its_start_gets_a_row_with_its_time_limit():
     assert run.status == TaskRun.Status.STARTED
     assert run.time_limit == 300
     assert run.worker == "w1@host"
+
+
+def test_a_run_without_a_queue_time_still_has_a_name():
+    assert str(TaskRun(task_name="ops.ping", status=TaskRun.Status.STARTED)) == (
+        "ops.ping started not queued"
+    )
