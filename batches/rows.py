@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -450,7 +450,7 @@ class HeaderPlan:
         exec(f"def convert_row(r):\n    return ({cells},)\n", namespace)
         return namespace["convert_row"]
 
-    def _key_function(self) -> Callable[[tuple[str, ...]], str]:
+    def _key_function(self) -> Callable[[Sequence[str]], str]:
         # A string key, not a tuple: strings are not tracked by the garbage collector,
         # so a chunk's key set does not make every collection slower.
         parts = ' + "\\x1f" + '.join(f"o[{i}]" for i in self.key_positions)
@@ -544,10 +544,10 @@ class HeaderPlan:
         result.seen = seen
         if fk_positions:
             pending = self._resolve_foreign_keys(pending, fk_positions, rejected)
-            for row_number, _, out in pending:
-                lines.append(join(out))
+            for row_number, _, resolved in pending:
+                lines.append(join(resolved))
                 line_rows.append(row_number)
-                line_keys.append(key_of(out))
+                line_keys.append(key_of(resolved))
         rejected.sort(key=lambda r: r.row_number)
         return result
 

@@ -12,6 +12,7 @@ then, only if no row was rejected, the write phase.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
 import logging
 import re
@@ -749,7 +750,7 @@ def jobs_delete_abandoned() -> dict:
                 continue  # confirmed (queued) meanwhile, or another clean-up has it
             path = job.file
             job.delete()
-            transaction.on_commit(lambda path=path: _upload_delete(path))
+            transaction.on_commit(functools.partial(_upload_delete, path))
         deleted.append(job_id)
     if deleted:
         logger.info("deleted %s abandoned uploads: %s", len(deleted), deleted)
