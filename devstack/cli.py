@@ -2,7 +2,7 @@
 
 run:  servers, migrations, demo admin, default schedules, then web + worker + beat
       in the foreground until Ctrl-C, which stops them all cleanly.
-test: servers, `makemigrations --check`, ruff, then pytest with any extra arguments.
+test: servers, `makemigrations --check`, ruff, mypy, then pytest with any extra arguments.
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ def test(args: argparse.Namespace, pytest_args: list[str]) -> int:
         [*MANAGE, "makemigrations", "--check", "--dry-run"],
         [PYTHON, "-m", "ruff", "check", "."],
         [PYTHON, "-m", "ruff", "format", "--check", "."],
+        [PYTHON, "-m", "mypy"],  # services and selectors, configured in pyproject.toml
     ]
     for command in checks:
         print(f"[devstack] {' '.join(command[1:])}", flush=True)
