@@ -87,7 +87,6 @@ def test_a_schedule_resumed_in_the_admin_reaches_the_running_beat_within_seconds
         follow=True,
     )
     assert response.status_code == 200
-    resumed_at = time.monotonic()
 
+    # The bound is the wait itself: no run within 15 s of the resume fails the test.
     wait_for(lambda: _queued(task).exists(), timeout=15, message="a run after the edit")
-    assert time.monotonic() - resumed_at < 15
