@@ -19,6 +19,7 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
+from config.display import duration_display
 from schedules import selectors, services, timing
 from schedules.forms import ValidatedCrontabForm, ValidatedPeriodicTaskForm
 from schedules.models import ScheduleChange, ScheduleOptions, TaskRun
@@ -52,35 +53,22 @@ class AuditedAdminMixin:
 
     def delete_model(self, request, obj):
         with transaction.atomic():
-            services.schedule_change_record(
-                user=request.user,
-                action=ScheduleChange.Action.DELETED,
-                obj=obj,
-                before=services.schedule_snapshot(obj),
-            )
+            self._record_deleted(request, obj)
             super().delete_model(request, obj)
 
     def delete_queryset(self, request, queryset):
         with transaction.atomic():
             for obj in queryset:
-                services.schedule_change_record(
-                    user=request.user,
-                    action=ScheduleChange.Action.DELETED,
-                    obj=obj,
-                    before=services.schedule_snapshot(obj),
-                )
+                self._record_deleted(request, obj)
             super().delete_queryset(request, queryset)
 
-
-def _fmt_duration(value) -> str:
-    if value is None:
-        return "-"
-    seconds = value.total_seconds()
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, seconds = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d} min"
+    def _record_deleted(self, request, obj) -> None:
+        services.schedule_change_record(
+            user=request.user,
+            action=ScheduleChange.Action.DELETED,
+            obj=obj,
+            before=services.schedule_snapshot(obj),
+        )
 
 
 class LabelledDateTimeMixin:
@@ -208,7 +196,7 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
 
     @admin.display(description="last duration", ordering="last_run_duration")
     def last_duration(self, obj):
-        return _fmt_duration(obj.last_run_duration)
+        return duration_display(obj.last_run_duration)
 
     def _options(self, obj) -> ScheduleOptions | None:
         try:
@@ -252,7 +240,7 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
                     f"{run.queued_at:%Y-%m-%d %H:%M:%S}" if run.queued_at else "-",
                     run.status,
                     run.trigger,
-                    _fmt_duration(run.duration),
+                    duration_display(run.duration),
                     run.error[:300],
                 )
                 for run in runs
@@ -428,7 +416,7 @@ class TaskRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="duration", ordering="duration")
     def run_duration(self, obj):
-        return _fmt_duration(obj.duration)
+        return duration_display(obj.duration)
 
     @admin.display(description="error")
     def short_error(self, obj):

@@ -31,6 +31,9 @@ class ValidatedPeriodicTaskForm(PeriodicTaskForm):
             options = ScheduleOptions.objects.filter(periodic_task_id=instance.pk).first()
             if options is not None:
                 self.fields["catch_up"].initial = options.catch_up
+            if instance.task in registered_tasks():
+                # Show the task the schedule runs, not "---------", in the dropdown.
+                self.fields["regtask"].initial = instance.task
 
     def _parsed(self, field: str, kind: type, words: str):
         raw = self.cleaned_data.get(field) or ("[]" if kind is list else "{}")
@@ -49,6 +52,16 @@ class ValidatedPeriodicTaskForm(PeriodicTaskForm):
         return self._parsed("kwargs", dict, 'object, for example {"days": 7}')
 
     def clean(self):
+        typed = self.cleaned_data.get("task")
+        if (
+            typed
+            and self.cleaned_data.get("regtask") not in ("", None, typed)
+            and "task" in self.changed_data
+            and "regtask" not in self.changed_data
+        ):
+            # The user typed a new task name under a dropdown still showing the old
+            # one: the typed name is the edit, the dropdown only its preselection.
+            self.cleaned_data["regtask"] = ""
         data = super().clean()
         name = data.get("task")
         if not name:

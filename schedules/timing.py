@@ -80,7 +80,7 @@ def periodic_task_next_runs(task: PeriodicTask, *, count: int = 5) -> list[datet
         return []
     try:
         runs = next_runs(schedule, after=now, count=count)
-    except Exception:  # solar without its optional dependency, for example
+    except Exception:  # a schedule Celery cannot compute must not break the admin page
         return []
     zone = periodic_task_zone(task)
     return [run.astimezone(zone) for run in runs]

@@ -240,6 +240,42 @@ def test_editing_a_schedule_records_who_changed_what(admin_client, every_minute)
     assert change.after["kwargs"] == '{"seconds": 5}'
 
 
+def test_the_change_page_preselects_the_task_in_the_registered_dropdown(admin_client, every_minute):
+    admin_client.post(ADD_URL, _form(every_minute))
+    task = PeriodicTask.objects.get(name="nightly")
+
+    form = admin_client.get(f"{LIST_URL}{task.pk}/change/").context["adminform"].form
+
+    assert form["regtask"].value() == "tests.schedules.hold"
+    assert '<option value="tests.schedules.hold" selected>' in str(form["regtask"])
+
+
+def test_a_task_name_typed_under_the_preselected_dropdown_is_the_one_saved(
+    admin_client, every_minute
+):
+    admin_client.post(ADD_URL, _form(every_minute))
+    task = PeriodicTask.objects.get(name="nightly")
+    change_url = f"{LIST_URL}{task.pk}/change/"
+
+    # The browser posts the preselected dropdown back with the newly typed name.
+    typed = _form(
+        every_minute,
+        regtask="tests.schedules.hold",
+        task="schedules.reap_lost_runs",
+        args="[]",
+        kwargs="{}",
+    )
+    assert admin_client.post(change_url, typed).status_code == 302
+    task.refresh_from_db()
+    assert task.task == "schedules.reap_lost_runs"
+
+    # Picking from the dropdown still wins over the text box, as in django-celery-beat.
+    picked = _form(every_minute, regtask="tests.schedules.hold", task="schedules.reap_lost_runs")
+    assert admin_client.post(change_url, picked).status_code == 302
+    task.refresh_from_db()
+    assert task.task == "tests.schedules.hold"
+
+
 def test_run_now_and_lock_release_need_their_own_permission(client, every_minute):
     staff = User.objects.create_user("staff", password="pw", is_staff=True)
     staff.user_permissions.add(

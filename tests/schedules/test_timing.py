@@ -5,9 +5,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from croniter import croniter
-from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+from django_celery_beat.models import (
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    SolarSchedule,
+)
 
-from schedules.timing import describe_crontab, describe_periodic_task, next_runs
+from schedules.timing import (
+    describe_crontab,
+    describe_periodic_task,
+    next_runs,
+    periodic_task_next_runs,
+)
 
 UTC = ZoneInfo("UTC")
 
@@ -75,3 +85,26 @@ def test_schedules_are_described_in_plain_words_with_their_timezone(db):
     every_5_min = IntervalSchedule.objects.create(every=5, period="minutes")
     task = PeriodicTask(name="y", task="tests.square", interval=every_5_min)
     assert describe_periodic_task(task) == "Every 5 minutes"
+
+
+def test_solar_schedules_give_the_next_sunrises_as_beat_computes_them():
+    # Berlin: sunrise 04:43 CEST on the longest day, sunset 15:54 CET on the shortest.
+    sunrise = SolarSchedule(event="sunrise", latitude=52.52, longitude=13.405).schedule
+    runs = next_runs(sunrise, after=datetime(2026, 6, 21, tzinfo=UTC), count=2)
+
+    assert [(run.day, run.hour, run.minute) for run in runs] == [(21, 2, 43), (22, 2, 43)]
+    sunset = SolarSchedule(event="sunset", latitude=52.52, longitude=13.405).schedule
+    (run,) = next_runs(sunset, after=datetime(2026, 12, 21, 12, tzinfo=UTC), count=1)
+    assert (run.hour, run.minute) in {(14, 53), (14, 54)}
+
+
+def test_a_solar_periodic_task_is_described_and_beat_can_schedule_it(db):
+    solar = SolarSchedule.objects.create(event="dusk_civil", latitude=51.5, longitude=-0.12)
+    task = PeriodicTask.objects.create(name="at dusk", task="tests.schedules.hold", solar=solar)
+
+    assert describe_periodic_task(task) == "At civil dusk at 51.5, -0.12"
+    assert len(periodic_task_next_runs(task)) == 5
+    # What beat calls on every tick: it must not raise (it did without ephem).
+    due, next_check = task.schedule.is_due(datetime.now(UTC))
+    assert due is False
+    assert next_check > 0

@@ -1,0 +1,17 @@
+"""How the admin pages show values: one place, so every page says it the same way."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+
+def duration_display(value: timedelta | float | None) -> str:
+    """'12.3 s', '4:05 min', '1:02:05' (a timedelta or seconds); '-' for None."""
+    if value is None:
+        return "-"
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d} min"
