@@ -104,7 +104,9 @@ class ReportRun(models.Model):
         SKIPPED = "skipped", "skipped"
         UNKNOWN = "unknown", "unknown — check inbox"
 
-    definition = models.ForeignKey(ReportDefinition, on_delete=models.CASCADE, related_name="runs")
+    # PROTECT: the send history is the record of what went out; pause a definition
+    # instead of deleting it once it has sent.
+    definition = models.ForeignKey(ReportDefinition, on_delete=models.PROTECT, related_name="runs")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.SCHEDULED)
     business_date = models.DateField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)

@@ -283,12 +283,13 @@ def _mark_unknown(*, run_id: int, reason: str) -> None:
         f"recipient gets it twice. Check a recipient's inbox for Message-ID {run.message_id}; "
         "if it is missing, use the Resend action."
     )
-    ReportRun.objects.filter(pk=run_id).update(status=ReportRun.Status.UNKNOWN, error=error)
-    _ops_alert(
-        kind="report_send_unknown",
-        subject=f"{run.definition.name} {run.business_date} ({run.kind} run #{run.pk})",
-        message=error,
-    )
+    with transaction.atomic():  # the status and its alert become visible together
+        ReportRun.objects.filter(pk=run_id).update(status=ReportRun.Status.UNKNOWN, error=error)
+        _ops_alert(
+            kind="report_send_unknown",
+            subject=f"{run.definition.name} {run.business_date} ({run.kind} run #{run.pk})",
+            message=error,
+        )
 
 
 def _send_failed(*, run_id: int, exc: Exception, final_attempt: bool) -> str:
@@ -297,16 +298,19 @@ def _send_failed(*, run_id: int, exc: Exception, final_attempt: bool) -> str:
         ReportRun.objects.filter(pk=run_id).update(status=ReportRun.Status.PENDING, error=error)
         raise ReportSendFailed(error) from exc
     run = ReportRun.objects.select_related("definition").get(pk=run_id)
-    ReportRun.objects.filter(pk=run_id).update(
-        status=ReportRun.Status.FAILED,
-        error=f"Failed after {run.attempts} send attempt(s): {error}",
-    )
-    sentry_sdk.capture_exception(exc)
-    _ops_alert(
-        kind="report_send_failed",
-        subject=f"{run.definition.name} {run.business_date} ({run.kind} run #{run.pk})",
-        message=f"The report could not be sent after {run.attempts} attempt(s): {error}",
-    )
+    # One transaction: whoever sees the run failed also sees its alert (and the Sentry
+    # event is already queued), never a failed run without them.
+    with transaction.atomic():
+        sentry_sdk.capture_exception(exc)
+        ReportRun.objects.filter(pk=run_id).update(
+            status=ReportRun.Status.FAILED,
+            error=f"Failed after {run.attempts} send attempt(s): {error}",
+        )
+        _ops_alert(
+            kind="report_send_failed",
+            subject=f"{run.definition.name} {run.business_date} ({run.kind} run #{run.pk})",
+            message=f"The report could not be sent after {run.attempts} attempt(s): {error}",
+        )
     logger.error("report run %s failed for good: %s", run_id, error)
     return ReportRun.Status.FAILED
 

@@ -102,6 +102,35 @@ def test_editing_disabling_and_deleting_follow_through_to_beat(make_definition):
     assert not PeriodicTask.objects.filter(pk=task_id).exists()
 
 
+def test_a_definition_that_has_sent_cannot_be_deleted_and_keeps_its_history(
+    admin_client_with_email, make_definition
+):
+    definition = make_definition()
+    report_scheduled_run_get_or_create(definition=definition, business_date=FRIDAY)
+    delete_url = reverse("admin:reporting_reportdefinition_delete", args=[definition.pk])
+
+    page = admin_client_with_email.get(delete_url).content.decode()
+    admin_client_with_email.post(delete_url, {"post": "yes"})
+
+    assert "would require deleting the following protected related objects" in page
+    assert ReportDefinition.objects.filter(pk=definition.pk).exists()
+    assert ReportRun.objects.filter(definition=definition).count() == 1
+    assert PeriodicTask.objects.filter(pk=definition.periodic_task_id).exists()
+
+
+def test_a_definition_that_never_sent_can_be_deleted_with_its_beat_entry(
+    admin_client_with_email, make_definition
+):
+    definition = make_definition()
+    delete_url = reverse("admin:reporting_reportdefinition_delete", args=[definition.pk])
+
+    response = admin_client_with_email.post(delete_url, {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not ReportDefinition.objects.filter(pk=definition.pk).exists()
+    assert not PeriodicTask.objects.filter(pk=definition.periodic_task_id).exists()
+
+
 def test_change_page_shows_the_schedule_in_words_and_the_next_five_sends(
     admin_client_with_email, make_definition
 ):
