@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 
 from ops import selectors
 from ops.charts import line_chart_svg
@@ -28,7 +29,7 @@ class AcknowledgedFilter(admin.SimpleListFilter):
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
-    list_display = ["severity_label", "kind", "subject", "status", "first_seen_at",
+    list_display = ["severity_label", "kind_display", "subject", "status", "first_seen_at",
                     "last_seen_at", "resolved_at", "acknowledged_by", "acknowledged_at"]  # fmt: skip
     list_filter = ["status", "severity", "kind", AcknowledgedFilter]
     list_select_related = ["acknowledged_by"]
@@ -37,6 +38,10 @@ class AlertAdmin(admin.ModelAdmin):
     ordering = ["status", "-last_seen_at"]
     actions = ["acknowledge"]
     readonly_fields = [field.name for field in Alert._meta.fields]
+
+    @admin.display(description="kind", ordering="kind")
+    def kind_display(self, obj: Alert) -> str:
+        return format_html("{} <code>{}</code>", obj.kind_label, obj.kind)
 
     @admin.display(description="severity", ordering="severity")
     def severity_label(self, obj: Alert) -> str:

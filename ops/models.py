@@ -6,6 +6,27 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+# What each alert kind means, for people; the kind itself stays the stable code that
+# filters, emails and Sentry tags use. Kinds not listed read as their code in words.
+KIND_LABELS = {
+    "queue_no_worker": "No worker on the queue",
+    "queue_stalled": "Queue stalled",
+    "queue_latency": "Queue slow to start tasks",
+    "queue_depth": "Queue backlog",
+    "beat_stalled": "Beat stopped sending",
+    "task_failing": "Periodic task failing",
+    "import_stalled": "Import stalled",
+    "import_failed": "Import failed",
+    "import_chunk_killed_worker": "Import chunk kills its worker",
+    "inbox_file_failed": "Inbox file could not be taken",
+    "report_send_failed": "Report not sent",
+    "report_send_unknown": "Report delivery unknown",
+}
+
+
+def kind_label(kind: str) -> str:
+    return KIND_LABELS.get(kind) or kind.replace("_", " ").capitalize()
+
 
 class Alert(models.Model):
     """One condition ops should look at; at most one open alert per (kind, subject)."""
@@ -59,6 +80,10 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_severity_display()} {self.kind} {self.subject} ({self.status})"
+
+    @property
+    def kind_label(self) -> str:
+        return kind_label(self.kind)
 
 
 class Heartbeat(models.Model):

@@ -421,28 +421,21 @@ def queue_history(
     history: dict[str, dict[str, list[tuple[float, float]]]] = {
         queue: {"latency": [], "depth": []} for queue in settings.PLATFORM_QUEUES
     }
-    latency_rows = (
-        Heartbeat.objects.filter(started_at__gte=since)
-        .annotate(bucket=_EpochBucket(F("started_at"), bucket_seconds))
-        .values("queue", "bucket")
-        .annotate(value=Max("latency"))
-        .order_by("queue", "bucket")
-    )
-    for row in latency_rows:
-        history.setdefault(row["queue"], {"latency": [], "depth": []})["latency"].append(
-            (row["bucket"], row["value"])
+    series = [
+        ("latency", Heartbeat.objects.filter(started_at__gte=since), "started_at"),
+        ("depth", QueueSample.objects.filter(sampled_at__gte=since), "sampled_at"),
+    ]
+    for measure, rows, time_field in series:
+        highest_per_bucket = (
+            rows.annotate(bucket=_EpochBucket(F(time_field), bucket_seconds))
+            .values("queue", "bucket")
+            .annotate(value=Max(measure))
+            .order_by("queue", "bucket")
         )
-    depth_rows = (
-        QueueSample.objects.filter(sampled_at__gte=since)
-        .annotate(bucket=_EpochBucket(F("sampled_at"), bucket_seconds))
-        .values("queue", "bucket")
-        .annotate(value=Max("depth"))
-        .order_by("queue", "bucket")
-    )
-    for row in depth_rows:
-        history.setdefault(row["queue"], {"latency": [], "depth": []})["depth"].append(
-            (row["bucket"], float(row["value"]))
-        )
+        for row in highest_per_bucket:
+            history.setdefault(row["queue"], {"latency": [], "depth": []})[measure].append(
+                (row["bucket"], float(row["value"]))
+            )
     return history
 
 

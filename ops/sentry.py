@@ -101,6 +101,32 @@ def before_breadcrumb(crumb: dict[str, Any], hint: dict[str, Any]) -> dict[str, 
     return scrub(crumb)
 
 
+# What the SDK may collect by itself: no user identity (ids, emails, IP), cookies, query
+# strings (admin searches hold emails), bodies (uploads are CSV rows), SQL parameters or
+# frame locals. Request headers only through the SDK's denylist. Task arguments are
+# collected so before_send can keep their ids (tasks take ids) and drop every string.
+DATA_COLLECTION: dict[str, Any] = {
+    "user_info": False,
+    "cookies": {"mode": "off"},
+    "http_headers": {"request": {"mode": "denylist"}},
+    "http_bodies": [],
+    "url_query_params": {"mode": "off"},
+    "gen_ai": {"inputs": False, "outputs": False},
+    "database_query_data": False,
+    "queues": True,
+    "stack_frame_variables": False,
+}
+
+
+def personal_data_options() -> dict[str, Any]:
+    """`data_collection` where the SDK has it (it deprecates `send_default_pii`)."""
+    try:
+        import sentry_sdk.data_collection  # noqa: F401 - present from sentry-sdk 2.7x
+    except ImportError:
+        return {"send_default_pii": False, "include_local_variables": False}
+    return {"data_collection": DATA_COLLECTION}
+
+
 def init_sentry(
     *,
     dsn: str,
@@ -119,11 +145,10 @@ def init_sentry(
         dsn=dsn,
         environment=environment,
         release=release or default_release(),
-        send_default_pii=False,
         transport=transport,
         traces_sample_rate=traces_sample_rate,
         max_request_body_size="never",
-        include_local_variables=False,
+        **personal_data_options(),
         before_send=before_send,
         before_send_transaction=before_send,
         before_breadcrumb=before_breadcrumb,

@@ -55,6 +55,7 @@ def test_dashboard_shows_queue_states_as_text_charts_alerts_and_failed_runs(
     assert html.count('class="ops-chart"') == 8, "a latency and a depth chart per queue"
     assert "latency: highest" in html
     assert "No worker is consuming queue &#x27;imports&#x27;." in html
+    assert "No worker on the queue <code>queue_no_worker</code>" in html
     assert "SMTPException: refused" in html
     assert "cdn" not in html.lower()
 
@@ -113,3 +114,11 @@ def test_alert_list_filters_and_does_not_query_per_row(
         response = client.get("/admin/ops/alert/?status__exact=open&acknowledged=yes")
     assert response.status_code == 200
     assert response.content.decode().count("AMBER") >= 30
+    assert response.content.decode().count("Queue backlog <code>queue_depth</code>") == 30
+
+
+def test_alert_kinds_read_as_words_and_unknown_kinds_still_read():
+    from ops.models import kind_label
+
+    assert kind_label("import_failed") == "Import failed"
+    assert kind_label("warehouse_sync_late") == "Warehouse sync late"

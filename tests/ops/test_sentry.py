@@ -8,37 +8,13 @@ import logging
 import pytest
 import sentry_sdk
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
-from sentry_sdk.transport import Transport
 
 from ops import crons
 from ops.sentry import init_sentry
 from tests.ops.tasks import fail_on_purpose, locked_job
 from tests.support.processes import wait_for
+from tests.support.sentry import CapturingTransport, captured
 from tests.support.tasks import record_tick
-
-
-class CapturingTransport(Transport):
-    """Keeps every envelope the SDK would send over HTTP."""
-
-    envelopes: list = []
-
-    def capture_envelope(self, envelope) -> None:
-        CapturingTransport.envelopes.append(envelope)
-
-    def flush(self, timeout, callback=None) -> None:
-        return None
-
-    def kill(self) -> None:
-        return None
-
-
-def items(kind: str) -> list[dict]:
-    return [
-        item.payload.json
-        for envelope in CapturingTransport.envelopes
-        for item in envelope.items
-        if item.type == kind
-    ]
 
 
 @pytest.fixture
@@ -58,7 +34,7 @@ def sentry_capture(monkeypatch):
     monkeypatch.setattr(
         celery.worker.consumer.consumer, "build_tracer", celery.app.trace.build_tracer
     )
-    yield items
+    yield captured
     sentry_sdk.get_client().close()
     sentry_sdk.init()  # back to an inactive client for the next tests
 
@@ -81,6 +57,44 @@ def test_error_reaches_sentry_with_release_environment_and_no_personal_data(sent
     assert event["extra"]["note"] == "contact [scrubbed] please"
     assert "ann@example.com" not in str(event)
     assert "Ann" not in str(event["extra"])
+
+
+def test_sentry_starts_without_deprecation_warnings(recwarn):
+    init_sentry(dsn="https://public@sentry.example.invalid/1", environment="t", release="r")
+    try:
+        deprecations = [w for w in recwarn.list if issubclass(w.category, DeprecationWarning)]
+        assert not [str(w.message) for w in deprecations if "sentry" in w.filename]
+    finally:
+        sentry_sdk.get_client().close()
+        sentry_sdk.init()
+
+
+@pytest.mark.urls("tests.ops.sentry_urls")
+def test_a_failing_request_reaches_sentry_without_user_cookies_query_or_body(
+    sentry_capture, client, django_user_model
+):
+    user = django_user_model.objects.create_user(
+        "ann.private", email="ann.private@example.com", password="pw"
+    )
+    client.force_login(user)
+    client.raise_request_exception = False
+
+    response = client.post(
+        "/fail/?search=ann.private@example.com",
+        {"email": "ann.private@example.com", "row": "Ann,Private"},
+        HTTP_COOKIE="tracking=ann.private",
+    )
+
+    assert response.status_code == 500
+    [event] = sentry_capture("event")
+    assert event["transaction"] == "/fail/"
+    request = event.get("request", {})
+    assert not request.get("query_string")
+    assert not request.get("cookies")
+    assert not request.get("data")
+    assert "Cookie" not in request.get("headers", {})
+    assert "ann.private" not in str(event.get("user", {}))
+    assert "ann.private" not in str(event)
 
 
 def test_release_defaults_to_something_identifiable(monkeypatch):

@@ -9,27 +9,14 @@ import json
 
 import pytest
 import sentry_sdk
-from sentry_sdk.transport import Transport
 
 from ops.sentry import init_sentry
 from reporting.models import ReportRun
 from reporting.services import report_definition_create, report_run_create, report_run_deliver
 from tests.reliability.conftest import _free_port
+from tests.support.sentry import CapturingTransport, captured
 
 pytestmark = pytest.mark.django_db
-
-
-class CapturingTransport(Transport):
-    envelopes: list = []
-
-    def capture_envelope(self, envelope) -> None:
-        CapturingTransport.envelopes.append(envelope)
-
-    def flush(self, timeout, callback=None) -> None:
-        return None
-
-    def kill(self) -> None:
-        return None
 
 
 class RefuseRecipients:
@@ -44,12 +31,7 @@ def sentry_events():
         dsn="https://public@sentry.example.invalid/1", environment="test", release="bp@test",
         transport=CapturingTransport,
     )  # fmt: skip
-    yield lambda: [
-        item.payload.json
-        for envelope in CapturingTransport.envelopes
-        for item in envelope.items
-        if item.type == "event"
-    ]
+    yield lambda: captured("event")
     sentry_sdk.get_client().close()
     sentry_sdk.init()
 
