@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -30,3 +30,13 @@ def _refuse_to_start_with_unsafe_time_limits(sender: object = None, **kwargs: ob
     if errors:
         lines = "\n".join(f"  {error.id}: {error.msg}" for error in errors)
         raise SystemExit(f"Refusing to start the worker:\n{lines}")
+
+
+@worker_init.connect
+@worker_process_init.connect
+def _keep_worker_memory_flat(**kwargs: object) -> None:
+    from django.conf import settings
+
+    from config.worker_memory import pin_mmap_threshold
+
+    pin_mmap_threshold(settings.WORKER_MMAP_THRESHOLD_BYTES)

@@ -152,6 +152,9 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 # Defaults for any task that does not set its own; all below the visibility timeout.
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=660)
+# Worker processes fix glibc's mmap threshold (config/worker_memory.py) so the memory
+# of a big import chunk goes back to the system; 0 keeps glibc's dynamic default.
+WORKER_MMAP_THRESHOLD_BYTES = env.int("WORKER_MMAP_THRESHOLD_BYTES", default=128 * 1024)
 
 # Queues: one per kind of work so a flood of imports never delays a report or a heartbeat.
 PLATFORM_QUEUES = ("default", "imports", "reports", "ops")
