@@ -3,8 +3,10 @@
 The planner scans the file once as bytes and cuts it into chunks at record
 boundaries (a newline outside double quotes), so each chunk task can seek to its
 byte range. Quote and newline bytes mean the same in every ASCII-compatible
-encoding (UTF-8, Latin-1, cp1252, ...), which is what makes the byte scan safe;
-UTF-16/32 files are refused with a message.
+encoding (UTF-8, Latin-1, cp1252, ...), which is what makes the byte scan safe.
+UTF-16/32 files (Excel's "Unicode Text" is UTF-16 LE) are not: `job_create`
+converts them to UTF-8 as it stores them (`wide_encoding`, `transcode_to_utf8`),
+so everything after it only ever reads an ASCII-compatible file.
 
 Row numbers count CSV records with the header as row 1, like a spreadsheet.
 """
@@ -20,6 +22,16 @@ from dataclasses import dataclass
 
 SAMPLE_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
+# Bytes read from a UTF-16/32 file per step of its conversion to UTF-8.
+TRANSCODE_BLOCK = 1024 * 1024
+# UTF-32 LE's mark starts with UTF-16 LE's (FF FE), so it is tried first.
+WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+WIDE_FAMILIES = ("utf-16", "utf-32")
 
 
 class ImportFileError(ValueError):
@@ -32,6 +44,18 @@ class FileLayout:
     delimiter: str
     header: list[str]
     data_offset: int
+
+
+@dataclass(frozen=True)
+class WideEncoding:
+    """How to read a UTF-16/32 file: a codec with an explicit byte order, and the BOM's length."""
+
+    codec: str
+    bom_length: int
+
+    @property
+    def label(self) -> str:
+        return wide_label(self.codec)
 
 
 @dataclass
@@ -74,11 +98,157 @@ def _normalise_encoding(encoding: str | None) -> str:
         canonical = codecs.lookup(name).name
     except LookupError:
         raise ImportFileError(f"unknown encoding {name!r}") from None
-    if canonical.startswith(("utf-16", "utf-32")):
-        raise ImportFileError(
-            f"encoding {name!r} is not supported; save the file as UTF-8 (or Latin-1)"
-        )
     return "utf-8" if canonical == "utf-8-sig" else canonical
+
+
+def wide_label(codec: str) -> str:
+    """ "utf-16-le" -> "UTF-16 LE", as people name it."""
+    family, _, order = codec.partition("-")[2].partition("-")
+    return f"UTF-{family} {order.upper()}".strip()
+
+
+def _bom(head: bytes, family: str = "") -> tuple[str, int] | None:
+    """(codec, length) of the UTF-16/32 byte order mark `head` starts with, if any."""
+    for bom, codec in WIDE_BOMS:
+        if head.startswith(bom) and codec.startswith(family):
+            return codec, len(bom)
+    return None
+
+
+def _looks_big_endian(head: bytes, width: int) -> bool:
+    # A header is mostly ASCII: in big-endian the zero bytes come first in each code unit.
+    units = [head[i : i + width] for i in range(0, len(head) - width + 1, width)]
+    first = sum(1 for unit in units if unit[0] == 0)
+    last = sum(1 for unit in units if unit[-1] == 0)
+    return first > last
+
+
+def _bom_mismatch(codec: str, encoding: str | None) -> ImportFileError:
+    return ImportFileError(
+        f"the file starts with a {wide_label(codec)} byte order mark "
+        f"but encoding {encoding!r} was given"
+    )
+
+
+def wide_encoding(head: bytes, encoding: str | None = None) -> WideEncoding | None:
+    """The UTF-16/32 encoding of a file that starts with `head`; None for any other file.
+
+    A UTF-16/32 byte order mark decides unless an encoding other than UTF-8 (the
+    default) was chosen; a utf-16*/utf-32* encoding chosen explicitly applies without a
+    mark too. When its name gives no byte order, the zero bytes of the (mostly ASCII)
+    header tell it, and little-endian, as Windows writes, when they do not. A mark
+    that contradicts the chosen encoding raises ImportFileError.
+    """
+    try:
+        chosen = codecs.lookup((encoding or "utf-8").strip()).name
+    except LookupError:
+        return None  # inspect_file names the unknown encoding
+    if not chosen.startswith(WIDE_FAMILIES):
+        mark = _bom(head)
+        if mark is None:
+            return None
+        if chosen not in ("utf-8", "utf-8-sig"):
+            raise _bom_mismatch(mark[0], encoding)
+        return WideEncoding(*mark)
+    family = chosen[:6]
+    # Chosen UTF-16 takes FF FE 00 00 as its own mark followed by U+0000, not as UTF-32's.
+    mark = _bom(head, family)
+    if mark and chosen not in (family, mark[0]):
+        raise _bom_mismatch(mark[0], encoding)
+    if mark:
+        return WideEncoding(*mark)
+    other = _bom(head)
+    if other:
+        raise _bom_mismatch(other[0], encoding)
+    if chosen != family:
+        return WideEncoding(chosen, 0)
+    width = 2 if family == "utf-16" else 4
+    return WideEncoding(f"{family}-{'be' if _looks_big_endian(head, width) else 'le'}", 0)
+
+
+def _decode_problem(reason: str, width: int) -> str:
+    if reason == "truncated data":
+        return f"the file ends in the middle of a character (its size is not a multiple of {width})"
+    if reason == "unexpected end of data":
+        return "the file ends in the middle of a surrogate pair"
+    if "surrogate code point" in reason:
+        return "a surrogate code point, which is not a character"
+    if "surrogate" in reason or reason == "illegal encoding":
+        return "an unpaired surrogate"
+    if "not in range" in reason:
+        return "not a Unicode character"
+    return reason
+
+
+def transcode_to_utf8(source, target, *, wide: WideEncoding) -> str:
+    """Write the UTF-16/32 file `source` to the binary file `target` as UTF-8; its sha256.
+
+    Streams TRANSCODE_BLOCK bytes at a time through an incremental decoder (a code
+    unit or surrogate pair split across two blocks is carried over), so memory does
+    not grow with the file. The byte order mark is hashed but not written. Invalid
+    input raises ImportFileError naming the row and the byte offset in `source`.
+    """
+    raw = raw_file(source)
+    raw.seek(0)
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder(wide.codec)()
+    position = 0  # of the next byte read from source
+    skip = wide.bom_length
+    while True:
+        block = raw.read(TRANSCODE_BLOCK)
+        digest.update(block)
+        cut = min(skip, len(block))
+        skip -= cut
+        position += cut
+        data = block[cut:]
+        # Bytes of an incomplete character kept from the previous block: an error's
+        # offset counts from where they started.
+        carried = len(decoder.getstate()[0])
+        try:
+            text = decoder.decode(data, final=not block)
+        except UnicodeDecodeError as exc:
+            offset = position - carried + exc.start
+            bad = exc.object[exc.start : exc.end]
+            row = _row_at(raw, start=wide.bom_length, end=offset, codec=wide.codec)
+            width = 2 if wide.codec.startswith("utf-16") else 4
+            raise ImportFileError(
+                f"row {row}: byte {offset} (0x{bad.hex()}) is not valid {wide.label}: "
+                f"{_decode_problem(exc.reason, width)}"
+            ) from None
+        target.write(text.encode("utf-8"))
+        position += len(data)
+        if not block:
+            return digest.hexdigest()
+
+
+def _row_at(raw, *, start: int, end: int, codec: str) -> int:
+    """The row (header = 1) of the byte at `end`: records that end before it, plus one.
+
+    Only runs for an error, so it reads the valid part again instead of making the
+    conversion count records for every file.
+    """
+    raw.seek(start)
+    decoder = codecs.getincrementaldecoder(codec)()
+    complete, inside, tail = 0, False, ""
+    left = end - start
+    while left > 0:
+        block = raw.read(min(TRANSCODE_BLOCK, left))
+        if not block:
+            break
+        left -= len(block)
+        lines = (tail + decoder.decode(block)).split("\n")
+        tail = lines.pop()  # the unfinished line: the error is in its record
+        for line in lines:
+            if line.count('"') & 1:
+                inside = not inside  # same quote parity rule as iter_records
+            if not inside:
+                complete += 1
+    return complete + 1
+
+
+class _Discard:
+    def write(self, data: bytes) -> int:
+        return len(data)
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -105,6 +275,15 @@ def inspect_file(
     sample = raw.read(SAMPLE_BYTES)
     if not sample.strip():
         raise ImportFileError("the file is empty" if not sample else "the file has no rows")
+    wide = wide_encoding(sample, encoding)
+    if wide is not None:
+        # job_create stores UTF-16/32 files converted to UTF-8; one still stored as such
+        # did not convert, and the conversion says where.
+        transcode_to_utf8(handle, _Discard(), wide=wide)
+        raise ImportFileError(
+            f"the file is {wide.label}; it is read after conversion to UTF-8, "
+            f"which imports do when they store it"
+        )
     nul = sample.find(b"\x00")
     if nul >= 0:
         raise ImportFileError(

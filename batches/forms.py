@@ -21,7 +21,12 @@ class UploadForm(forms.Form):
     file = forms.FileField(help_text="A CSV file with a header row.")
     mode = forms.ChoiceField(choices=ImportJob.Mode.choices, initial=ImportJob.Mode.VALID_ROWS)
     encoding = forms.CharField(
-        required=False, initial="utf-8", help_text="utf-8 (with or without BOM), latin-1, cp1252…"
+        required=False,
+        initial="utf-8",
+        help_text=(
+            "utf-8 (with or without BOM), latin-1, cp1252…; UTF-16/32 files with a BOM "
+            "(Excel's Unicode Text) are detected, and converted to UTF-8 when stored"
+        ),
     )
     delimiter = forms.ChoiceField(choices=DELIMITERS, required=False)
 

@@ -44,7 +44,11 @@ class ImportJob(models.Model):
     original_name = models.CharField(max_length=255, blank=True)
     size_bytes = models.BigIntegerField(default=0)
     checksum = models.CharField(max_length=64, blank=True, db_index=True)
+    # Encoding of the stored file, which the planner and chunks read.
     encoding = models.CharField(max_length=40, default="utf-8")
+    # The upload's encoding when it was UTF-16/32 ("utf-16-le", ...): job_create stored
+    # it converted to UTF-8 (or, if it was invalid, as it came). Empty otherwise.
+    source_encoding = models.CharField(max_length=40, blank=True)
     delimiter = models.CharField(max_length=1, blank=True)
     header = models.JSONField(default=list, blank=True)
     # Byte offset where data rows start (after the BOM and header).

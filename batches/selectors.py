@@ -10,6 +10,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from batches.models import ImportChunk, ImportJob, ImportRowError
+from config.display import duration_display
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -46,6 +47,8 @@ def job_progress(*, job_id: int) -> dict:
         "percent": round(100 * rows_done / job.rows_total, 1) if job.rows_total else 0,
         "rows_per_second": round(rate),
         "eta_seconds": round(left / rate) if rate and not job.is_finished else None,
+        "eta_display": duration_display(left / rate if rate and not job.is_finished else None),
+        "duration_display": duration_display(job.duration),
         "elapsed_seconds": round(elapsed, 1),
         "rows_new": job.rows_new,
         "rows_updated": job.rows_updated,

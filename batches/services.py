@@ -1,6 +1,7 @@
 """Import services: store a file, plan it into chunks, run chunks, finish, cancel, retry.
 
-The pipeline: `job_create` stores the upload and computes its checksum;
+The pipeline: `job_create` stores the upload (a UTF-16/32 file converted to UTF-8,
+so every later step reads an ASCII-compatible file) and computes its checksum;
 `job_queue` sends `batches.plan_import` on commit; the planner splits the file
 into `ImportChunk` byte ranges and starts a chord of `batches.import_chunk` tasks
 whose callback `batches.finish_import` computes the totals from the chunk rows.
@@ -16,7 +17,9 @@ import functools
 import gc
 import logging
 import re
+import tempfile
 import uuid
+from contextlib import nullcontext
 from pathlib import PurePosixPath
 
 from celery import chord
@@ -33,12 +36,16 @@ from kombu.exceptions import OperationalError as BrokerError
 from batches import registry
 from batches.csvfiles import (
     ImportFileError,
+    WideEncoding,
     file_checksum,
     inspect_file,
     iter_records,
     plan_ranges,
     raw_file,
     read_range,
+    transcode_to_utf8,
+    wide_encoding,
+    wide_label,
 )
 from batches.models import ImportChunk, ImportJob, ImportKey, ImportRowError, InboxFile
 from batches.rows import HeaderError, Rejected
@@ -82,20 +89,37 @@ def job_create(
     source: str = ImportJob.Source.ADMIN,
     stored_path: str = "",
 ) -> ImportJob:
-    """Store the file (streamed, never read whole) and create a PENDING job for it."""
+    """Store the file (streamed, never read whole) and create a PENDING job for it.
+
+    A UTF-16/32 file (by its byte order mark, or a utf-16*/utf-32* `encoding`) is
+    stored converted to UTF-8 and the job says so (`encoding` utf-8, `source_encoding`
+    what it was); `stored_path` (an inbox file already in storage) then gets a
+    converted copy under the upload folder. One that does not convert is stored as it
+    came: the preview and the planner report where it is invalid. The size limit and
+    the checksum are those of the bytes as they came.
+    """
     registry.get(dataset)  # unknown dataset: DatasetNotFound before anything is stored
     if file is None and not stored_path:
         raise ValueError("job_create needs a file or a stored_path")
     size = default_storage.size(stored_path) if stored_path else file.size  # type: ignore[union-attr]
     upload_check(name=name, size=size)
-    if not stored_path:
-        safe = get_valid_filename(PurePosixPath(name).name) or "upload.csv"
-        stored_path = default_storage.save(
-            f"{settings.IMPORT_UPLOAD_DIR}/{uuid.uuid4().hex}/{safe}",
-            file,  # type: ignore[arg-type]
-        )
-    with default_storage.open(stored_path, "rb") as handle:
-        checksum = file_checksum(handle)
+    safe = get_valid_filename(PurePosixPath(name).name) or "upload.csv"
+    upload_path = f"{settings.IMPORT_UPLOAD_DIR}/{uuid.uuid4().hex}/{safe}"
+    checksum = source_encoding = ""
+    opened = default_storage.open(stored_path, "rb") if stored_path else nullcontext(file)
+    with opened as original:
+        wide = _wide_encoding_of(original, encoding=encoding)
+        if wide is not None:
+            source_encoding = encoding = wide.codec
+            converted = _store_converted(original, wide=wide, path=upload_path)
+            if converted:
+                stored_path, checksum = converted
+                encoding = "utf-8"
+        if not stored_path:
+            stored_path = default_storage.save(upload_path, file)  # type: ignore[arg-type]
+    if not checksum:
+        with default_storage.open(stored_path, "rb") as handle:
+            checksum = file_checksum(handle)
     return ImportJob.objects.create(
         dataset=dataset,
         file=stored_path,
@@ -104,10 +128,37 @@ def job_create(
         checksum=checksum,
         mode=mode,
         encoding=encoding or "utf-8",
+        source_encoding=source_encoding,
         delimiter=delimiter,
         source=source,
         created_by=user,
     )
+
+
+def _wide_encoding_of(original, *, encoding: str) -> WideEncoding | None:
+    raw = raw_file(original)
+    raw.seek(0)
+    head = raw.read(4096)
+    raw.seek(0)
+    try:
+        return wide_encoding(head, encoding)
+    except ImportFileError:
+        return None  # its byte order mark contradicts the encoding: inspect_file says so
+
+
+def _store_converted(original, *, wide: WideEncoding, path: str) -> tuple[str, str] | None:
+    """Store a UTF-16/32 file as UTF-8 at `path`: (stored path, sha256 of the original).
+
+    None if it is not valid in its encoding. Converted into a local temporary file
+    first, so an invalid file leaves nothing half-written in the storage.
+    """
+    with tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as utf8:
+        try:
+            checksum = transcode_to_utf8(original, utf8, wide=wide)
+        except ImportFileError:
+            return None
+        stored = default_storage.save(path, File(utf8, name=PurePosixPath(path).name))
+    return stored, checksum
 
 
 @transaction.atomic
@@ -222,7 +273,7 @@ def _job_fail(job: ImportJob, error: str) -> str:
     job.finished_at = timezone.now()
     job.started_at = job.started_at or job.finished_at
     job.save(update_fields=["status", "error", "finished_at", "started_at"])
-    transaction.on_commit(lambda: job_notify(job_id=job.id))
+    _job_ended(job)
     return job.status
 
 
@@ -529,16 +580,21 @@ def job_finish(*, job_id: int, phase: str = WRITE) -> str:
             # Kept while failed chunks can be retried, so a retry still sees the keys
             # of the rows already written; jobs_delete_abandoned drops them later.
             ImportKey.objects.filter(job_id=job_id).delete()
-        transaction.on_commit(lambda: job_notify(job_id=job_id))
+        _job_ended(job)
         return job.status
 
 
-def job_notify(*, job_id: int) -> None:
-    """Email the uploader how the import ended, and raise an ops alert if it failed."""
-    job = ImportJob.objects.select_related("created_by").get(id=job_id)
+def _job_ended(job: ImportJob) -> None:
+    """Called in the transaction that ends the job: a failure's alert commits with the
+    status (nobody sees a failed job without it); the uploader's email goes after commit."""
     if job.status in (ImportJob.Status.FAILED, ImportJob.Status.PARTIALLY_FAILED):
         _alert(job)
-    _email_uploader(job)
+    transaction.on_commit(functools.partial(job_email_uploader, job_id=job.id))
+
+
+def job_email_uploader(*, job_id: int) -> None:
+    """Email the uploader how the import ended."""
+    _email_uploader(ImportJob.objects.select_related("created_by").get(id=job_id))
 
 
 def _email_uploader(job: ImportJob) -> None:
@@ -778,6 +834,8 @@ def job_preview(*, job: ImportJob, rows: int | None = None) -> dict:
             preview["header"] = layout.header
             preview["delimiter"] = layout.delimiter
             preview["encoding"] = layout.encoding
+            if job.source_encoding:
+                preview["converted_from"] = wide_label(job.source_encoding)
             plan = dataset.spec.plan(
                 layout.header, ignore_extra_columns=dataset.ignore_extra_columns
             )
@@ -871,7 +929,18 @@ def inbox_scan() -> list[int]:
         except registry.DatasetNotFound as exc:
             logger.warning("inbox file %s: %s", path, exc)
             continue
-        job_id = inbox_file_import(path=path, dataset=dataset)
+        try:
+            job_id = inbox_file_import(path=path, dataset=dataset)
+        except Exception as exc:
+            # One file that cannot be taken (storage trouble, say) must not stop the
+            # files after it; it stays in the inbox for the next scan, and ops hear of it.
+            logger.exception("inbox file %s could not be taken", path)
+            _alert_raise(
+                kind="inbox_file_failed",
+                subject=path,
+                message=f"Inbox file {path} could not be taken: {type(exc).__name__}: {exc}",
+            )
+            continue
         if job_id:
             job_ids.append(job_id)
     return job_ids
@@ -896,11 +965,38 @@ def inbox_file_import(*, path: str, dataset: str) -> int | None:
     if not created:
         logger.info("inbox file %s was imported before (%s); archived only", path, checksum)
         return None
-    job = job_create(
-        dataset=dataset, name=name, source=ImportJob.Source.INBOX, stored_path=archived
-    )
+    try:
+        job = job_create(
+            dataset=dataset, name=name, source=ImportJob.Source.INBOX, stored_path=archived
+        )
+    except ImportRejected as exc:
+        # Too big, say: left in the inbox it would be refused again on every scan.
+        # It is archived and taken; a failed job says why, in the admin and as an alert.
+        job = _job_refused(
+            dataset=dataset, name=name, path=archived, checksum=checksum, error=str(exc)
+        )
     inbox_file.job = job
     inbox_file.archived_path = archived
     inbox_file.save(update_fields=["job", "archived_path"])
-    job_queue(job_id=job.id)
+    if job.status == ImportJob.Status.PENDING:
+        job_queue(job_id=job.id)
     return job.id
+
+
+def _job_refused(*, dataset: str, name: str, path: str, checksum: str, error: str) -> ImportJob:
+    """A FAILED inbox job for a file job_create refused; the uploader/ops are told."""
+    now = timezone.now()
+    job = ImportJob.objects.create(
+        dataset=dataset,
+        file=path,
+        original_name=name,
+        size_bytes=default_storage.size(path),
+        checksum=checksum,
+        source=ImportJob.Source.INBOX,
+        status=ImportJob.Status.FAILED,
+        error=error,
+        started_at=now,
+        finished_at=now,
+    )
+    _job_ended(job)
+    return job

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission
+from django.core import mail
 from django.core.files.base import ContentFile
 
 from batches import services
@@ -115,3 +116,10 @@ def run_inline(job: ImportJob) -> ImportJob:
         if job.finished_at:
             break
     return job
+
+
+def wait_for_uploader_email(*, timeout: float = 30):
+    """The uploader's email goes after the job's finishing transaction commits, so a
+    test that saw the job finish waits for it rather than racing the worker."""
+    wait_for(lambda: mail.outbox, timeout=timeout, message="the uploader's email")
+    return mail.outbox[-1]

@@ -68,6 +68,66 @@ def test_inbox_file_seen_before_is_archived_without_a_second_import(
     assert default_storage.exists(day_dir)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_inbox_file_over_the_limit_fails_visibly_once_and_the_next_file_still_imports(
+    settings, airports_csv, clean_redis
+):
+    from batches.services import inbox_scan
+    from ops.models import Alert
+
+    small = airports_csv.read_bytes()[:2000].rsplit(b"\n", 1)[0] + b"\n"
+    big = airports_csv.read_bytes()[:5000].rsplit(b"\n", 1)[0] + b"\n"
+    settings.IMPORT_MAX_UPLOAD_BYTES = 3000
+    inbox = settings.IMPORT_INBOX_DIR
+    default_storage.save(f"{inbox}/airports__a_big.csv", ContentFile(big))
+    default_storage.save(f"{inbox}/airports__b_small.csv", ContentFile(small))
+
+    first = inbox_scan()
+    second = inbox_scan()
+
+    refused = ImportJob.objects.get(original_name="airports__a_big.csv")
+    imported = ImportJob.objects.get(original_name="airports__b_small.csv")
+    assert first == [refused.id, imported.id]
+    assert second == []
+    assert refused.status == ImportJob.Status.FAILED
+    assert refused.error == (
+        f"airports__a_big.csv: the file is {len(big):,} bytes; the upload limit is 3,000 bytes"
+    )
+    assert imported.status != ImportJob.Status.FAILED
+    assert not default_storage.listdir(inbox)[1]
+    assert default_storage.exists(InboxFile.objects.get(job=refused).archived_path)
+    alert = Alert.objects.get(kind="import_failed")
+    assert alert.subject == f"import #{refused.id}"
+
+
+def test_an_inbox_file_that_cannot_be_taken_does_not_stop_the_others(
+    settings, airports_csv, monkeypatch, db
+):
+    from batches import services
+    from ops.models import Alert
+
+    content = airports_csv.read_bytes()[:2000].rsplit(b"\n", 1)[0] + b"\n"
+    inbox = settings.IMPORT_INBOX_DIR
+    default_storage.save(f"{inbox}/airports__a.csv", ContentFile(content))
+    default_storage.save(f"{inbox}/airports__b.csv", ContentFile(content + b"ZZZ,Z,Z,,USA,1,2\n"))
+    real_import = services.inbox_file_import
+
+    def storage_fails_for_a(*, path, dataset):
+        if path.endswith("airports__a.csv"):
+            raise OSError("disk quota exceeded")
+        return real_import(path=path, dataset=dataset)
+
+    monkeypatch.setattr(services, "inbox_file_import", storage_fails_for_a)
+
+    taken = services.inbox_scan()
+
+    assert len(taken) == 1
+    assert ImportJob.objects.get().original_name == "airports__b.csv"
+    assert default_storage.exists(f"{inbox}/airports__a.csv")  # tried again next scan
+    alert = Alert.objects.get(kind="inbox_file_failed")
+    assert "disk quota exceeded" in alert.message
+
+
 def test_periodic_tasks_are_declared_with_the_overlap_lock():
     from celery import current_app
 

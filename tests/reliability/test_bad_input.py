@@ -73,7 +73,10 @@ FILE_ERRORS = [
      "unexpected column 'iata;name;city;state;country;latitude;longitude' (column 1)"),
     ("invalid utf-8 header", b"iata,n\xe4me\n" + GOOD.encode(), {},
      "row 1 (the header): byte 6 (0xe4) is not valid utf-8"),
-    ("utf-16", (HEADER + GOOD).encode("utf-16"), {}, "this is not a CSV text file"),
+    ("invalid utf-16", (HEADER + GOOD).encode("utf-16") + b"\x00\xdc", {},
+     "is not valid UTF-16 LE: an unpaired surrogate"),
+    ("utf-16 without a byte order mark", (HEADER + GOOD).encode("utf-16-le"), {},
+     "this is not a CSV text file"),
     ("missing column", HEADER.replace(",country", "").encode() + b"AAA,A,B,C,1,2\n", {},
      "missing column 'country'"),
     ("extra column", HEADER.replace("\n", ",extra\n").encode() + GOOD.encode(), {},
@@ -394,7 +397,8 @@ def test_the_crontab_validator_accepts_only_what_beat_can_schedule(minute, hour,
     )
     if form.is_valid():
         schedule = crontab(minute=minute, hour=hour, day_of_week=day_of_week)
-        assert schedule.remaining_estimate(schedule.now()).total_seconds() >= 0
+        now = schedule.now()
+        assert now + schedule.remaining_estimate(now) >= now  # beat can place its next run
     else:
         assert form.errors  # refused with a message on a field, never a crash
 

@@ -16,7 +16,7 @@ import redis
 from celery.exceptions import TimeLimitExceeded
 
 from config.celery_app import app
-from devstack.services import _free_port, start_redis, stop_redis
+from devstack.services import start_redis
 from ops.tasks import ping
 from tests.support.processes import subprocess_env, wait_for
 from tests.support.tasks import overrun, sleep_then_count
@@ -105,17 +105,6 @@ def test_killing_a_pool_process_mid_task_redelivers_the_message_and_it_completes
         os.kill(int(pid), signal.SIGKILL)  # what the OOM killer does
     wait_for(lambda: redis_client.hlen(key) == 1, timeout=60, message="the redelivered task")
     assert int(redis_client.hget(key, result.id)) == 1
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    """A Redis server of this test's own, so killing it disturbs nothing else."""
-    port = _free_port()
-    redis_dir = tmp_path / "redis"
-    redis_dir.mkdir()
-    start_redis(redis_dir=redis_dir, port=port)
-    yield {"port": port, "dir": redis_dir, "url": f"redis://127.0.0.1:{port}/0"}
-    stop_redis(redis_dir=redis_dir)
 
 
 def test_worker_reconnects_by_itself_after_redis_is_killed_and_restarted(

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from batches import registry
+from batches.csvfiles import wide_label
 from batches.models import ImportJob
 from batches.selectors import job_error_csv_lines, job_progress
 from batches.services import ImportRejected, job_cancel, job_create, job_queue
@@ -31,7 +32,12 @@ class Command(BaseCommand):
             action="store_true",
             help="validate every row first; write nothing if any row is invalid",
         )
-        parser.add_argument("--encoding", default="", help="file encoding (default utf-8)")
+        parser.add_argument(
+            "--encoding",
+            default="",
+            help="file encoding (default utf-8; a UTF-16/32 file with a BOM is detected); "
+            "UTF-16/32 files are converted to UTF-8 when stored",
+        )
         parser.add_argument("--delimiter", default="", help="delimiter (default: detected)")
         parser.add_argument(
             "--errors-to", default="", help="with --wait: write the rejected rows to this file"
@@ -67,7 +73,12 @@ class Command(BaseCommand):
         except (ImportRejected, registry.DatasetNotFound) as exc:
             raise CommandError(str(exc)) from None
         job_queue(job_id=job.id)
-        self.stdout.write(f"Import #{job.id} queued ({dataset}, {path.name}).")
+        converted = (
+            f", converted from {wide_label(job.source_encoding)} to UTF-8"
+            if job.source_encoding and job.encoding == "utf-8"
+            else ""
+        )
+        self.stdout.write(f"Import #{job.id} queued ({dataset}, {path.name}{converted}).")
         if not wait:
             return
         job = self._follow(job.id, timeout=options["timeout"])
