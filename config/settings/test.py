@@ -42,3 +42,7 @@ MEDIA_ROOT = env(
     default=str(BASE_DIR / "var" / "test-media" / f"gw{XDIST_WORKER_NUMBER}"),  # noqa: F405
 )
 CELERY_BEAT_MAX_LOOP_INTERVAL = 1
+# Tests never run collectstatic: WhiteNoise serves from the app finders, as in
+# development, instead of warning on every request that var/static is missing.
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True
