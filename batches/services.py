@@ -417,12 +417,11 @@ def chunk_delivery_start(*, chunk_id: int) -> bool:
                 f"{chunk.index} {chunk.error}. Its rows may exhaust the worker's memory or "
                 f"crash it; the rest of the import goes on."
             )
-            transaction.on_commit(
-                lambda: _alert_raise(
-                    kind="import_chunk_killed_worker",
-                    subject=f"import #{job.id} chunk {chunk.index}",
-                    message=message,
-                )
+            # In this transaction, so the failed chunk and its alert are seen together.
+            _alert_raise(
+                kind="import_chunk_killed_worker",
+                subject=f"import #{job.id} chunk {chunk.index}",
+                message=message,
             )
         chunk.save(update_fields=fields)
     if poisoned:
