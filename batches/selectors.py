@@ -49,7 +49,7 @@ def job_progress(*, job_id: int) -> dict:
         "eta_seconds": round(left / rate) if rate and not job.is_finished else None,
         "eta_display": duration_display(left / rate if rate and not job.is_finished else None),
         "duration_display": duration_display(job.duration),
-        "elapsed_seconds": round(elapsed, 1),
+        "elapsed_seconds": round(elapsed, 3),
         "rows_new": job.rows_new,
         "rows_updated": job.rows_updated,
         "rows_unchanged": job.rows_unchanged,

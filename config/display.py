@@ -6,10 +6,12 @@ from datetime import timedelta
 
 
 def duration_display(value: timedelta | float | None) -> str:
-    """'12.3 s', '4:05 min', '1:02:05' (a timedelta or seconds); '-' for None."""
+    """'49 ms', '12.3 s', '4:05 min', '1:02:05' (a timedelta or seconds); '-' for None."""
     if value is None:
         return "-"
     seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if round(seconds * 1000) < 1000:
+        return f"{round(seconds * 1000)} ms"  # most task runs: "0.0 s" would say nothing
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, seconds = divmod(int(seconds), 60)

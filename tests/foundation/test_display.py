@@ -11,6 +11,8 @@ from config.display import duration_display
     ("value", "shown"),
     [
         (None, "-"),
+        (timedelta(milliseconds=49.4), "49 ms"),
+        (0.9996, "1.0 s"),
         (timedelta(seconds=12.34), "12.3 s"),
         (245, "4:05 min"),
         (timedelta(hours=1, minutes=2, seconds=5), "1:02:05"),

@@ -14,6 +14,7 @@ from batches.csvfiles import wide_label
 from batches.models import ImportJob
 from batches.selectors import job_error_csv_lines, job_progress
 from batches.services import ImportRejected, job_cancel, job_create, job_queue
+from config.display import duration_display
 
 
 class Command(BaseCommand):
@@ -86,7 +87,7 @@ class Command(BaseCommand):
             f"Import #{job.id} {job.get_status_display()}: {job.rows_total:,} rows, "
             f"{job.rows_new:,} new, {job.rows_updated:,} updated, "
             f"{job.rows_unchanged:,} unchanged, {job.rows_rejected:,} rejected"
-            + (f" in {job.duration.total_seconds():.1f} s" if job.duration else "")
+            + (f" in {duration_display(job.duration)}" if job.duration else "")
             + "."
         )
         if job.error:
@@ -115,8 +116,17 @@ class Command(BaseCommand):
             while True:
                 progress = job_progress(job_id=job_id)
                 if bar is None and progress["rows_total"]:
-                    bar = tqdm(total=progress["rows_total"], unit="rows", file=self.stderr._out)
+                    bar = tqdm(
+                        total=progress["rows_total"],
+                        unit="rows",
+                        smoothing=0,
+                        file=self.stderr._out,
+                    )
                 if bar is not None:
+                    # The job's clock, not the bar's: a bar created after the rows were
+                    # done would otherwise divide them by microseconds. Rate and time
+                    # left then match the job page.
+                    bar.start_t = time.time() - progress["elapsed_seconds"]
                     bar.update(progress["rows_done"] - bar.n)
                 if progress["finished"]:
                     break
