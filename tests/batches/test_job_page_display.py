@@ -13,6 +13,7 @@ HEADER = "iata,name,city,state,country,latitude,longitude\n"
 def test_a_finished_import_shows_its_duration_in_words(client, importer):
     client.force_login(importer)
     job = run_inline(make_job("airports", HEADER + "AAA,A,X,,USA,1,2\n"))
+    # A recorded duration set here, not a measured one: only its display is checked.
     started = job.finished_at - dt.timedelta(minutes=4, seconds=5)
     ImportJob.objects.filter(id=job.id).update(started_at=started)
 

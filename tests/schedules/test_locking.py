@@ -8,19 +8,16 @@ from celery import states
 from schedules.locking import HOLDER_SUFFIX, lock_holder_read
 from schedules.models import TaskRun
 from schedules.tasks import sleep_probe
+from tests.schedules.conftest import run_status, start_probe_then_kill_worker
 from tests.schedules.probe_tasks import flaky, hold
-from tests.support.processes import subprocess_env, wait_for
-
-
-def _status(task_id: str) -> str | None:
-    return TaskRun.objects.filter(celery_task_id=task_id).values_list("status", flat=True).first()
+from tests.support.processes import wait_for
 
 
 def test_second_run_while_first_runs_is_refused_and_recorded_as_skipped(
     celery_worker, skipped_signals
 ):
     first = hold.delay("a", seconds=3)
-    wait_for(lambda: _status(first.id) == "started", timeout=10, message="first run started")
+    wait_for(lambda: run_status(first.id) == "started", timeout=10, message="first run started")
 
     second = hold.delay("a", seconds=3)
 
@@ -36,13 +33,13 @@ def test_second_run_while_first_runs_is_refused_and_recorded_as_skipped(
     other = hold.delay("b", seconds=3)
     assert other.state != states.REJECTED
     first.get(timeout=10)
-    wait_for(lambda: _status(first.id) == "succeeded", timeout=10, message="first succeeded")
+    wait_for(lambda: run_status(first.id) == "succeeded", timeout=10, message="first succeeded")
 
 
 def test_lock_is_released_after_success(celery_worker):
     first = hold.delay("ok")
     assert first.get(timeout=10) == "ok"
-    wait_for(lambda: _status(first.id) == "succeeded", timeout=10, message="success recorded")
+    wait_for(lambda: run_status(first.id) == "succeeded", timeout=10, message="success recorded")
     run = TaskRun.objects.get(celery_task_id=first.id)
     assert run.duration is not None
     assert run.worker
@@ -56,7 +53,7 @@ def test_lock_is_released_after_success(celery_worker):
 
 def test_lock_is_released_after_failure_and_the_error_is_recorded(celery_worker):
     first = hold.delay("bad", fail=True)
-    wait_for(lambda: _status(first.id) == "failed", timeout=10, message="failure recorded")
+    wait_for(lambda: run_status(first.id) == "failed", timeout=10, message="failure recorded")
     assert "ValueError: boom in bad" in TaskRun.objects.get(celery_task_id=first.id).error
 
     second = hold.delay("bad")
@@ -67,13 +64,13 @@ def test_lock_is_released_after_failure_and_the_error_is_recorded(celery_worker)
 
 def test_a_retrying_run_keeps_its_lock_until_it_finishes(celery_worker):
     first = flaky.delay("r")
-    wait_for(lambda: _status(first.id) == "retried", timeout=10, message="retry recorded")
+    wait_for(lambda: run_status(first.id) == "retried", timeout=10, message="retry recorded")
 
     during_retry = flaky.delay("r")
 
     assert during_retry.state == states.REJECTED
     assert first.get(timeout=15) == 2
-    wait_for(lambda: _status(first.id) == "succeeded", timeout=10, message="retry succeeded")
+    wait_for(lambda: run_status(first.id) == "succeeded", timeout=10, message="retry succeeded")
     after = flaky.delay("r")
     assert after.state != states.REJECTED
 
@@ -87,13 +84,7 @@ def test_lock_timeout_follows_the_time_limit(clean_redis, settings, db):
 @pytest.mark.slow
 @pytest.mark.fault
 def test_killed_worker_wedges_the_schedule_only_until_the_lock_times_out(worker_process, settings):
-    settings.SCHEDULES_LOCK_MARGIN_SECONDS = 1
-    worker = worker_process(
-        queues="default", concurrency=1, env=subprocess_env(SCHEDULES_LOCK_MARGIN_SECONDS="1")
-    )
-    first = sleep_probe.apply_async(kwargs={"seconds": 30}, time_limit=4, soft_time_limit=3)
-    wait_for(lambda: _status(first.id) == "started", timeout=20, message="probe started")
-    worker.kill()
+    first = start_probe_then_kill_worker(worker_process, settings)
 
     refused = sleep_probe.apply_async(kwargs={"seconds": 30}, time_limit=4, soft_time_limit=3)
     assert refused.state == states.REJECTED
@@ -124,7 +115,7 @@ def test_a_run_killed_by_its_hard_time_limit_is_recorded_failed_and_frees_its_lo
 ):
     worker_process(queues="default", concurrency=1)
     first = sleep_probe.apply_async(kwargs={"seconds": 4}, time_limit=2, soft_time_limit=1.5)
-    wait_for(lambda: _status(first.id) == "failed", timeout=30, message="time-limit failure")
+    wait_for(lambda: run_status(first.id) == "failed", timeout=30, message="time-limit failure")
 
     run = TaskRun.objects.get(celery_task_id=first.id)
     assert "TimeLimitExceeded" in run.error

@@ -9,17 +9,14 @@ from celery import current_app
 
 from schedules.models import TaskRun
 from schedules.services import runs_lost_reap
-from schedules.tasks import reap_lost_runs, sleep_probe
+from schedules.tasks import reap_lost_runs
+from tests.schedules.conftest import run_status, start_probe_then_kill_worker
 from tests.schedules.probe_tasks import hold
-from tests.support.processes import subprocess_env, wait_for
+from tests.support.processes import wait_for
 
 
 def _run(task_id: str) -> TaskRun:
     return TaskRun.objects.get(celery_task_id=task_id)
-
-
-def _status(task_id: str) -> str | None:
-    return TaskRun.objects.filter(celery_task_id=task_id).values_list("status", flat=True).first()
 
 
 def _lost_row(celery_task_id: str, *, status: str, age: timedelta, time_limit=25) -> TaskRun:
@@ -38,18 +35,12 @@ def _lost_row(celery_task_id: str, *, status: str, age: timedelta, time_limit=25
 @pytest.mark.slow
 @pytest.mark.fault
 def test_a_run_whose_worker_was_killed_is_marked_failed_as_worker_lost(worker_process, settings):
-    settings.SCHEDULES_LOCK_MARGIN_SECONDS = 1
-    worker = worker_process(
-        queues="default", concurrency=1, env=subprocess_env(SCHEDULES_LOCK_MARGIN_SECONDS="1")
-    )
-    lost = sleep_probe.apply_async(kwargs={"seconds": 30}, time_limit=4, soft_time_limit=3)
-    wait_for(lambda: _status(lost.id) == "started", timeout=20, message="probe started")
+    lost = start_probe_then_kill_worker(worker_process, settings)
     assert _run(lost.id).time_limit == 4
-    worker.kill()
 
     # Still within its 4 s limit + 1 s margin: it might be running, so it is left alone.
     assert runs_lost_reap() == {"started": 0, "queued": 0}
-    assert _status(lost.id) == "started"
+    assert run_status(lost.id) == "started"
 
     wait_for(lambda: runs_lost_reap()["started"] == 1, timeout=15, message="the lost run reaped")
     run = _run(lost.id)
@@ -136,12 +127,12 @@ def test_a_reaped_run_whose_message_is_redelivered_starts_again_and_records_its_
     settings.SCHEDULES_LOCK_MARGIN_SECONDS = 30
     _lost_row("redelivered", status="started", age=timedelta(minutes=5))
     runs_lost_reap()
-    assert _status("redelivered") == "failed"
+    assert run_status("redelivered") == "failed"
 
     # acks_late redelivery: the same message, with the same task id, reaches a worker.
     current_app.send_task("tests.schedules.hold", args=["back"], task_id="redelivered")
 
-    wait_for(lambda: _status("redelivered") == "succeeded", timeout=15, message="success")
+    wait_for(lambda: run_status("redelivered") == "succeeded", timeout=15, message="success")
     run = _run("redelivered")
     assert run.error == ""
     assert run.worker != "celery@gone"
@@ -177,11 +168,11 @@ def test_a_reaped_run_started_again_shows_as_started_not_failed(celery_worker, s
         "tests.schedules.hold", args=["slow"], kwargs={"seconds": 2}, task_id="slow-back"
     )
 
-    wait_for(lambda: _status("slow-back") == "started", timeout=15, message="started again")
+    wait_for(lambda: run_status("slow-back") == "started", timeout=15, message="started again")
     run = _run("slow-back")
     assert run.error == ""
     assert run.finished_at is None
     assert run.duration is None
     # Running again within its limit: the next reaper pass leaves it alone.
     assert runs_lost_reap() == {"started": 0, "queued": 0}
-    wait_for(lambda: _status("slow-back") == "succeeded", timeout=15, message="success")
+    wait_for(lambda: run_status("slow-back") == "succeeded", timeout=15, message="success")
