@@ -10,15 +10,8 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from batches.models import ImportChunk, ImportJob, ImportRowError
-from config.display import duration_display
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: object) -> str:
-    """Neutralise spreadsheet formulas: a cell starting with = + - @ tab CR gets a quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+from common.csv_safety import csv_safe_cell
+from common.display import duration_display
 
 
 def job_progress(*, job_id: int) -> dict:
@@ -75,7 +68,7 @@ def job_error_csv_lines(*, job_id: int) -> Iterator[str]:
         buffer.truncate()
         return value
 
-    writer.writerow(["row", "error", *(csv_safe(name) for name in job.header)])
+    writer.writerow(["row", "error", *(csv_safe_cell(name) for name in job.header)])
     yield flush()
     errors = (
         ImportRowError.objects.filter(job_id=job_id)
@@ -83,5 +76,7 @@ def job_error_csv_lines(*, job_id: int) -> Iterator[str]:
         .values_list("row_number", "message", "values")
     )
     for row_number, message, values in errors.iterator(chunk_size=2_000):
-        writer.writerow([row_number, csv_safe(message), *(csv_safe(v) for v in values or [])])
+        writer.writerow(
+            [row_number, csv_safe_cell(message), *(csv_safe_cell(v) for v in values or [])]
+        )
         yield flush()

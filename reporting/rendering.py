@@ -8,7 +8,7 @@ from typing import Any
 
 from django.template.loader import render_to_string
 
-from reporting.csv_safety import csv_bytes
+from common.csv_safety import csv_bytes
 from reporting.kinds import report_kind_get
 from reporting.models import ReportDefinition
 

@@ -19,7 +19,7 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
-from config.display import duration_display
+from common.display import duration_display
 from schedules import selectors, services, timing
 from schedules.forms import ValidatedCrontabForm, ValidatedPeriodicTaskForm
 from schedules.models import ScheduleChange, ScheduleOptions, TaskRun

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from config.display import duration_display
+from common.display import duration_display
 
 
 @pytest.mark.parametrize(

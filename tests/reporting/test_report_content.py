@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from batches.models import ImportJob
 from catalogue.services import demo_data_generate
+from common.csv_safety import csv_safe_cell
 from ops.services import alert_raise
-from reporting.csv_safety import csv_safe_cell
 from reporting.rendering import report_render
 from schedules.models import TaskRun
 from tests.reporting.conftest import FORMULA_NAME, FRIDAY
@@ -48,11 +48,15 @@ def test_csv_attachment_escapes_cells_that_would_run_as_formulas(sales, make_def
 
 
 def test_every_dangerous_leading_character_is_escaped():
-    for dangerous in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"]:
+    for dangerous in ["=1+1", "+1+A1", "-1-cmd", "@SUM(A1)", "\tx", "\rx", "-", "+"]:
         assert csv_safe_cell(dangerous) == "'" + dangerous
     assert csv_safe_cell("Sourdough") == "Sourdough"
-    assert csv_safe_cell(Decimal("-3.50")) == "'-3.50"
     assert csv_safe_cell(None) == ""
+
+
+def test_numbers_stay_numbers_so_a_written_file_imports_again_as_it_is():
+    for number in [Decimal("-3.50"), -5, 2.5, "-5", "+1", "-0.25", "+1.5e3", "-.5"]:
+        assert csv_safe_cell(number) == str(number)
 
 
 def test_report_shows_the_platforms_day_imports_and_open_alerts(sales, make_definition):

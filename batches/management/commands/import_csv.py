@@ -14,7 +14,7 @@ from batches.csvfiles import wide_label
 from batches.models import ImportJob
 from batches.selectors import job_error_csv_lines, job_progress
 from batches.services import ImportRejected, job_cancel, job_create, job_queue
-from config.display import duration_display
+from common.display import duration_display
 
 
 class Command(BaseCommand):
