@@ -15,6 +15,10 @@ from config.settings.base import *  # noqa: F403
 from config.settings.base import CELERY_ONCE, env
 from devstack.services import redis_url_with_db
 
+# A test-only app that plays a team plugging its own models, Resources, tasks and
+# report kinds into the platform (tests/team/).
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.team.apps.TeamConfig"]  # noqa: F405
+
 # Tests own one Redis database so that they never flush a developer's queues; each
 # pytest-xdist worker (gw0, gw1, ...) takes the next one down, as pytest-django gives
 # each its own PostgreSQL test database.

@@ -1,0 +1,40 @@
+"""A team's own models, written the way teams write them: timestamps filled by
+Django (`auto_now_add`, `auto_now`), callable defaults, nullable fields."""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+
+class Station(models.Model):
+    code = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=200)
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Reading(models.Model):
+    """One day of weather at a station, keyed by (station, day)."""
+
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="readings")
+    day = models.DateField()
+    temp_max = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    temp_min = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    precipitation = models.DecimalField(max_digits=6, decimal_places=1, null=True, blank=True)
+    wind = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    weather = models.CharField(max_length=20, blank=True, default="")
+    note = models.TextField(null=True, blank=True)  # noqa: DJ001 (NULL means "not given")
+    reference = models.UUIDField(default=uuid.uuid4, editable=False)
+    received_at = models.DateTimeField(default=timezone.now)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["station", "day"], name="team_reading_station_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.station_id} {self.day}"
