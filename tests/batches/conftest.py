@@ -8,10 +8,10 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.core import mail
-from django.core.files.base import ContentFile
 
 from batches import services
 from batches.models import ImportJob
+from tests.support.imports import wait_for_finish
 from tests.support.processes import wait_for
 
 DATA_DIR = Path(settings.BASE_DIR) / "catalogue" / "data"
@@ -30,40 +30,10 @@ def airports_csv() -> Path:
     return DATA_DIR / "airports.csv"
 
 
-def make_job(
-    dataset: str,
-    content: bytes | str,
-    *,
-    name: str = "upload.csv",
-    user=None,
-    mode: str = ImportJob.Mode.VALID_ROWS,
-    encoding: str = "",
-    delimiter: str = "",
-) -> ImportJob:
-    data = content.encode() if isinstance(content, str) else content
-    return services.job_create(
-        dataset=dataset,
-        file=ContentFile(data, name=name),
-        name=name,
-        user=user,
-        mode=mode,
-        encoding=encoding,
-        delimiter=delimiter,
-    )
-
-
 def run_job(job: ImportJob, *, timeout: float = 60) -> ImportJob:
     """Queue a job to the real worker and wait until it has finished."""
     services.job_queue(job_id=job.id)
     return wait_for_finish(job.id, timeout=timeout)
-
-
-def wait_for_finish(job_id: int, *, timeout: float = 60) -> ImportJob:
-    def finished():
-        job = ImportJob.objects.get(id=job_id)
-        return job if job.finished_at and job.is_finished else None
-
-    return wait_for(finished, timeout=timeout, message=f"import #{job_id} to finish")
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from batches.models import ImportJob
-from tests.batches.conftest import make_job, run_inline
+from tests.batches.conftest import run_inline
+from tests.support.imports import make_job
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,8 @@ from batches import services
 from batches.models import ImportJob, ImportRowError
 from batches.selectors import job_error_csv_lines
 from catalogue.models import Airport, Category, DailySales, Product
-from tests.batches.conftest import SALES_HEADER, make_job, run_inline, sales_rows
+from tests.batches.conftest import SALES_HEADER, run_inline, sales_rows
+from tests.support.imports import make_job
 
 pytestmark = pytest.mark.django_db
 

@@ -15,14 +15,8 @@ from batches.selectors import job_error_csv_lines
 from batches.tasks import finish_import, import_chunk
 from catalogue.models import DailySales
 from ops.models import Alert
-from tests.batches.conftest import (
-    SALES_HEADER,
-    make_job,
-    run_job,
-    sales_rows,
-    wait_for_finish,
-    wait_for_uploader_email,
-)
+from tests.batches.conftest import SALES_HEADER, run_job, sales_rows, wait_for_uploader_email
+from tests.support.imports import make_job, wait_for_finish
 from tests.support.processes import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.fault]

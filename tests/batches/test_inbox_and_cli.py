@@ -14,7 +14,7 @@ from batches.models import ImportJob, InboxFile
 from batches.periodic import DEFAULT_SCHEDULES
 from batches.tasks import scan_inbox
 from catalogue.models import Airport
-from tests.batches.conftest import wait_for_finish
+from tests.support.imports import wait_for_finish
 from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.slow

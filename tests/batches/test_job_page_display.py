@@ -5,7 +5,8 @@ import datetime as dt
 from django.urls import reverse
 
 from batches.models import ImportJob
-from tests.batches.conftest import make_job, run_inline
+from tests.batches.conftest import run_inline
+from tests.support.imports import make_job
 
 HEADER = "iata,name,city,state,country,latitude,longitude\n"
 

@@ -6,13 +6,8 @@ import pytest
 
 from batches.models import ImportChunk, ImportJob, ImportRowError
 from catalogue.models import Airport, DailySales
-from tests.batches.conftest import (
-    SALES_HEADER,
-    make_job,
-    run_job,
-    sales_rows,
-    wait_for_uploader_email,
-)
+from tests.batches.conftest import SALES_HEADER, run_job, sales_rows, wait_for_uploader_email
+from tests.support.imports import make_job
 
 pytestmark = pytest.mark.slow
 

@@ -19,13 +19,8 @@ from batches.models import ImportChunk, ImportJob, ImportKey
 from batches.selectors import job_error_csv_lines
 from catalogue.models import DailySales
 from ops.models import Alert
-from tests.batches.conftest import (
-    SALES_HEADER,
-    make_job,
-    run_inline,
-    sales_rows,
-    wait_for_finish,
-)
+from tests.batches.conftest import SALES_HEADER, run_inline, sales_rows
+from tests.support.imports import make_job, wait_for_finish
 from tests.support.processes import BASE_DIR, subprocess_env
 
 LONG_AGO = dt.timedelta(hours=2)

@@ -6,7 +6,8 @@ import pytest
 
 from batches import services
 from batches.models import ImportChunk, ImportJob
-from tests.batches.conftest import SALES_HEADER, make_job, run_inline, sales_rows
+from tests.batches.conftest import SALES_HEADER, run_inline, sales_rows
+from tests.support.imports import make_job
 
 pytestmark = pytest.mark.django_db
 

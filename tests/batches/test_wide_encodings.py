@@ -19,13 +19,8 @@ from batches.csvfiles import ImportFileError, transcode_to_utf8, wide_encoding
 from batches.models import ImportJob, ImportRowError, InboxFile
 from batches.selectors import job_error_csv_lines
 from catalogue.models import Airport, DailySales
-from tests.batches.conftest import (
-    SALES_HEADER,
-    make_job,
-    run_inline,
-    sales_rows,
-    wait_for_finish,
-)
+from tests.batches.conftest import SALES_HEADER, run_inline, sales_rows
+from tests.support.imports import make_job, wait_for_finish
 
 BOMS = {
     "utf-16-le": codecs.BOM_UTF16_LE,

@@ -12,7 +12,8 @@ from django.conf import settings
 from batches import services
 from batches.models import ImportChunk, ImportJob
 from catalogue.models import DailySales
-from tests.batches.conftest import SALES_HEADER, make_job, sales_rows, wait_for_finish
+from tests.batches.conftest import SALES_HEADER, sales_rows
+from tests.support.imports import make_job, wait_for_finish
 from tests.support.processes import subprocess_env, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.fault]

@@ -4,7 +4,6 @@ import http.cookiejar
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import urllib.parse
@@ -14,13 +13,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.support.network import free_port
 from tests.support.processes import subprocess_env, wait_for
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _child_running(parent_pid: int, word: str) -> int:
@@ -42,7 +36,7 @@ def _get(opener, url):
 def test_run_command_serves_the_admin_with_a_working_demo_login_and_stops_on_ctrl_c(
     transactional_db, clean_redis, tmp_path
 ):
-    port = _free_port()
+    port = free_port()
     env = subprocess_env(
         DJANGO_SETTINGS_MODULE="config.settings.local",
         REDIS_URL=settings.REDIS_URL,

@@ -7,14 +7,14 @@ import re
 from pathlib import Path
 
 import pytest
-from django.core.files.base import ContentFile
 
 import tests.reliability.faulty  # noqa: F401  (registers the fault_sales dataset)
-from batches import services
 from batches.models import ImportChunk, ImportJob
 from catalogue.models import DailySales
-from devstack.services import _free_port, start_redis, stop_redis
-from tests.support.processes import subprocess_env, wait_for
+from devstack.services import start_redis, stop_redis
+from tests.support.network import free_port
+from tests.support.processes import subprocess_env
+from tests.support.smtp import running_smtp_server
 
 FAULT_TASKS = ["-I", "tests.reliability.faulty"]
 CHUNK_ROWS = 10
@@ -41,7 +41,7 @@ def fault_env(tmp_path, settings, monkeypatch) -> dict[str, str]:
 @pytest.fixture
 def private_redis(tmp_path):
     """A Redis server of this test's own, so killing it disturbs nothing else."""
-    port = _free_port()
+    port = free_port()
     redis_dir = tmp_path / "redis"
     redis_dir.mkdir()
     start_redis(redis_dir=redis_dir, port=port)
@@ -51,22 +51,6 @@ def private_redis(tmp_path):
 
 def redis_pid(private: dict) -> int:
     return int((Path(private["dir"]) / "redis.pid").read_text())
-
-
-def make_job(content: str | bytes, *, dataset: str = "fault_sales", name: str = "faults.csv",
-             mode: str = ImportJob.Mode.VALID_ROWS) -> ImportJob:  # fmt: skip
-    data = content.encode() if isinstance(content, str) else content
-    return services.job_create(
-        dataset=dataset, file=ContentFile(data, name=name), name=name, mode=mode
-    )
-
-
-def wait_finished(job_id: int, *, timeout: float = 60) -> ImportJob:
-    def finished():
-        job = ImportJob.objects.get(id=job_id)
-        return job if job.is_finished and job.finished_at else None
-
-    return wait_for(finished, timeout=timeout, message=f"import #{job_id} to finish")
 
 
 def assert_import_truth(client, job: ImportJob, *, rows: int, rejected: int = 0) -> None:
@@ -91,30 +75,8 @@ def assert_import_truth(client, job: ImportJob, *, rows: int, rejected: int = 0)
     assert f'<td id="rejected">{rejected:,}</td>' in page.content.decode()
 
 
-class RefusingSmtpHandler:
-    """aiosmtpd handler that refuses the first `refuse` messages (451), then accepts."""
-
-    def __init__(self, refuse: int = 0) -> None:
-        self.refuse = refuse
-        self.refusals = 0
-        self.messages: list[bytes] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.refusals < self.refuse:
-            self.refusals += 1
-            return "451 Try again later"
-        self.messages.append(envelope.original_content)
-        return "250 Message accepted for delivery"
-
-
 @pytest.fixture
 def smtp_server():
     """A real SMTP server on localhost for subprocess workers (see worker_settings.py)."""
-    from aiosmtpd.controller import Controller
-
-    handler = RefusingSmtpHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    handler.port = controller.port
-    yield handler
-    controller.stop()
+    with running_smtp_server() as handler:
+        yield handler

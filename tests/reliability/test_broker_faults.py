@@ -19,13 +19,9 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from batches.models import ImportJob
 from config.celery_app import app
 from devstack.services import start_redis
-from tests.reliability.conftest import (
-    assert_import_truth,
-    make_job,
-    redis_pid,
-    wait_finished,
-)
+from tests.reliability.conftest import assert_import_truth, redis_pid
 from tests.reliability.faulty import SLOW_DAY, deliveries, sales_csv
+from tests.support.imports import make_job, wait_for_finish
 from tests.support.processes import BASE_DIR, wait_for
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
@@ -87,11 +83,11 @@ def test_worker_and_beat_reconnect_after_redis_is_killed_while_idle(
     wait_for(lambda: int(ticks.get("ticks") or 0) >= before + 3, timeout=40,
              message="ticks after the restart: beat sent and the worker ran them")  # fmt: skip
 
-    job = make_job(sales_csv(20))
+    job = make_job("fault_sales", sales_csv(20))
     ImportJob.objects.filter(id=job.id).update(status=ImportJob.Status.QUEUED)
     with _client(private_redis["url"]) as client:
         client.send_task("batches.plan_import", args=[job.id])
-    job = wait_finished(job.id, timeout=30)
+    job = wait_for_finish(job.id, timeout=30)
     assert job.status == ImportJob.Status.SUCCEEDED
     assert_import_truth(admin_client, job, rows=20)
     assert beat.process.poll() is None
@@ -103,7 +99,7 @@ def test_an_import_whose_chord_was_in_flight_when_redis_died_is_driven_to_comple
     env = _on_private_redis(fault_env, private_redis)
     env.update(IMPORT_STALL_SECONDS="3", IMPORT_REQUEUE_SECONDS="3")
     worker = worker_process(queues="imports", concurrency=2, env=env, extra_args=TASKS)
-    job = make_job(sales_csv(40, faults={15: SLOW_DAY}))
+    job = make_job("fault_sales", sales_csv(40, faults={15: SLOW_DAY}))
     ImportJob.objects.filter(id=job.id).update(status=ImportJob.Status.QUEUED)
     with _client(private_redis["url"]) as client:
         client.send_task("batches.plan_import", args=[job.id])
@@ -134,7 +130,7 @@ def test_an_import_whose_chord_was_in_flight_when_redis_died_is_driven_to_comple
             return False
 
         wait_for(finished, timeout=30, interval=2, message="the import to be driven to the end")
-    job = wait_finished(job.id, timeout=5)
+    job = wait_for_finish(job.id, timeout=5)
     assert job.status == ImportJob.Status.SUCCEEDED
     assert_import_truth(admin_client, job, rows=40)
 

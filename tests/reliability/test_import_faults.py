@@ -14,8 +14,9 @@ import pytest
 from batches import services
 from batches.models import ImportChunk, ImportJob
 from catalogue.models import DailySales
-from tests.reliability.conftest import FAULT_TASKS, assert_import_truth, make_job, wait_finished
+from tests.reliability.conftest import FAULT_TASKS, assert_import_truth
 from tests.reliability.faulty import DIE_ONCE_DAY, POISON_DAY, SLOW_DAY, deliveries, sales_csv
+from tests.support.imports import make_job, wait_for_finish
 from tests.support.processes import wait_for
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
@@ -38,7 +39,7 @@ def test_sigkill_of_the_pool_process_mid_chunk_redelivers_it_and_no_row_is_lost_
     worker_process, fault_env, admin_client
 ):
     worker = worker_process(queues="imports", concurrency=1, env=fault_env, extra_args=FAULT_TASKS)
-    job = make_job(sales_csv(30, faults={15: SLOW_DAY}))  # chunk 1 sleeps on row 15
+    job = make_job("fault_sales", sales_csv(30, faults={15: SLOW_DAY}))  # chunk 1 sleeps on row 15
     services.job_queue(job_id=job.id)
     wait_for(lambda: deliveries(SLOW_DAY) == 1, timeout=30, message="chunk 1 to reach its slow row")
     assert _chunk_status(job.id, 1) == ImportChunk.Status.RUNNING
@@ -46,7 +47,7 @@ def test_sigkill_of_the_pool_process_mid_chunk_redelivers_it_and_no_row_is_lost_
     for pid in _pool_children(worker):
         os.kill(pid, signal.SIGKILL)  # what the OOM killer does
 
-    job = wait_finished(job.id, timeout=60)
+    job = wait_for_finish(job.id, timeout=60)
     assert deliveries(SLOW_DAY) == 2  # redelivered once, not lost, not run a third time
     assert job.status == ImportJob.Status.SUCCEEDED
     assert job.rows_new == 30
@@ -57,10 +58,10 @@ def test_a_chunk_that_kills_its_worker_once_is_redelivered_and_completes(
     worker_process, fault_env, admin_client
 ):
     worker_process(queues="imports", concurrency=1, env=fault_env, extra_args=FAULT_TASKS)
-    job = make_job(sales_csv(20, faults={3: DIE_ONCE_DAY}))
+    job = make_job("fault_sales", sales_csv(20, faults={3: DIE_ONCE_DAY}))
     services.job_queue(job_id=job.id)
 
-    job = wait_finished(job.id, timeout=60)
+    job = wait_for_finish(job.id, timeout=60)
     assert deliveries(DIE_ONCE_DAY) == 2
     assert job.status == ImportJob.Status.SUCCEEDED
     assert_import_truth(admin_client, job, rows=20)
@@ -73,7 +74,7 @@ def test_a_chunk_that_kills_its_worker_every_time_fails_after_bounded_deliveries
 
     fault_env["IMPORT_CHUNK_MAX_DELIVERIES"] = "3"
     worker_process(queues="imports", concurrency=1, env=fault_env, extra_args=FAULT_TASKS)
-    job = make_job(sales_csv(30, faults={14: POISON_DAY}))  # poisons chunk 1 of 3
+    job = make_job("fault_sales", sales_csv(30, faults={14: POISON_DAY}))  # poisons chunk 1 of 3
     services.job_queue(job_id=job.id)
 
     def finished_or_looping():
@@ -82,7 +83,7 @@ def test_a_chunk_that_kills_its_worker_every_time_fails_after_bounded_deliveries
 
     wait_for(finished_or_looping, timeout=90, message="the import to end or loop")
     assert deliveries(POISON_DAY) == 3, "the poisoned chunk is delivered again and again"
-    job = wait_finished(job.id, timeout=10)
+    job = wait_for_finish(job.id, timeout=10)
     assert job.status == ImportJob.Status.PARTIALLY_FAILED
     poisoned = job.chunks.get(index=1)
     assert poisoned.status == ImportChunk.Status.FAILED
@@ -118,7 +119,7 @@ def test_sigterm_with_chunks_and_a_report_retry_reserved_restores_them_and_each_
     )
     first = worker_process(queues="imports,reports", concurrency=2, env=env, extra_args=FAULT_TASKS)
     wait_for(lambda: smtp_server.refusals == 1, timeout=30, message="the refused first send")
-    job = make_job(sales_csv(40, faults={5: SLOW_DAY}))
+    job = make_job("fault_sales", sales_csv(40, faults={5: SLOW_DAY}))
     services.job_queue(job_id=job.id)
     wait_for(lambda: deliveries(SLOW_DAY) == 1, timeout=30, message="chunk 0 running")
 
@@ -127,7 +128,7 @@ def test_sigterm_with_chunks_and_a_report_retry_reserved_restores_them_and_each_
     assert "Restoring" in first.log() or ImportJob.objects.get(id=job.id).finished_at is None
     worker_process(queues="imports,reports", concurrency=2, env=env, extra_args=FAULT_TASKS)
 
-    job = wait_finished(job.id, timeout=60)
+    job = wait_for_finish(job.id, timeout=60)
     assert job.status == ImportJob.Status.SUCCEEDED
     assert deliveries(SLOW_DAY) == 1  # the running chunk finished before the worker left
     assert_import_truth(admin_client, job, rows=40)
@@ -147,7 +148,7 @@ def test_a_chunk_message_delivered_again_while_it_runs_waits_and_writes_nothing_
     from batches.tasks import import_chunk
 
     worker_process(queues="imports", concurrency=3, env=fault_env, extra_args=FAULT_TASKS)
-    job = make_job(sales_csv(30, faults={5: SLOW_DAY}))
+    job = make_job("fault_sales", sales_csv(30, faults={5: SLOW_DAY}))
     services.job_queue(job_id=job.id)
     wait_for(lambda: deliveries(SLOW_DAY) == 1, timeout=30, message="chunk 0 running")
     chunk = job.chunks.get(index=0)
@@ -156,7 +157,7 @@ def test_a_chunk_message_delivered_again_while_it_runs_waits_and_writes_nothing_
     duplicate = import_chunk.delay(chunk.id, "write")
 
     assert duplicate.get(timeout=30)["status"] == ImportChunk.Status.DONE
-    job = wait_finished(job.id, timeout=30)
+    job = wait_for_finish(job.id, timeout=30)
     assert deliveries(SLOW_DAY) == 1  # the duplicate waited for the row lock, then did nothing
     assert job.status == ImportJob.Status.SUCCEEDED
     assert job.rows_new == 30
@@ -167,7 +168,7 @@ def test_a_chord_body_run_early_and_again_leaves_the_totals_right(fault_env, adm
     # The services in the order a misbehaving transport could run them: the Redis chord
     # counter counts a header task that ran twice, so the body can fire before the
     # last chunk has finished, and fires again at the real end.
-    job = make_job(sales_csv(30))
+    job = make_job("fault_sales", sales_csv(30))
     services.job_queue(job_id=job.id)
     services.job_plan(job_id=job.id)
     first, *rest = job.chunks.order_by("index").values_list("id", flat=True)
@@ -190,10 +191,10 @@ def test_a_chunk_past_its_time_limit_is_stopped_and_recorded_as_failed(
 ):
     env = {**fault_env, "RELIABILITY_CHUNK_SOFT_LIMIT": "1", "RELIABILITY_SLOW_SECONDS": "6"}
     worker_process(queues="imports", concurrency=2, env=env, extra_args=FAULT_TASKS)
-    job = make_job(sales_csv(20, faults={12: SLOW_DAY}))
+    job = make_job("fault_sales", sales_csv(20, faults={12: SLOW_DAY}))
     services.job_queue(job_id=job.id)
 
-    job = wait_finished(job.id, timeout=30)
+    job = wait_for_finish(job.id, timeout=30)
     assert job.status == ImportJob.Status.PARTIALLY_FAILED
     stopped = job.chunks.get(index=1)
     assert stopped.status == ImportChunk.Status.FAILED
@@ -207,10 +208,12 @@ def test_a_chunk_past_its_time_limit_is_stopped_and_recorded_as_failed(
 
 def test_different_chunks_of_one_import_run_in_parallel(worker_process, fault_env):
     worker_process(queues="imports", concurrency=2, env=fault_env, extra_args=FAULT_TASKS)
-    job = make_job(sales_csv(20, faults={3: SLOW_DAY, 13: SLOW_DAY}))  # chunks 0 and 1
+    job = make_job(
+        "fault_sales", sales_csv(20, faults={3: SLOW_DAY, 13: SLOW_DAY})
+    )  # chunks 0 and 1
     services.job_queue(job_id=job.id)
 
     wait_for(lambda: deliveries(SLOW_DAY) == 2, timeout=30, message="both slow rows reached")
 
     assert not job.chunks.filter(status=ImportChunk.Status.DONE).exists()
-    assert wait_finished(job.id, timeout=30).status == ImportJob.Status.SUCCEEDED
+    assert wait_for_finish(job.id, timeout=30).status == ImportJob.Status.SUCCEEDED

@@ -3,59 +3,18 @@ report definitions created through the service (so each has its beat entry)."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import email
-import email.policy
-import socket
-import threading
 from decimal import Decimal
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from catalogue.models import Category, DailySales, Product
 from reporting.services import report_definition_create
+from tests.support.smtp import point_django_at, running_smtp_server
 
 FRIDAY = dt.date(2026, 11, 20)
 THURSDAY = dt.date(2026, 11, 19)
 FORMULA_NAME = '=HYPERLINK("http://evil.example","click")'
-
-
-class CollectingHandler:
-    """aiosmtpd handler: keeps every accepted message; can refuse with a 4xx/5xx reply."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
-        self.refusals = 0
-        self.refuse_with: str | None = None
-        # Keep the client waiting for the reply after the message is stored, to kill the
-        # sender in the window between "accepted" and "recorded as sent".
-        self.hold_reply = False
-        self.stored = threading.Event()
-        self.lock = threading.Lock()
-        self.port = 0
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            if self.refuse_with:
-                self.refusals += 1
-                return self.refuse_with
-            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-            self.messages.append(
-                email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-            )
-        self.stored.set()
-        while self.hold_reply:
-            await asyncio.sleep(0.05)
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -65,20 +24,9 @@ def smtp_server(settings):
     pytest-django's `settings` changes the process's settings, which the in-process
     worker's threads share.
     """
-    handler = CollectingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    handler.port = controller.port
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_HOST_USER = ""
-    settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_USE_SSL = False
-    settings.EMAIL_TIMEOUT = 5
-    yield handler
-    controller.stop()
+    with running_smtp_server() as handler:
+        point_django_at(settings, handler)
+        yield handler
 
 
 @pytest.fixture

@@ -204,7 +204,7 @@ def test_smtp_server_refusing_leads_to_retries_then_a_recorded_failure_sentry_an
 def test_nothing_listening_on_the_smtp_port_is_retried_then_failed(
     settings, sales, make_definition, monkeypatch
 ):
-    from tests.reporting.conftest import free_port
+    from tests.support.network import free_port
 
     monkeypatch.setattr("reporting.services.sentry_sdk.capture_exception", lambda exc: None)
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

@@ -13,15 +13,10 @@ import sentry_sdk
 from ops.sentry import init_sentry
 from reporting.models import ReportRun
 from reporting.services import report_definition_create, report_run_create, report_run_deliver
-from tests.reliability.conftest import _free_port
 from tests.support.sentry import CapturingTransport, captured
+from tests.support.smtp import point_django_at, running_smtp_server
 
 pytestmark = pytest.mark.django_db
-
-
-class RefuseRecipients:
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        return f"550 5.1.1 <{address}>: no such mailbox"
 
 
 @pytest.fixture
@@ -38,17 +33,11 @@ def sentry_events():
 
 @pytest.fixture
 def refusing_smtp(settings):
-    from aiosmtpd.controller import Controller
-
-    controller = Controller(RefuseRecipients(), hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.OPS_ALERT_EMAIL = []
-    yield
-    controller.stop()
+    with running_smtp_server() as handler:
+        handler.refuse_recipients = True
+        point_django_at(settings, handler)
+        settings.OPS_ALERT_EMAIL = []
+        yield
 
 
 def test_a_report_refused_for_its_recipients_reaches_sentry_without_their_addresses(
