@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from batches import selectors
+from batches import registry, selectors
 from batches.forms import UploadForm
 from batches.models import ImportChunk, ImportJob, ImportRowError, InboxFile
 from batches.services.control import job_cancel, job_retry_failed_chunks
@@ -105,6 +105,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "title": "Import a CSV file",
             "form": form,
+            "datasets": registry.all_datasets(),
         }
         return TemplateResponse(request, "batches/upload.html", context)
 

@@ -7,7 +7,11 @@ class BatchesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.core import checks
         from django.utils.module_loading import autodiscover_modules
+
+        from batches.checks import check_datasets
 
         # Each app declares its importable datasets in `<app>/imports.py`.
         autodiscover_modules("imports")
+        checks.register(check_datasets)

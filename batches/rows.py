@@ -1,314 +1,153 @@
-"""Fast row validation compiled from a django-import-export Resource.
+"""The fast path: a chunk's rows validated as import_data() would, into COPY text.
 
-`import_data` builds a model instance per row and runs several queries for it;
-that caps it at about a thousand rows a second. Here the Resource's fields,
-widgets and the model fields are compiled once into plain converters that check
-one CSV cell and return it as PostgreSQL COPY text, so validating a row is a few
-string operations. The checks mirror the model: whole numbers and their range,
-decimals' max_digits/decimal_places, dates in the widget's formats, max_length,
-required values, booleans, and foreign keys looked up once per chunk.
+Taken by Resources that override no row hook (see `batches.features`). import_data()
+would, for each row, load the instance by the natural key, set every field the file
+has with `Field.clean`, and save. Here each column gets one converter
+(`batches.cells`) giving the COPY text of the value that save would write, or the
+problem import_data() would report, of the same kind; a generated function converts a
+whole row, so a valid row costs a few microseconds. Foreign keys are looked up once
+per chunk. The model fields the file does not give get what a new instance gets
+(`Model()` defaults, called per row, `auto_now_add`/`auto_now`, `db_default`), and an
+existing row keeps them (but `auto_now`). `batches.writer` then writes the chunk with
+one COPY and one natural-key upsert.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 import re
+import types
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 
 from django.db import models
+from django.db.models.expressions import DatabaseDefault
 from import_export import widgets
 from import_export.resources import ModelResource
 
-NULL = "\\N"
-_INT_LIMITS = {
-    models.SmallIntegerField: (-32768, 32767),
-    models.IntegerField: (-2147483648, 2147483647),
-    models.BigIntegerField: (-9223372036854775808, 9223372036854775807),
-    models.PositiveSmallIntegerField: (0, 32767),
-    models.PositiveIntegerField: (0, 2147483647),
-    models.PositiveBigIntegerField: (0, 9223372036854775807),
-}
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+from batches.cells import (
+    DATABASE,
+    ERROR,
+    INVALID,
+    NULL,
+    Converter,
+    FieldError,
+    compile_converter,
+    database_value,
+    foreign_key_matches,
+    literal_converter,
+)
+from batches.features import import_fields, model_field_of
+
+_COPY_ESCAPE = re.compile(r"\\(.)")
+_COPY_CODES = {"t": "\t", "n": "\n", "r": "\r"}
 
 
-class FieldError(ValueError):
-    """One cell's problem, phrased for the person who wrote the file."""
+def copy_unescape(cell: str) -> str:
+    if cell == NULL:
+        return ""
+    if "\\" not in cell:
+        return cell
+    return _COPY_ESCAPE.sub(lambda m: _COPY_CODES.get(m.group(1), m.group(1)), cell)
 
 
 class HeaderError(ValueError):
     """The header cannot be imported into the dataset: missing/extra/duplicated columns."""
 
 
-def copy_escape(value: str) -> str:
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        return value.translate(_ESCAPES)
-    return value
-
-
-def _int_limits(model_field: models.Field) -> tuple[int, int]:
-    for cls in type(model_field).__mro__:
-        if cls in _INT_LIMITS:
-            return _INT_LIMITS[cls]
-    return _INT_LIMITS[models.BigIntegerField]
-
-
 @dataclass
 class Column:
-    """One importable column: its CSV name, the database column and its converter."""
+    """One importable column: its CSV name, the model field it sets, its Resource field."""
 
     name: str
     attname: str
     model_field: models.Field
-    convert: Callable[[str], str]
-    # Set for foreign keys: the converter returns the lookup value; `batches.rows`
-    # resolves all of a chunk's values in one query.
-    fk_model: type[models.Model] | None = None
-    fk_field: str = ""
-    may_be_absent: bool = False
-    absent_value: object = None
+    resource_field: object
+    # A plain ForeignKeyWidget: the chunk's values are looked up in one query.
+    fk_widget: widgets.ForeignKeyWidget | None = None
 
 
-def _empty_handler(model_field: models.Field, default_text: str | None) -> Callable[[], str]:
-    def empty() -> str:
-        if default_text is not None:
-            return default_text
-        if model_field.null:
-            return NULL
-        if model_field.blank and model_field.empty_strings_allowed:
-            return ""
-        raise FieldError("a value is required")
+@dataclass
+class Implicit:
+    """A model field the file does not give: what a new row gets for it."""
 
-    return empty
-
-
-def _default_text(resource_field, model_field: models.Field) -> str | None:
-    default = resource_field.default
-    if default is models.NOT_PROVIDED:
-        if not model_field.has_default():
-            return None
-        default = model_field.get_default()
-    if callable(default):
-        default = default()
-    if default is None:
-        return NULL
-    if isinstance(default, bool):
-        return "t" if default else "f"
-    return copy_escape(str(default))
+    attname: str
+    model_field: models.Field
+    make: Callable[[], str]
+    constant: str | None = None
+    # auto_now: save() writes it on every update too.
+    on_update: bool = False
 
 
-def _char(model_field: models.Field, empty) -> Callable[[str], str]:
-    max_length = model_field.max_length
-
-    def convert(value: str) -> str:
-        if value == "":
-            return empty()
-        if max_length is not None and len(value) > max_length:
-            raise FieldError(f"is {len(value)} characters long; at most {max_length} allowed")
-        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-            return value.translate(_ESCAPES)
-        return value
-
-    return convert
+def known_columns(resource) -> set[str]:
+    """Every column name the Resource reads or may ignore (readonly, export-only fields)."""
+    return {f.column_name for f in resource.get_import_fields()} | {
+        f.column_name for f in resource.fields.values()
+    }
 
 
-def _integer(model_field: models.Field, empty) -> Callable[[str], str]:
-    low, high = _int_limits(model_field)
-    fast = re.compile(r"-?\d{1,9}").fullmatch if low < 0 else re.compile(r"\d{1,9}").fullmatch
+def check_header(
+    header: list[str],
+    *,
+    known: set[str],
+    required: list[str],
+    expected: list[str],
+    ignore_extra_columns: bool,
+) -> dict[str, int]:
+    """Column positions by name; raise HeaderError naming every problem of the header."""
+    problems = []
+    positions: dict[str, list[int]] = {}
+    for index, name in enumerate(header):
+        positions.setdefault(name.strip(), []).append(index)
+    for name, where in positions.items():
+        if len(where) > 1:
+            numbers = " and ".join(str(i + 1) for i in where)
+            problems.append(f"column {name!r} appears more than once (columns {numbers})")
+    for index, name in enumerate(header):
+        if name.strip() not in known and not ignore_extra_columns:
+            label = repr(name.strip()) if name.strip() else "(empty name)"
+            problems.append(f"unexpected column {label} (column {index + 1})")
+    problems += [f"missing column {name!r}" for name in required if name not in positions]
+    if problems:
+        raise HeaderError("; ".join(problems) + f". Expected columns: {', '.join(expected)}.")
+    return {name: where[0] for name, where in positions.items()}
 
-    def convert(value: str) -> str:
-        if fast(value) and low <= int(value) <= high:
-            return value
-        text = value.strip()
-        if text == "":
-            return empty()
+
+def _implicit(model_field: models.Field) -> Implicit | None:
+    """What `Model()` and `save()` give a new row for a field the file lacks.
+
+    None when the database fills it (an auto primary key, a generated column, a
+    `db_default`). Raises HeaderError when a new row could not be saved without it.
+    """
+    meta = model_field.model._meta
+    if model_field is meta.auto_field or model_field.generated:
+        return None
+    auto = getattr(model_field, "auto_now", False) or getattr(model_field, "auto_now_add", False)
+    default = model_field.get_default()
+    if isinstance(default, DatabaseDefault) and not auto:
+        return None
+
+    def make() -> str:
+        holder = types.SimpleNamespace(**{model_field.attname: model_field.get_default()})
+        value = model_field.pre_save(holder, add=True)  # type: ignore[arg-type]  # auto_now: now
+        return database_value(model_field, value, empty_cell=False)
+
+    constant = None
+    per_row = auto or (model_field.has_default() and callable(model_field.default))
+    if not per_row:
         try:
-            number = int(text)
-        except ValueError:
-            try:
-                decimal = Decimal(text)
-            except InvalidOperation:
-                raise FieldError(f"{value!r} is not a whole number") from None
-            if not decimal.is_finite() or decimal != decimal.to_integral_value():
-                raise FieldError(f"{value!r} is not a whole number") from None
-            number = int(decimal)
-        if not low <= number <= high:
-            raise FieldError(f"{number} is out of range ({low} to {high})")
-        return str(number)
-
-    return convert
-
-
-def _decimal(model_field: models.DecimalField, empty) -> Callable[[str], str]:
-    places = model_field.decimal_places
-    whole = model_field.max_digits - places
-    fast = re.compile(rf"-?\d{{1,{whole}}}(?:\.\d{{1,{places}}})?").fullmatch
-
-    def convert(value: str) -> str:
-        if fast(value):
-            return value
-        text = value.strip()
-        if text == "":
-            return empty()
-        try:
-            number = Decimal(text)
-        except InvalidOperation:
-            raise FieldError(f"{value!r} is not a number") from None
-        if not number.is_finite():
-            raise FieldError(f"{value!r} is not a finite number")
-        _sign, digits, raw_exponent = number.as_tuple()
-        exponent = int(raw_exponent)  # finite numbers have an int exponent
-        decimals = -exponent if exponent < 0 else 0
-        digit_count = len(digits) + (exponent if exponent > 0 else 0)
-        if decimals > places:
-            raise FieldError(f"{value!r} has more than {places} decimal places")
-        if digit_count - decimals > whole:
-            raise FieldError(f"{value!r} has more than {whole} digits before the decimal point")
-        return str(number)
-
-    return convert
-
-
-def _float(model_field: models.Field, empty) -> Callable[[str], str]:
-    def convert(value: str) -> str:
-        text = value.strip()
-        if text == "":
-            return empty()
-        try:
-            number = float(text)
-        except ValueError:
-            raise FieldError(f"{value!r} is not a number") from None
-        if not math.isfinite(number):
-            raise FieldError(f"{value!r} is not a finite number")
-        return repr(number)
-
-    return convert
-
-
-def _date(widget: widgets.DateWidget, empty) -> Callable[[str], str]:
-    formats = list(widget.formats)
-    cache: dict[str, str] = {}
-
-    def parse(text: str) -> str:
-        try:
-            return dt.date.fromisoformat(text).isoformat()
-        except ValueError:
-            pass
-        for fmt in formats:
-            try:
-                return dt.datetime.strptime(text, fmt).date().isoformat()  # noqa: DTZ007
-            except ValueError:
-                continue
-        raise FieldError(f"{text!r} is not a date (expected YYYY-MM-DD)")
-
-    def convert(value: str) -> str:
-        # Daily files repeat a handful of dates: parse each distinct string once.
-        hit = cache.get(value)
-        if hit is not None:
-            return hit
-        text = value.strip()
-        if text == "":
-            return empty()
-        parsed = parse(text)
-        if len(cache) > 10_000:
-            cache.clear()
-        cache[value] = parsed
-        return parsed
-
-    return convert
-
-
-def _boolean(model_field: models.Field, empty) -> Callable[[str], str]:
-    true_values = {str(v) for v in widgets.BooleanWidget.TRUE_VALUES}
-    false_values = {str(v) for v in widgets.BooleanWidget.FALSE_VALUES}
-    null_values = {str(v) for v in widgets.BooleanWidget.NULL_VALUES if v is not None}
-
-    def convert(value: str) -> str:
-        text = value.strip()
-        if text in true_values:
-            return "t"
-        if text in false_values:
-            return "f"
-        if text in null_values:
-            return empty()
-        raise FieldError(f"{value!r} is not a boolean (use 1/0 or true/false)")
-
-    return convert
-
-
-def _foreign_key(empty) -> Callable[[str], str]:
-    def convert(value: str) -> str:
-        text = value.strip()
-        if text == "":
-            return empty()
-        return text
-
-    return convert
-
-
-def _widget_fallback(resource_field, empty) -> Callable[[str], str]:
-    """Anything without a fast converter goes through the widget itself (slower, correct)."""
-
-    def convert(value: str) -> str:
-        if value.strip() == "":
-            return empty()
-        try:
-            cleaned = resource_field.widget.clean(value)
-        except (ValueError, TypeError, ArithmeticError) as exc:
-            raise FieldError(f"{value!r}: {exc}") from None
-        if cleaned is None:
-            return empty()
-        if isinstance(cleaned, bool):
-            return "t" if cleaned else "f"
-        if isinstance(cleaned, dt.date | dt.datetime | dt.time):
-            return cleaned.isoformat()
-        return copy_escape(str(cleaned))
-
-    return convert
-
-
-def compile_column(resource_field, model_field: models.Field) -> Column:
-    widget = resource_field.widget
-    default_text = _default_text(resource_field, model_field)
-    empty = _empty_handler(model_field, default_text)
-    fk_model = None
-    fk_field = ""
-    if isinstance(widget, widgets.ForeignKeyWidget):
-        convert = _foreign_key(empty)
-        fk_model, fk_field = widget.model, widget.field
-    elif isinstance(widget, widgets.DateTimeWidget):
-        convert = _widget_fallback(resource_field, empty)
-    elif isinstance(widget, widgets.DateWidget) and isinstance(model_field, models.DateField):
-        convert = _date(widget, empty)
-    elif isinstance(model_field, models.BooleanField):
-        convert = _boolean(model_field, empty)
-    elif isinstance(model_field, models.DecimalField):
-        convert = _decimal(model_field, empty)
-    elif isinstance(model_field, models.FloatField):
-        convert = _float(model_field, empty)
-    elif isinstance(model_field, models.IntegerField) and not model_field.primary_key:
-        convert = _integer(model_field, empty)
-    elif isinstance(model_field, models.CharField | models.TextField):
-        convert = _char(model_field, empty)
-    else:
-        convert = _widget_fallback(resource_field, empty)
-    may_be_absent = (
-        model_field.has_default()
-        or model_field.null
-        or (model_field.blank and model_field.empty_strings_allowed)
-    )
-    absent_value = model_field.get_default() if may_be_absent else None
-    return Column(
-        name=resource_field.column_name,
-        attname=model_field.column or model_field.name,
+            constant = make()
+        except FieldError:
+            label = f"{model_field.model.__name__}.{model_field.name}"
+            raise HeaderError(
+                f"missing column {model_field.name!r}: {label} cannot be empty and has no "
+                "default, so no new row could be saved without it"
+            ) from None
+    return Implicit(
+        attname=model_field.attname,
         model_field=model_field,
-        convert=convert,
-        fk_model=fk_model,
-        fk_field=fk_field,
-        may_be_absent=may_be_absent,
-        absent_value=absent_value,
+        make=make,
+        constant=constant,
+        on_update=bool(getattr(model_field, "auto_now", False)),
     )
 
 
@@ -320,82 +159,87 @@ class RowSpec:
     resource: ModelResource
     columns: list[Column]
     key: list[str]  # CSV column names of the natural key
-    # Model fields the Resource does not declare but that have a constant default: COPY
-    # would write NULL for them, so every plan writes their default instead.
-    implicit: list[Column] = field(default_factory=list)
+    known: set[str] = field(default_factory=set)
 
     @classmethod
     def from_resource(cls, resource: ModelResource) -> RowSpec:
         model = resource._meta.model
         columns = []
-        for resource_field in resource.get_import_fields():
-            attribute = resource_field.attribute
-            if not attribute or "__" in attribute:
+        for resource_field in import_fields(resource):
+            model_field = model_field_of(model, resource_field.attribute)
+            if model_field is None:
                 raise ValueError(
-                    f"{type(resource).__name__}.{resource_field.column_name}: only direct "
-                    "model fields can be imported"
+                    f"{type(resource).__name__}.{resource_field.column_name}: not a model "
+                    "column; such Resources take the compatible path"
                 )
-            model_field = model._meta.get_field(attribute)
-            if model_field.primary_key and model_field.auto_created:
-                continue
-            columns.append(compile_column(resource_field, model_field))
-        by_attribute = {
-            f.attribute: f.column_name for f in resource.get_import_fields() if f.attribute
-        }
-        key = [by_attribute.get(name, name) for name in resource.get_import_id_fields()]
-        declared = {c.attname for c in columns}
-        implicit = [
-            Column(
-                name=model_field.name,
-                attname=model_field.column,
-                model_field=model_field,
-                convert=str,
-                may_be_absent=True,
-                absent_value=model_field.get_default(),
+            widget = resource_field.widget
+            plain_fk = (
+                type(widget) is widgets.ForeignKeyWidget
+                and not widget.use_natural_foreign_keys
+                and "__" not in widget.field
+                and isinstance(model_field, models.ForeignKey)
             )
-            for model_field in model._meta.concrete_fields
-            if model_field.column not in declared
-            and not model_field.primary_key
-            and model_field.has_default()
-            and not callable(model_field.default)  # one value for every row would be wrong
-        ]
-        return cls(model=model, resource=resource, columns=columns, key=key, implicit=implicit)
+            columns.append(
+                Column(
+                    name=resource_field.column_name,
+                    attname=model_field.attname,
+                    model_field=model_field,
+                    resource_field=resource_field,
+                    fk_widget=widget if plain_fk else None,
+                )
+            )
+        by_key = {
+            name: resource.fields[name].column_name for name in resource.get_import_id_fields()
+        }
+        return cls(
+            model=model,
+            resource=resource,
+            columns=columns,
+            key=list(by_key.values()),
+            known=known_columns(resource),
+        )
 
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @property
+    def always_update(self) -> bool:
+        return any(getattr(f, "auto_now", False) for f in self.model._meta.concrete_fields)
+
     def plan(self, header: list[str], *, ignore_extra_columns: bool = False) -> HeaderPlan:
         """Match a file's header to the columns; raise HeaderError naming every problem."""
+        positions = check_header(
+            header,
+            known=self.known,
+            required=self.key,
+            expected=self.column_names,
+            ignore_extra_columns=ignore_extra_columns,
+        )
+        present = [(positions[c.name], c) for c in self.columns if c.name in positions]
+        given = {c.attname for _, c in present}
+        implicit = []
         problems = []
-        positions: dict[str, list[int]] = {}
-        for index, name in enumerate(header):
-            positions.setdefault(name.strip(), []).append(index)
-        known = {c.name for c in self.columns}
-        for name, where in positions.items():
-            if len(where) > 1:
-                numbers = " and ".join(str(i + 1) for i in where)
-                problems.append(f"column {name!r} appears more than once (columns {numbers})")
-        for index, name in enumerate(header):
-            if name.strip() not in known and not ignore_extra_columns:
-                label = repr(name.strip()) if name.strip() else "(empty name)"
-                problems.append(f"unexpected column {label} (column {index + 1})")
-        present: list[tuple[int, Column]] = []
-        absent: list[Column] = []
-        for column in self.columns:
-            if column.name in positions:
-                present.append((positions[column.name][0], column))
-            elif column.name in self.key or not column.may_be_absent:
-                problems.append(f"missing column {column.name!r}")
-            else:
-                absent.append(column)
-        absent.extend(self.implicit)
+        for model_field in self.model._meta.concrete_fields:
+            if model_field.attname in given:
+                continue
+            try:
+                made = _implicit(model_field)
+            except HeaderError as exc:
+                problems.append(str(exc))
+                continue
+            if made is not None:
+                implicit.append(made)
         if problems:
             expected = ", ".join(self.column_names)
             raise HeaderError("; ".join(problems) + f". Expected columns: {expected}.")
         key_positions = [i for i, (_, c) in enumerate(present) if c.name in self.key]
         return HeaderPlan(
-            spec=self, header=header, present=present, absent=absent, key_positions=key_positions
+            spec=self,
+            header=[name.strip() for name in header],
+            present=present,
+            implicit=implicit,
+            key_positions=key_positions,
         )
 
 
@@ -407,6 +251,8 @@ class Rejected:
     values: list[str]
     # column name -> problem, for the preview's per-field display
     field_errors: dict[str, str] = field(default_factory=dict)
+    # import_data()'s verdict: "invalid" (a ValidationError naming `columns`) or "error"
+    kind: str = ERROR
 
 
 @dataclass
@@ -424,30 +270,133 @@ class ValidatedRows:
         return len(self.lines)
 
 
+def row_verdict(
+    row_number: int, problems: list[tuple[str, FieldError]], cells: list[str]
+) -> Rejected:
+    """A row's outcome from its cells' problems, in the Resource's field order.
+
+    import_data() reads the fields in order: a ValueError marks the field invalid and
+    goes on, any other exception ends the row (an error); the database is met only if
+    every field was read without a problem.
+    """
+    invalid = []
+    stopped = None
+    for name, problem in problems:
+        if problem.kind == INVALID:
+            invalid.append((name, problem))
+        elif problem.kind == ERROR:
+            stopped = (name, problem)
+            break
+    if stopped is not None:
+        shown, kind = [*invalid, stopped], ERROR
+    elif invalid:
+        shown, kind = invalid, INVALID
+    else:
+        shown, kind = [p for p in problems if p[1].kind == DATABASE], ERROR
+    return Rejected(
+        row_number,
+        [name for name, _ in shown],
+        "; ".join(f"row {row_number}, column {name!r}: {problem}" for name, problem in shown),
+        cells,
+        {name: str(problem) for name, problem in shown},
+        kind,
+    )
+
+
 @dataclass
 class HeaderPlan:
     spec: RowSpec
     header: list[str]
     present: list[tuple[int, Column]]
-    absent: list[Column]
+    implicit: list[Implicit]
     key_positions: list[int]
 
     @property
     def insert_columns(self) -> list[str]:
-        return [c.attname for _, c in self.present]
+        return [c.attname for _, c in self.present] + [i.attname for i in self.implicit]
+
+    @property
+    def file_fields(self) -> list[str]:
+        """Names of the model fields the file gives."""
+        return [c.model_field.name for _, c in self.present]
 
     @property
     def key_columns(self) -> list[str]:
         return [self.present[i][1].attname for i in self.key_positions]
 
-    def _row_converter(self) -> Callable[..., tuple[str, ...]]:
+    @property
+    def update_columns(self) -> list[str]:
+        keys = set(self.key_columns)
+        given = [c.attname for _, c in self.present if c.attname not in keys]
+        return given + [i.attname for i in self.implicit if i.on_update]
+
+    @property
+    def compare_columns(self) -> list[str] | None:
+        """Columns an existing row is compared on before it is rewritten; None: always.
+
+        An unchanged row is not rewritten (same table content as import_data()'s save),
+        unless the model has an auto_now field, which save() would move.
+        """
+        if any(i.on_update for i in self.implicit):
+            return None
+        keys = set(self.key_columns)
+        return [c.attname for _, c in self.present if c.attname not in keys]
+
+    def converters(self, records: list[tuple[int, list[str]]] | None = None) -> list[Converter]:
+        """One converter per present column; foreign keys resolved for `records`."""
+        result = []
+        for _, column in self.present:
+            if column.fk_widget is not None and records is not None:
+                result.append(self._foreign_key(column, records))
+            else:
+                result.append(
+                    compile_converter(column.resource_field, column.model_field, self.header)
+                )
+        return result
+
+    def _foreign_key(self, column: Column, records) -> Converter:
+        """ForeignKeyWidget.clean for the chunk's distinct values, in one query."""
+        widget = column.fk_widget
+        assert widget is not None
+        position = self.header.index(column.name)
+        slow = literal_converter(column.resource_field, column.model_field, self.header)
+        values = {cells[position] for _, cells in records if position < len(cells)}
+        values.discard("")  # ForeignKeyWidget: an empty cell is None (then the default)
+        matches, problems = foreign_key_matches(widget, values, pks_only=True)
+        answers: dict[str, str | FieldError] = dict(problems)
+        name = widget.model._meta.verbose_name
+        for value, pks in matches.items():
+            if len(pks) == 1:
+                try:
+                    answers[value] = database_value(column.model_field, pks[0], empty_cell=False)
+                except FieldError as exc:
+                    answers[value] = exc
+            elif not pks:
+                answers[value] = FieldError(f"no {name} with {widget.field} {value!r}", ERROR)
+            else:
+                plural = widget.model._meta.verbose_name_plural
+                answers[value] = FieldError(
+                    f"{len(pks)} {plural} have {widget.field} {value!r}", ERROR
+                )
+
+        def convert(value: str, cells: Sequence[str], index: int) -> str:
+            answer = answers.get(value)
+            if answer is None:
+                return slow(value, cells, index)  # empty: None, or the field's default
+            if isinstance(answer, FieldError):
+                raise answer
+            return answer
+
+        return convert
+
+    def _row_converter(self, converters: list[Converter]) -> Callable[..., tuple[str, ...]]:
         """One generated function converting a whole row: no per-column loop in Python.
 
-        Raises FieldError at the first bad cell; `_row_errors` then collects all of them.
+        Raises FieldError at the first bad cell; `_row_problems` then reads them all.
         """
-        namespace: dict = {f"c{i}": column.convert for i, (_, column) in enumerate(self.present)}
-        cells = ", ".join(f"c{i}(r[{index}])" for i, (index, _) in enumerate(self.present))
-        exec(f"def convert_row(r):\n    return ({cells},)\n", namespace)
+        namespace: dict = {f"c{i}": convert for i, convert in enumerate(converters)}
+        cells = ", ".join(f"c{i}(r[{index}], r, n)" for i, (index, _) in enumerate(self.present))
+        exec(f"def convert_row(r, n):\n    return ({cells},)\n", namespace)
         return namespace["convert_row"]
 
     def _key_function(self) -> Callable[[Sequence[str]], str]:
@@ -463,28 +412,62 @@ class HeaderPlan:
         names = [self.present[i][1].name for i in self.key_positions]
         return names, f"({', '.join(names)}) = ({key.replace(chr(0x1F), ', ')})"
 
-    def _row_errors(self, cells: list[str]) -> list[tuple[str, str]]:
-        errors = []
-        for index, column in self.present:
-            try:
-                column.convert(cells[index])
-            except FieldError as exc:
-                errors.append((column.name, str(exc)))
-        return errors
+    def cells_of_line(self, line: str) -> list[str]:
+        """A valid row's values back in the file's column order (for the error file)."""
+        cells = [""] * len(self.header)
+        for (position, _), text in zip(self.present, line.split("\t"), strict=False):
+            cells[position] = copy_unescape(text)
+        return cells
 
-    def validate(self, records: Iterable[tuple[int, list[str]]]) -> ValidatedRows:
+    def _row_problems(self, converters, cells: list[str], index: int):
+        problems = []
+        for (position, column), convert in zip(self.present, converters, strict=True):
+            try:
+                convert(cells[position], cells, index)
+            except FieldError as exc:
+                problems.append((column.name, exc))
+                if exc.kind == ERROR:
+                    break
+        return problems
+
+    def _implicit_row(self) -> Callable[[], str]:
+        """The COPY text of the columns a new row gets from the model (per row)."""
+        if not self.implicit:
+            return lambda: ""
+        parts = [i.constant if i.constant is not None else None for i in self.implicit]
+        if all(p is not None for p in parts):
+            fixed = "\t" + "\t".join(parts)  # type: ignore[arg-type]
+            return lambda: fixed
+        makers = [i.make for i in self.implicit]
+
+        def made() -> str:
+            return "\t" + "\t".join(
+                part if part is not None else make()
+                for part, make in zip(parts, makers, strict=True)
+            )
+
+        return made
+
+    def validate(
+        self, records: Iterable[tuple[int, list[str]]], *, first_index: int = 1
+    ) -> ValidatedRows:
         """Validate (row_number, cells) records; keep the first of rows sharing a key.
 
         Valid rows become COPY text lines (without their newline) in `lines`.
+        `first_index` is the first record's number among the file's data rows, as
+        import_data() numbers them (blank lines do not count), passed to the widgets.
         """
         result = ValidatedRows()
         width = len(self.header)
-        convert_row = self._row_converter()
+        has_fk = any(c.fk_widget is not None for _, c in self.present)
+        if has_fk:
+            records = list(records)
+        converters = self.converters(records if has_fk else None)  # type: ignore[arg-type]
+        convert_row = self._row_converter(converters)
         key_positions = self.key_positions
         key_of = self._key_function()
-        fk_positions = [i for i, (_, c) in enumerate(self.present) if c.fk_model is not None]
+        implicit_row = self._implicit_row()
         seen_keys: dict[str, int] = {}
-        pending: list[tuple[int, list[str], list[str]]] = []
         lines = result.lines
         line_rows = result.line_rows
         line_keys = result.line_keys
@@ -492,6 +475,7 @@ class HeaderPlan:
         join = "\t".join
         seen = 0
         for row_number, cells in records:
+            index = first_index + seen
             seen += 1
             if len(cells) != width:
                 rejected.append(
@@ -504,20 +488,16 @@ class HeaderPlan:
                 )
                 continue
             try:
-                out = convert_row(cells)
+                out = convert_row(cells, index)
             except FieldError:
-                errors = self._row_errors(cells)
                 rejected.append(
-                    Rejected(
-                        row_number,
-                        [name for name, _ in errors],
-                        "; ".join(
-                            f"row {row_number}, column {name!r}: {msg}" for name, msg in errors
-                        ),
-                        cells,
-                        dict(errors),
-                    )
+                    row_verdict(row_number, self._row_problems(converters, cells, index), cells)
                 )
+                continue
+            try:
+                extra = implicit_row()
+            except FieldError as exc:
+                rejected.append(row_verdict(row_number, [("(model default)", exc)], cells))
                 continue
             key = key_of(out)
             first = seen_keys.get(key)
@@ -535,50 +515,12 @@ class HeaderPlan:
                 )
                 continue
             seen_keys[key] = row_number
-            if fk_positions:
-                pending.append((row_number, cells, list(out)))
-            else:
-                lines.append(join(out))
-                line_rows.append(row_number)
-                line_keys.append(key)
+            lines.append(join(out) + extra)
+            line_rows.append(row_number)
+            line_keys.append(key)
         result.seen = seen
-        if fk_positions:
-            pending = self._resolve_foreign_keys(pending, fk_positions, rejected)
-            for row_number, _, resolved in pending:
-                lines.append(join(resolved))
-                line_rows.append(row_number)
-                line_keys.append(key_of(resolved))
         rejected.sort(key=lambda r: r.row_number)
         return result
 
-    def _resolve_foreign_keys(self, pending, fk_positions, rejected):
-        for position in fk_positions:
-            column = self.present[position][1]
-            wanted = {out[position] for _, _, out in pending if out[position] != NULL}
-            found = {
-                str(value): str(pk)
-                for value, pk in column.fk_model._default_manager.filter(
-                    **{f"{column.fk_field}__in": wanted}
-                ).values_list(column.fk_field, "pk")
-            }
-            kept = []
-            for row_number, cells, out in pending:
-                value = out[position]
-                if value == NULL:
-                    kept.append((row_number, cells, out))
-                elif value in found:
-                    out[position] = found[value]
-                    kept.append((row_number, cells, out))
-                else:
-                    model_name = column.fk_model._meta.verbose_name
-                    rejected.append(
-                        Rejected(
-                            row_number,
-                            [column.name],
-                            f"row {row_number}, column {column.name!r}: no {model_name} "
-                            f"with {column.fk_field} {value!r}",
-                            cells,
-                        )
-                    )
-            pending = kept
-        return pending
+
+__all__ = ["NULL", "HeaderError", "HeaderPlan", "Rejected", "RowSpec", "ValidatedRows"]

@@ -56,6 +56,19 @@ def job_chunks(*, job_id: int):
     return ImportChunk.objects.filter(job_id=job_id).order_by("index")
 
 
+def job_chunk_errors(*, job_id: int, limit: int = 3) -> list[str]:
+    """The first failed chunks' errors, in words, each with its rows (`rows 2-1,001: ...`)."""
+    failed = (
+        ImportChunk.objects.filter(job_id=job_id, status=ImportChunk.Status.FAILED)
+        .order_by("index")
+        .values_list("first_row", "row_count", "error")[:limit]
+    )
+    return [
+        f"rows {first:,}-{first + count - 1:,}: {error or 'failed'}"
+        for first, count, error in failed
+    ]
+
+
 def job_error_csv_lines(*, job_id: int) -> Iterator[str]:
     """The rejected rows of every chunk, in file order, with the row number and why."""
     job = ImportJob.objects.get(id=job_id)

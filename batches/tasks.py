@@ -19,7 +19,12 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from batches.services.chunks import chunk_delivery_end, chunk_fail, chunk_import
+from batches.services.chunks import (
+    chunk_delivery_end,
+    chunk_fail,
+    chunk_failure_text,
+    chunk_import,
+)
 from batches.services.finishing import job_finish
 from batches.services.inbox import inbox_scan
 from batches.services.planning import job_plan
@@ -76,15 +81,14 @@ def import_chunk(self, chunk_id: int, phase: str = "write") -> dict:
             "chunk %s failed for good after %s retries", chunk_id, self.request.retries
         )
         return chunk_fail(
-            chunk_id=chunk_id,
-            error=f"{type(exc).__name__}: {exc} (after {self.request.retries} retries)",
+            chunk_id=chunk_id, error=chunk_failure_text(exc, retries=self.request.retries)
         )
     except SoftTimeLimitExceeded:
         return chunk_fail(chunk_id=chunk_id, error="the chunk ran past its time limit")
     except Exception as exc:
         # Not a transient database error: retrying would fail the same way.
         logger.exception("chunk %s failed", chunk_id)
-        return chunk_fail(chunk_id=chunk_id, error=f"{type(exc).__name__}: {exc}")
+        return chunk_fail(chunk_id=chunk_id, error=chunk_failure_text(exc))
 
 
 @shared_task(

@@ -8,54 +8,87 @@ COPied straight into the table instead (see `_copy_new_rows`).
 
 from __future__ import annotations
 
-import psycopg
-from django.db import IntegrityError, connection, transaction
+import re
+from dataclasses import dataclass, field
 
+import psycopg
+from django.db import DataError, IntegrityError, connection, models, transaction
+from django.db.models.expressions import DatabaseDefault
+
+from batches.cells import FieldError, column_fit, prepared_value
+from batches.dberrors import database_error_message
 from batches.models import ImportKey
 from batches.rows import HeaderPlan
 
 STAGE = "batches_import_stage"
 KEYS_STAGE = "batches_import_keys"
 COPY_BLOCK_ROWS = 5_000
+# A write the database refuses for a row's values (not a lost connection or deadlock,
+# which the chunk task retries). cursor.copy() is psycopg's own: its errors come unwrapped.
+WRITE_REFUSALS = (IntegrityError, DataError, psycopg.IntegrityError, psycopg.DataError)
 
 
-def upsert_lines(*, plan: HeaderPlan, lines: list[str]) -> tuple[int, int]:
-    """Write COPY text lines through a temp table; return (rows inserted, rows updated).
+@dataclass
+class Written:
+    """What a chunk's write did: rows inserted, rows updated, rows the database refused."""
 
-    Must run inside a transaction: the staging table is dropped on commit.
+    new: int = 0
+    updated: int = 0
+    failed: list[tuple[int, str]] = field(default_factory=list)
+
+    def add(self, other: Written) -> None:
+        self.new += other.new
+        self.updated += other.updated
+        self.failed += other.failed
+
+
+def upsert_lines(*, plan: HeaderPlan, lines: list[str], rows: list[int]) -> Written:
+    """Write COPY text lines by their natural key; count inserted and updated rows.
+
+    Must run inside a transaction. If the database refuses the batch (a constraint
+    the rows' checks could not see), it is halved until the refused rows are found:
+    each is reported with the database's reason, as import_data() would report the
+    row whose save failed, and the others are written.
     """
     if not lines:
-        return 0, 0
+        return Written()
+    try:
+        with transaction.atomic():
+            inserted, updated = _upsert(plan=plan, lines=lines)
+        return Written(inserted, updated)
+    except WRITE_REFUSALS as exc:
+        if len(lines) == 1:
+            message = database_error_message(
+                exc, model=plan.spec.model, file_columns=plan.file_fields
+            )
+            return Written(failed=[(rows[0], message)])
+    half = len(lines) // 2
+    result = upsert_lines(plan=plan, lines=lines[:half], rows=rows[:half])
+    result.add(upsert_lines(plan=plan, lines=lines[half:], rows=rows[half:]))
+    return result
+
+
+def _upsert(*, plan: HeaderPlan, lines: list[str]) -> tuple[int, int]:
     qn = connection.ops.quote_name
     table = qn(plan.spec.model._meta.db_table)
-    columns = plan.insert_columns
+    column_list = ", ".join(qn(c) for c in plan.insert_columns)
     keys = plan.key_columns
-    column_list = ", ".join(qn(c) for c in columns)
-    defaults = [
-        (c.attname, c.model_field.get_db_prep_save(c.absent_value, connection), c.model_field)
-        for c in plan.absent
-    ]
-    insert_list = ", ".join([column_list, *(qn(name) for name, _, _ in defaults)])
-    select_list = ", ".join(
-        [column_list, *(f"%s::{field.db_type(connection)}" for _, _, field in defaults)]
-    )
-    updates = [c for c in columns if c not in keys]
+    updates = plan.update_columns
+    compare = plan.compare_columns
     if updates:
-        conflict = (
-            "DO UPDATE SET "
-            + ", ".join(f"{qn(c)} = EXCLUDED.{qn(c)}" for c in updates)
-            + " WHERE ("
-            + ", ".join(f"target.{qn(c)}" for c in updates)
-            + ") IS DISTINCT FROM ("
-            + ", ".join(f"EXCLUDED.{qn(c)}" for c in updates)
-            + ")"
-        )
+        conflict = "DO UPDATE SET " + ", ".join(f"{qn(c)} = EXCLUDED.{qn(c)}" for c in updates)
+        if compare:
+            conflict += (
+                " WHERE ("
+                + ", ".join(f"target.{qn(c)}" for c in compare)
+                + ") IS DISTINCT FROM ("
+                + ", ".join(f"EXCLUDED.{qn(c)}" for c in compare)
+                + ")"
+            )
     else:
         conflict = "DO NOTHING"
-    if (
-        not defaults
-        and not _some_key_exists(plan=plan, table=table, lines=(lines[0], lines[-1]))
-        and _copy_new_rows(table=table, column_list=column_list, lines=lines)
+    if not _some_key_exists(plan=plan, table=table, lines=(lines[0], lines[-1])) and (
+        _copy_new_rows(table=table, column_list=column_list, lines=lines)
     ):
         return len(lines), 0
     with connection.cursor() as cursor:
@@ -69,13 +102,12 @@ def upsert_lines(*, plan: HeaderPlan, lines: list[str]) -> tuple[int, int]:
                 copy.write("\n".join(lines[start : start + COPY_BLOCK_ROWS]) + "\n")
         cursor.execute(
             f"WITH upserted AS ("
-            f"INSERT INTO {table} AS target ({insert_list}) "
-            f"SELECT {select_list} FROM {STAGE} "
+            f"INSERT INTO {table} AS target ({column_list}) "
+            f"SELECT {column_list} FROM {STAGE} "
             f"ON CONFLICT ({', '.join(qn(k) for k in keys)}) {conflict} "
             f"RETURNING (xmax = 0) AS inserted) "
             f"SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) "
-            f"FROM upserted",
-            [value for _, value, _ in defaults],
+            f"FROM upserted"
         )
         inserted, updated = cursor.fetchone()
         cursor.execute(f"DROP TABLE {STAGE}")
@@ -171,3 +203,167 @@ def claim_keys(*, job_id: int, rows: list[int], keys: list[str]) -> dict[int, in
             taken = dict(cursor.fetchall())
         cursor.execute(f"DROP TABLE {KEYS_STAGE}")
     return taken
+
+
+# --- the compatible path: instances written as save() would, in bulk ------------------------
+
+
+class _NeedsSave(Exception):
+    """A value is an expression (F(), ...): that instance is saved on its own."""
+
+
+@dataclass
+class _Prepared:
+    """One instance's values as save() would send them: SQL cells and parameters."""
+
+    index: int
+    cells: list[str]
+    params: list
+
+
+def instances_write(
+    *, model: type[models.Model], objs: list[models.Model], new: bool, file_fields: list[str]
+) -> dict[int, tuple[str, str]]:
+    """Insert (or update by primary key) instances as save() would; {index: (field, why)}.
+
+    The values are what save() sends: each field's `pre_save()` (auto_now, ...) then
+    `get_db_prep_save()`, a `db_default` as DEFAULT; on update every concrete field
+    is written, as save() writes them. A value the column cannot take is refused
+    before writing, naming its field; a batch the database still refuses is halved
+    until the refused instances are found, as in `upsert_lines`.
+    """
+    meta = model._meta
+    failed: dict[int, tuple[str, str]] = {}
+    groups: dict[bool, list[_Prepared]] = {True: [], False: []}
+    alone: list[int] = []
+    for index, obj in enumerate(objs):
+        pk_set = obj._is_pk_set(meta)  # type: ignore[attr-defined]
+        try:
+            obj._prepare_related_fields_for_save(operation_name="save")  # type: ignore[attr-defined]
+            groups[pk_set].append(
+                _prepare(obj, index, new=new, pk_set=pk_set, file_fields=file_fields)
+            )
+        except _NeedsSave:
+            alone.append(index)
+        except FieldError as exc:
+            failed[index] = (getattr(exc, "field_name", ""), str(exc))
+        except ValueError as exc:
+            failed[index] = ("", str(exc))
+
+    def describe(exc: BaseException) -> tuple[str, str]:
+        return "", database_error_message(exc, model=model, file_columns=file_fields)
+
+    for pk_set, rows in groups.items():
+        fields = _written_fields(meta, new=new, pk_set=pk_set)
+
+        def attempt(batch: list[_Prepared], fields=fields) -> None:
+            (_insert if new else _update)(model, fields, batch, objs)
+
+        failed.update(_in_halves(rows, attempt, describe))
+    for index in alone:
+        try:
+            with transaction.atomic():
+                objs[index].save(force_insert=new)
+        except WRITE_REFUSALS as exc:
+            failed[index] = describe(exc)
+    return failed
+
+
+def _written_fields(meta, *, new: bool, pk_set: bool) -> list[models.Field]:
+    if new:
+        return [
+            f
+            for f in meta.local_concrete_fields
+            if not f.generated and (pk_set or f is not meta.auto_field)
+        ]
+    return [f for f in meta.local_concrete_fields if not f.primary_key and not f.generated]
+
+
+def _prepare(obj, index: int, *, new: bool, pk_set: bool, file_fields: list[str]) -> _Prepared:
+    cells, params = [], []
+    if not new:
+        params.append(obj._meta.pk.get_db_prep_save(obj.pk, connection))
+    for f in _written_fields(obj._meta, new=new, pk_set=pk_set):
+        value = f.pre_save(obj, add=new)
+        if isinstance(value, DatabaseDefault) and new:
+            cells.append("DEFAULT")
+            continue
+        if hasattr(value, "resolve_expression"):
+            raise _NeedsSave
+        missing = (
+            "gives no value" if f.name in file_fields else f"the file has no column {f.name!r}"
+        )
+        try:
+            prepped = column_fit(f, prepared_value(f, value), shown=value, missing=missing)
+        except FieldError as exc:
+            exc.field_name = f.name  # type: ignore[attr-defined]
+            raise
+        cells.append("%s")
+        params.append(prepped)
+    return _Prepared(index, cells, params)
+
+
+def _in_halves(rows: list[_Prepared], attempt, describe) -> dict[int, tuple[str, str]]:
+    if not rows:
+        return {}
+    try:
+        with transaction.atomic():
+            attempt(rows)
+        return {}
+    except WRITE_REFUSALS as exc:
+        if len(rows) == 1:
+            return {rows[0].index: describe(exc)}
+    half = len(rows) // 2
+    return {
+        **_in_halves(rows[:half], attempt, describe),
+        **_in_halves(rows[half:], attempt, describe),
+    }
+
+
+def _cast(field: models.Field) -> str:
+    return re.sub(r"\(.*?\)", "", field.db_type(connection) or "text")
+
+
+def _insert(model, fields: list[models.Field], rows: list[_Prepared], objs) -> None:
+    meta = model._meta
+    qn = connection.ops.quote_name
+    returning = meta.db_returning_fields
+    per_batch = max(1, 30_000 // max(len(fields), 1))
+    columns = ", ".join(qn(f.column or f.attname) for f in fields)
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_batch):
+            batch = rows[start : start + per_batch]
+            values = ", ".join(f"({', '.join(row.cells)})" for row in batch)
+            sql = f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES {values}"
+            if returning:
+                sql += f" RETURNING {', '.join(qn(f.column or f.attname) for f in returning)}"
+            cursor.execute(sql, [param for row in batch for param in row.params])
+            results = cursor.fetchall() if returning else []
+            for row, returned in zip(batch, results, strict=False):
+                for field, value in zip(returning, returned, strict=True):
+                    setattr(objs[row.index], field.attname, value)
+            for row in batch:
+                objs[row.index]._state.adding = False
+                objs[row.index]._state.db = connection.alias
+
+
+def _update(model, fields: list[models.Field], rows: list[_Prepared], objs) -> None:
+    if not fields:
+        return
+    meta = model._meta
+    qn = connection.ops.quote_name
+    pk = meta.pk
+    casts = [_cast(pk), *(_cast(f) for f in fields)]
+    cell = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
+    per_batch = max(1, 30_000 // len(casts))
+    names = ", ".join(["pk", *(f"c{i}" for i in range(len(fields)))])
+    assignments = ", ".join(f"{qn(f.column or f.attname)} = v.c{i}" for i, f in enumerate(fields))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_batch):
+            batch = rows[start : start + per_batch]
+            cursor.execute(
+                f"UPDATE {qn(meta.db_table)} AS t SET {assignments} "
+                f"FROM (VALUES {', '.join([cell] * len(batch))}) AS v({names}) "
+                f"WHERE t.{qn(pk.column or pk.attname)} = v.pk",
+                [param for row in batch for param in row.params],
+            )

@@ -44,7 +44,18 @@ class DailySalesResource(resources.ModelResource):
         )
 
 
+class RequiredCharWidget(widgets.CharWidget):
+    """Text that must be given: import_data() would otherwise store an empty code."""
+
+    def clean(self, value, row=None, **kwargs):
+        if value is None or not str(value).strip():
+            raise ValueError("a value is required")
+        return super().clean(value, row, **kwargs)
+
+
 class AirportResource(resources.ModelResource):
+    iata = fields.Field(attribute="iata", column_name="iata", widget=RequiredCharWidget())
+
     class Meta:
         model = Airport
         import_id_fields = ("iata",)

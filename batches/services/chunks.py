@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import gc
 import logging
-import re
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from batches import registry
+from batches.compatible import CompatibleChunk
 from batches.csvfiles import read_range
+from batches.dberrors import database_error_message
 from batches.models import ImportChunk, ImportJob, ImportRowError
 from batches.rows import Rejected
 from batches.services.notifications import chunk_alert_killed_worker
@@ -61,33 +63,21 @@ def chunk_import(*, chunk_id: int, phase: str = Phase.WRITE) -> dict:
             chunk.save(update_fields=["status", "finished_at"])
             return chunk_summary(chunk)
         dataset = registry.get(job.dataset)
-        plan = dataset.spec.plan(job.header, ignore_extra_columns=dataset.ignore_extra_columns)
-        # Parsing allocates a container per row and keeps none in cycles: the cyclic
-        # collector only costs time here (about a third of the parse), so pause it.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            with default_storage.open(job.file, "rb") as handle:
-                records, undecodable = read_range(
-                    handle,
-                    offset=chunk.offset,
-                    length=chunk.length,
-                    first_row=chunk.first_row,
-                    encoding=job.encoding,
-                    delimiter=job.delimiter,
-                )
-                validated = plan.validate(records)
-        finally:
-            if collecting:
-                gc.enable()
-        rejected = [Rejected(u.row_number, [], u.message, u.values) for u in undecodable]
-        rejected.extend(validated.rejected)
-        lines = _without_cross_chunk_duplicates(
-            job=job, plan=plan, validated=validated, rejected=rejected
+        first_index = _first_index(chunk)
+        with default_storage.open(job.file, "rb") as handle:
+            records, undecodable = read_range(
+                handle,
+                offset=chunk.offset,
+                length=chunk.length,
+                first_row=chunk.first_row,
+                encoding=job.encoding,
+                delimiter=job.delimiter,
+            )
+        rows = _fast_rows if dataset.is_fast else _compatible_rows
+        new, updated, unchanged, rejected = rows(
+            job=job, dataset=dataset, records=records, first_index=first_index, phase=phase
         )
-        new = updated = 0
-        if phase == Phase.WRITE:
-            new, updated = upsert_lines(plan=plan, lines=lines)
+        rejected.extend(Rejected(u.row_number, [], u.message, u.values) for u in undecodable)
         ImportRowError.objects.filter(chunk=chunk).delete()
         ImportRowError.objects.bulk_create(
             [
@@ -106,7 +96,7 @@ def chunk_import(*, chunk_id: int, phase: str = Phase.WRITE) -> dict:
         now = timezone.now()
         chunk.rows_new = new
         chunk.rows_updated = updated
-        chunk.rows_unchanged = len(lines) - new - updated if phase == Phase.WRITE else 0
+        chunk.rows_unchanged = unchanged if phase == Phase.WRITE else 0
         chunk.rows_rejected = len(rejected)
         chunk.status = (
             ImportChunk.Status.DONE if phase == Phase.WRITE else ImportChunk.Status.VALIDATED
@@ -198,22 +188,77 @@ def chunk_summary(chunk: ImportChunk) -> dict:
     }
 
 
+def _first_index(chunk: ImportChunk) -> int:
+    """The chunk's first row as import_data() numbers rows (data rows from 1, blank
+    lines not counted): passed to the Resource's hooks and widgets as `row_number`."""
+    before = ImportChunk.objects.filter(job_id=chunk.job_id, index__lt=chunk.index)
+    return 1 + (before.aggregate(rows=Sum("row_count"))["rows"] or 0)
+
+
+def _fast_rows(*, job: ImportJob, dataset, records, first_index: int, phase: str):
+    """The fast path: validate to COPY text, claim keys, upsert (in the write phase)."""
+    plan = dataset.spec.plan(job.header, ignore_extra_columns=dataset.ignore_extra_columns)
+    # Parsing allocates a container per row and keeps none in cycles: the cyclic
+    # collector only costs time here (about a third of the parse), so pause it.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        validated = plan.validate(records, first_index=first_index)
+    finally:
+        if collecting:
+            gc.enable()
+    rejected = list(validated.rejected)
+    lines, rows = _without_cross_chunk_duplicates(
+        job=job, plan=plan, validated=validated, rejected=rejected
+    )
+    if phase != Phase.WRITE:
+        return 0, 0, 0, rejected
+    written = upsert_lines(plan=plan, lines=lines, rows=rows)
+    for row, message in written.failed:
+        # The original cells, for the error file: the row is re-read from its line.
+        rejected.append(
+            Rejected(row, [], f"row {row}: {message}", _cells_of(plan, lines, rows, row))
+        )
+    unchanged = len(lines) - written.new - written.updated - len(written.failed)
+    return written.new, written.updated, unchanged, rejected
+
+
+def _cells_of(plan, lines: list[str], rows: list[int], row: int) -> list[str]:
+    return plan.cells_of_line(lines[rows.index(row)])
+
+
+def _compatible_rows(*, job: ImportJob, dataset, records, first_index: int, phase: str):
+    """The compatible path; the validate phase writes in a savepoint it rolls back."""
+    run = CompatibleChunk(dataset, job.header, dry_run=phase != Phase.WRITE)
+
+    def claim(rows: list[int], keys: list[str]) -> dict[int, int]:
+        if job.chunks_total <= 1:
+            return {}
+        return claim_keys(job_id=job.id, rows=rows, keys=keys)
+
+    outcome = run.run(records, first_index=first_index, write=True, claim=claim)
+    if phase != Phase.WRITE:
+        return 0, 0, 0, outcome.rejected
+    return outcome.new, outcome.updated, outcome.unchanged, outcome.rejected
+
+
 def _without_cross_chunk_duplicates(
     *, job: ImportJob, plan, validated, rejected: list[Rejected]
-) -> list[str]:
+) -> tuple[list[str], list[int]]:
     """Claim the valid rows' keys; reject the rows whose key another chunk holds."""
     if job.chunks_total <= 1:
-        return validated.lines  # one chunk: its own check has seen every key
+        return validated.lines, validated.line_rows  # one chunk: it has seen every key
     taken = claim_keys(job_id=job.id, rows=validated.line_rows, keys=validated.line_keys)
     if not taken:
-        return validated.lines
-    lines = []
+        return validated.lines, validated.line_rows
+    lines, rows = [], []
     for line, row, key in zip(
         validated.lines, validated.line_rows, validated.line_keys, strict=True
     ):
         other = taken.get(row)
         if other is None:
             lines.append(line)
+            rows.append(row)
             continue
         columns, shown = plan.key_display(key)
         rejected.append(
@@ -221,19 +266,13 @@ def _without_cross_chunk_duplicates(
                 row,
                 columns,
                 f"row {row}: duplicate key {shown} also on row {other}",
-                [_copy_unescape(cell) for cell in line.split("\t")],
+                plan.cells_of_line(line),
             )
         )
-    return lines
+    return lines, rows
 
 
-def _copy_unescape(cell: str) -> str:
-    if cell == "\\N":
-        return ""
-    if "\\" not in cell:
-        return cell
-    return _COPY_ESCAPE.sub(lambda m: _COPY_CODES.get(m.group(1), m.group(1)), cell)
-
-
-_COPY_ESCAPE = re.compile(r"\\(.)")
-_COPY_CODES = {"t": "\t", "n": "\n", "r": "\r"}
+def chunk_failure_text(exc: BaseException, *, retries: int | None = None) -> str:
+    """A chunk's failure in words (a database error names the model field)."""
+    text = database_error_message(exc)
+    return f"{text} (after {retries} retries)" if retries is not None else text

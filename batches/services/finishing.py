@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 
 from batches.models import ImportChunk, ImportJob, ImportKey
+from batches.selectors import job_chunk_errors
 from batches.services import sending
 from batches.services.transitions import job_mark_ended, job_mark_running
 
@@ -65,11 +66,14 @@ def job_finish(*, job_id: int, phase: str = Phase.WRITE) -> str:
             )
         elif failed and failed == chunks["total"]:
             status = Status.FAILED
-            error = "Every chunk failed; see the chunks for the errors."
+            error = "Every chunk failed. " + _first_errors(job_id, failed)
         elif failed or job.rows_rejected:
             status = Status.PARTIALLY_FAILED
             if failed:
-                error = f"{failed} of {chunks['total']} chunks failed; they can be retried."
+                error = (
+                    f"{failed} of {chunks['total']} chunks failed; they can be retried. "
+                    + _first_errors(job_id, failed)
+                )
         else:
             status = Status.SUCCEEDED
         retryable = job.chunks.filter(
@@ -81,6 +85,12 @@ def job_finish(*, job_id: int, phase: str = Phase.WRITE) -> str:
             ImportKey.objects.filter(job_id=job_id).delete()
         job_mark_ended(job=job, status=status, error=error, fields=TOTALS)
         return job.status
+
+
+def _first_errors(job_id: int, failed: int) -> str:
+    shown = job_chunk_errors(job_id=job_id)
+    more = f" (and {failed - len(shown)} more chunks)" if failed > len(shown) else ""
+    return "First errors: " + "; ".join(shown) + more + "."
 
 
 def _write_phase_start(job: ImportJob) -> None:

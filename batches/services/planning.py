@@ -8,6 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from batches import registry
+from batches.checks import dataset_problems
+from batches.compatible import check_compatible_header
 from batches.csvfiles import ImportFileError, inspect_file, plan_ranges
 from batches.models import ImportChunk, ImportJob
 from batches.rows import HeaderError
@@ -15,6 +17,14 @@ from batches.services import sending
 from batches.services.transitions import job_mark_ended, job_mark_running
 
 Phase = ImportJob.Phase
+
+
+def header_check(dataset: registry.Dataset, header: list[str]) -> None:
+    """Raise HeaderError if the file's header does not fit the dataset's path."""
+    if dataset.is_fast:
+        dataset.spec.plan(header, ignore_extra_columns=dataset.ignore_extra_columns)
+    else:
+        check_compatible_header(dataset, header)
 
 
 def job_plan(*, job_id: int) -> str:
@@ -34,12 +44,17 @@ def job_plan(*, job_id: int) -> str:
             return job.status  # redelivered: already planned
         dataset = registry.get(job.dataset)
         name = job.original_name or job.file
+        problems = dataset_problems(dataset)
+        if problems:
+            error = f"{name}: the dataset cannot be imported: " + " ".join(m for _, m in problems)
+            job_mark_ended(job=job, status=ImportJob.Status.FAILED, error=error)
+            return job.status
         try:
             with default_storage.open(job.file, "rb") as handle:
                 layout = inspect_file(
                     handle, encoding=job.encoding, delimiter=job.delimiter or None
                 )
-                dataset.spec.plan(layout.header, ignore_extra_columns=dataset.ignore_extra_columns)
+                header_check(dataset, layout.header)
                 ranges = list(
                     plan_ranges(
                         handle,

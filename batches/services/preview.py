@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 
 from batches import registry
+from batches.compatible import CompatibleChunk
 from batches.csvfiles import (
     ImportFileError,
     inspect_file,
@@ -18,13 +19,21 @@ from batches.csvfiles import (
 )
 from batches.models import ImportJob
 from batches.rows import HeaderError, Rejected
+from batches.services.planning import header_check
 
 
 def job_preview(*, job: ImportJob, rows: int | None = None) -> dict:
     """Validate the header and the first rows synchronously, for the upload preview."""
     limit = rows or settings.IMPORT_PREVIEW_ROWS
     dataset = registry.get(job.dataset)
-    preview: dict = {"header": [], "rows": [], "error": "", "columns": dataset.spec.column_names}
+    preview: dict = {
+        "header": [],
+        "rows": [],
+        "error": "",
+        "columns": dataset.column_names,
+        "path": dataset.path,
+        "path_explanation": dataset.profile.explanation,
+    }
     try:
         with default_storage.open(job.file, "rb") as handle:
             layout = inspect_file(handle, encoding=job.encoding, delimiter=job.delimiter or None)
@@ -33,9 +42,7 @@ def job_preview(*, job: ImportJob, rows: int | None = None) -> dict:
             preview["encoding"] = layout.encoding
             if job.source_encoding:
                 preview["converted_from"] = wide_label(job.source_encoding)
-            plan = dataset.spec.plan(
-                layout.header, ignore_extra_columns=dataset.ignore_extra_columns
-            )
+            header_check(dataset, layout.header)
             raw = raw_file(handle)
             raw.seek(layout.data_offset)
             sample = bytearray()
@@ -57,11 +64,11 @@ def job_preview(*, job: ImportJob, rows: int | None = None) -> dict:
                 delimiter=layout.delimiter,
             )
             cells = list(numbered)
-            validated = plan.validate(iter(cells))
+            rejected = _checked(dataset, layout.header, cells)
     except (ImportFileError, HeaderError) as exc:
         preview["error"] = str(exc)
         return preview
-    problems = {r.row_number: r for r in validated.rejected}
+    problems = {r.row_number: r for r in rejected}
     for u in undecodable:
         problems[u.row_number] = Rejected(u.row_number, [], u.message, u.values)
     ordered = sorted([(n, c) for n, c in cells] + [(u.row_number, u.values) for u in undecodable])
@@ -79,6 +86,19 @@ def job_preview(*, job: ImportJob, rows: int | None = None) -> dict:
         )
     preview["rejected"] = len(problems)
     return preview
+
+
+def _checked(dataset, header: list[str], cells: list) -> list[Rejected]:
+    """The sample's rejected rows, by the path the import takes (so the two agree).
+
+    The compatible path runs the Resource's hooks and the writes as a dry run, in a
+    savepoint it rolls back, as import_data(dry_run=True) does.
+    """
+    if dataset.is_fast:
+        plan = dataset.spec.plan(header, ignore_extra_columns=dataset.ignore_extra_columns)
+        return plan.validate(iter(cells)).rejected
+    run = CompatibleChunk(dataset, header, dry_run=True)
+    return run.run(iter(cells), first_index=1, write=True).rejected
 
 
 class _BytesHandle:

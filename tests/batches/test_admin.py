@@ -73,7 +73,7 @@ def test_preview_of_a_file_with_a_bad_header_says_what_is_wrong(client, importer
     )
 
     assert (
-        "This file cannot be imported: missing column &#x27;country&#x27;"
+        "This file cannot be imported: missing column &#x27;latitude&#x27;"
         in preview.content.decode()
     )
     assert b'value="Import"' not in preview.content

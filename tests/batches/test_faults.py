@@ -35,14 +35,14 @@ def flaky_upsert(monkeypatch, *, fail_days: set[str], times: int | None):
     calls: dict[str, int] = {}
     lock = threading.Lock()
 
-    def upsert(*, plan, lines):
+    def upsert(*, plan, lines, rows):
         first = lines[0].split("\t")[0] if lines else ""
         with lock:
             calls[first] = calls.get(first, 0) + 1
             count = calls[first]
         if first in fail_days and (times is None or count <= times):
             raise OperationalError("could not serialize access (injected)")
-        return real(plan=plan, lines=lines)
+        return real(plan=plan, lines=lines, rows=rows)
 
     monkeypatch.setattr(chunks, "upsert_lines", upsert)
     return calls
@@ -72,7 +72,8 @@ def test_chunk_failing_for_good_leaves_a_partial_import_that_retry_completes(
     failed = job.chunks.get(status=ImportChunk.Status.FAILED)
     assert failed.index == 0
     assert "could not serialize access (injected)" in failed.error
-    assert job.error == "1 of 2 chunks failed; they can be retried."
+    assert job.error.startswith("1 of 2 chunks failed; they can be retried. First errors: rows ")
+    assert "could not serialize access (injected)" in job.error
     assert DailySales.objects.count() == 999 == job.rows_new
     errors = list(job_error_csv_lines(job_id=job.id))
     assert errors[1].startswith("2001,row 2001 has 2 fields; the header has 8,bad,row")
@@ -93,9 +94,9 @@ def test_chunk_failing_for_good_leaves_a_partial_import_that_retry_completes(
 def test_cancel_stops_the_chunks_not_started_and_retry_resumes_them(celery_worker, monkeypatch):
     real = chunks.upsert_lines
 
-    def slow_upsert(*, plan, lines):
+    def slow_upsert(*, plan, lines, rows):
         time.sleep(0.4)
-        return real(plan=plan, lines=lines)
+        return real(plan=plan, lines=lines, rows=rows)
 
     monkeypatch.setattr(chunks, "upsert_lines", slow_upsert)
     job = make_job("daily_sales", SALES_HEADER + sales_rows(12_000))

@@ -172,7 +172,7 @@ def test_import_csv_exits_non_zero_when_the_import_fails(celery_worker, tmp_path
         call_command("import_csv", "airports", str(bad), "--wait", stdout=io.StringIO(), stderr=err)
 
     assert exit_info.value.code == 1
-    assert "missing column 'country'" in err.getvalue()
+    assert "missing column 'latitude'" in err.getvalue()
 
 
 def test_import_csv_partial_failure_exits_2_and_writes_the_error_file(celery_worker, tmp_path):

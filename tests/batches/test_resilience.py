@@ -78,7 +78,10 @@ def test_a_chunk_whose_deliveries_keep_dying_is_failed_unprocessed_and_the_job_e
     assert poisoned.status == ImportChunk.Status.FAILED
     assert poisoned.error == "killed its worker 3 times; rows 1,002-2,001 not imported"
     assert job.status == ImportJob.Status.PARTIALLY_FAILED
-    assert job.error == "1 of 3 chunks failed; they can be retried."
+    assert job.error == (
+        "1 of 3 chunks failed; they can be retried. First errors: rows 1,002-2,001: "
+        "killed its worker 3 times; rows 1,002-2,001 not imported."
+    )
     assert DailySales.objects.count() == 1500 == job.rows_new
     alert = Alert.objects.get(kind="import_chunk_killed_worker")
     assert alert.subject == f"import #{job.id} chunk 1"

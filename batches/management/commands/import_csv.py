@@ -49,8 +49,9 @@ class Command(BaseCommand):
     def handle(self, *args, dataset, file, wait, all_or_nothing, encoding, delimiter, **options):
         if options["list"]:
             for item in registry.all_datasets():
-                columns = ", ".join(item.spec.column_names)
+                columns = ", ".join(item.column_names)
                 self.stdout.write(f"{item.name}: {item.label} [{columns}]")
+                self.stdout.write(f"  {item.profile.explanation}")
             return
         if not dataset or not file:
             raise CommandError("usage: import_csv <dataset> <file> (or --list)")

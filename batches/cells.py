@@ -1,0 +1,409 @@
+"""One CSV cell to what import_data() would store, as PostgreSQL COPY text.
+
+import_data() sets each field with `Field.clean(row)` (the widget's `clean()`, then
+the field's default for an empty value) and saves the instance, which converts the
+value with the model field's `get_db_prep_save()`; the database then refuses what
+does not fit. `literal_converter` does exactly that for one cell, calling the same
+methods; the database's refusals (NOT NULL, too long, out of range, numeric
+overflow, a NUL character) are checked here so one bad row is rejected, not its
+chunk. For the common shapes of a value in the built-in widgets (a plain whole
+number, a plain decimal, an ISO date, ...) `compile_converter` adds a fast lane
+that gives the same text without the calls; anything else takes the literal path.
+
+Problems carry the kind import_data() gives them, because a row's outcome depends
+on it: a `ValueError` from a widget makes the row invalid for that field and the
+other fields are still read (INVALID); any other exception stops the row (ERROR);
+a value the database refuses is only met when saving, after every field was read
+without a problem (DATABASE).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import DatabaseError, connection, models
+from import_export import fields as ie_fields
+from import_export import widgets
+
+NULL = "\\N"
+INVALID = "invalid"
+ERROR = "error"
+DATABASE = "database"
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_INT_LIMITS = {
+    models.SmallIntegerField: (-32768, 32767),
+    models.IntegerField: (-2147483648, 2147483647),
+    models.BigIntegerField: (-9223372036854775808, 9223372036854775807),
+    models.PositiveSmallIntegerField: (0, 32767),
+    models.PositiveIntegerField: (0, 2147483647),
+    models.PositiveBigIntegerField: (0, 9223372036854775807),
+    models.SmallAutoField: (-32768, 32767),
+    models.AutoField: (-2147483648, 2147483647),
+    models.BigAutoField: (-9223372036854775808, 9223372036854775807),
+}
+_HUMAN_CODES = {
+    "%Y": "YYYY",
+    "%y": "YY",
+    "%m": "MM",
+    "%d": "DD",
+    "%H": "hh",
+    "%M": "mm",
+    "%S": "ss",
+}
+# Cell -> (kwargs the import passes on to Field.clean and the widget).
+Converter = Callable[[str, Sequence[str], int], str]
+
+
+# Not a cell's problem: the chunk stops (a time limit; a database error, which
+# leaves the chunk's transaction unusable, or is retried when the connection failed).
+NOT_ROW_PROBLEMS = (SoftTimeLimitExceeded, DatabaseError)
+
+
+class FieldError(ValueError):
+    """One cell's problem, phrased for the person who wrote the file, and its kind."""
+
+    def __init__(self, message: str, kind: str = INVALID):
+        super().__init__(message)
+        self.kind = kind
+
+
+def copy_escape(value: str) -> str:
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_ESCAPES)
+    return value
+
+
+def int_limits(model_field: models.Field) -> tuple[int, int]:
+    for cls in type(model_field).__mro__:
+        if cls in _INT_LIMITS:
+            return _INT_LIMITS[cls]
+    return _INT_LIMITS[models.BigIntegerField]
+
+
+def storage_field(model_field: models.Field) -> models.Field:
+    """The field whose column type holds the value (a foreign key's target field)."""
+    while isinstance(model_field, models.ForeignKey):
+        model_field = model_field.target_field
+    return model_field
+
+
+def render(value) -> str:
+    """COPY text of a value as `get_db_prep_save()` returns it (a NULL is \\N)."""
+    if value is None:
+        return NULL
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, str):
+        return copy_escape(value)
+    if isinstance(value, int | Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return repr(value)
+    if isinstance(value, dt.date | dt.time):  # datetime is a date
+        return value.isoformat()
+    raise TypeError(f"cannot write a {type(value).__name__} value with COPY")
+
+
+def prepared_value(model_field: models.Field, value):
+    """`get_db_prep_save(value)`, with its refusal as a FieldError (met at save)."""
+    try:
+        return model_field.get_db_prep_save(value, connection)
+    except ValidationError as exc:
+        if isinstance(value, Decimal) and not value.is_finite():
+            raise FieldError(f"{str(value)!r} is not a finite number", DATABASE) from None
+        raise FieldError(" ".join(exc.messages), DATABASE) from None
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise FieldError(str(exc), DATABASE) from None
+
+
+def column_fit(model_field: models.Field, prepped, *, shown, missing: str = "gives no value"):
+    """What the column stores for a prepared value, or the database's refusal.
+
+    The checks PostgreSQL makes when it writes the value: NOT NULL, a NUL character,
+    varchar length (trailing spaces beyond it are dropped, not refused), integer
+    ranges, numeric precision after rounding half away from zero.
+    """
+    if prepped is None:
+        if not model_field.null:
+            label = f"{model_field.model.__name__}.{model_field.name}"
+            raise FieldError(f"{missing}; {label} cannot be empty and has no default", DATABASE)
+        return None
+    target = storage_field(model_field)
+    if isinstance(prepped, str):
+        if "\x00" in prepped:
+            raise FieldError("contains a NUL character, which PostgreSQL cannot store", DATABASE)
+        limit = getattr(target, "max_length", None)
+        if isinstance(target, models.CharField) and limit is not None and len(prepped) > limit:
+            if prepped[limit:].strip(" "):
+                raise FieldError(
+                    f"is {len(prepped)} characters long; at most {limit} allowed", DATABASE
+                )
+            prepped = prepped[:limit]  # PostgreSQL drops trailing spaces beyond the limit
+    elif isinstance(prepped, int) and not isinstance(prepped, bool):
+        if isinstance(target, models.IntegerField):
+            low, high = int_limits(target)
+            if not low <= prepped <= high:
+                raise FieldError(f"{prepped} is out of range ({low} to {high})", DATABASE)
+    elif isinstance(prepped, Decimal) and isinstance(target, models.DecimalField):
+        whole = target.max_digits - target.decimal_places
+        try:
+            rounded = prepped.quantize(
+                Decimal(1).scaleb(-target.decimal_places), rounding=ROUND_HALF_UP
+            )
+            fits = abs(rounded) < Decimal(10) ** whole
+        except InvalidOperation:
+            fits = False
+        if not fits:
+            raise FieldError(
+                f"{str(shown)!r} has more than {whole} digits before the decimal point", DATABASE
+            )
+    return prepped
+
+
+def database_value(model_field: models.Field, value, *, empty_cell: bool) -> str:
+    """The COPY text save() would send for `value`, or the database's refusal."""
+    prepped = column_fit(
+        model_field,
+        prepared_value(model_field, value),
+        shown=value,
+        missing="is empty" if empty_cell else "gives no value",
+    )
+    try:
+        return render(prepped)
+    except TypeError as exc:
+        raise FieldError(str(exc), ERROR) from None
+
+
+def widget_message(widget, value: str, exc: Exception) -> str:
+    """The widget's refusal in words: what the cell holds and what was expected."""
+    if isinstance(exc, ObjectDoesNotExist) and isinstance(widget, widgets.ForeignKeyWidget):
+        name = widget.model._meta.verbose_name
+        return f"no {name} with {widget.field} {value!r}"
+    if isinstance(widget, widgets.IntegerWidget):
+        return f"{value!r} is not a whole number"
+    if isinstance(widget, widgets.DecimalWidget | widgets.FloatWidget):
+        return f"{value!r} is not a number"
+    if isinstance(widget, widgets.DateWidget | widgets.DateTimeWidget | widgets.TimeWidget):
+        kind = {widgets.DateWidget: "a date", widgets.TimeWidget: "a time"}
+        what = next((v for k, v in kind.items() if isinstance(widget, k)), "a date and time")
+        shown = next(iter(widget.formats))
+        for code, human in _HUMAN_CODES.items():
+            shown = shown.replace(code, human)
+        return f"{value!r} is not {what} (expected {shown})"
+    text = str(exc).strip() or type(exc).__name__
+    return f"{value!r}: {text}" if value.strip() else text
+
+
+def lookup_field_of(widget: widgets.ForeignKeyWidget) -> models.Field:
+    meta = widget.model._meta
+    return meta.pk if widget.field == "pk" else meta.get_field(widget.field)
+
+
+def foreign_key_matches(
+    widget: widgets.ForeignKeyWidget, values: set[str], *, pks_only: bool
+) -> tuple[dict[str, list], dict[str, FieldError]]:
+    """What `ForeignKeyWidget.clean` finds for each of `values`, in one query per 5,000.
+
+    The lookup is the widget's (`get_queryset()`, `field`), and a value is prepared for
+    it by the same method `QuerySet.get()` calls, so a value that one cannot take fails
+    the same way (a ValueError makes the cell invalid, anything else is an error).
+    Returns ({value: matching rows (pks, or instances)}, {value: its problem}).
+    """
+    lookup_field = lookup_field_of(widget)
+    prepped: dict[str, object] = {}
+    problems: dict[str, FieldError] = {}
+    for value in values:
+        try:
+            prepped[value] = lookup_field.get_prep_value(value)
+        except ValueError as exc:
+            problems[value] = FieldError(f"{value!r}: {exc}", INVALID)
+        except Exception as exc:
+            problems[value] = FieldError(f"{value!r}: {exc}", ERROR)
+    found: dict[object, list] = {}
+    wanted = list(set(prepped.values()))
+    queryset = widget.get_queryset(None, None)
+    attname = lookup_field.attname
+    for start in range(0, len(wanted), 5_000):
+        batch = queryset.filter(**{f"{attname}__in": wanted[start : start + 5_000]})
+        if pks_only:
+            for lookup, pk in batch.values_list(attname, "pk"):
+                found.setdefault(lookup, []).append(pk)
+        else:
+            for instance in batch:
+                found.setdefault(getattr(instance, attname), []).append(instance)
+    return {value: found.get(prep, []) for value, prep in prepped.items()}, problems
+
+
+def literal_converter(resource_field, model_field, header: Sequence[str]) -> Converter:
+    """A cell through `Field.clean` with the whole row, then save()'s conversion."""
+    is_fk_object = (
+        isinstance(model_field, models.ForeignKey) and resource_field.attribute == model_field.name
+    )
+    related = model_field.related_model if is_fk_object else None
+    widget = resource_field.widget
+
+    def convert(value: str, cells: Sequence[str], index: int) -> str:
+        row = dict(zip(header, cells, strict=False))
+        kwargs = {"dry_run": False, "using_transactions": True, "row_number": index}
+        try:
+            cleaned = resource_field.clean(row, **kwargs)
+        except NOT_ROW_PROBLEMS:
+            raise
+        except ValueError as exc:
+            raise FieldError(widget_message(widget, value, exc), INVALID) from None
+        except ValidationError as exc:
+            raise FieldError(f"{value!r}: {' '.join(exc.messages)}", ERROR) from None
+        except Exception as exc:
+            raise FieldError(widget_message(widget, value, exc), ERROR) from None
+        if related is not None and cleaned is not None:
+            if not isinstance(cleaned, related):
+                raise FieldError(
+                    f"{value!r}: {model_field.model.__name__}.{model_field.name} must be a "
+                    f"{related.__name__}, not {type(cleaned).__name__}",
+                    INVALID,
+                )
+            cleaned = cleaned.pk
+            if cleaned is None:
+                raise FieldError(f"{value!r}: the {related.__name__} is not saved", DATABASE)
+        return database_value(model_field, cleaned, empty_cell=value.strip() == "")
+
+    return convert
+
+
+def _plain_field(resource_field) -> bool:
+    """Field.clean as the library writes it: the fast lanes may stand in for it."""
+    return type(resource_field).clean is ie_fields.Field.clean
+
+
+def compile_converter(resource_field, model_field, header: Sequence[str]) -> Converter:
+    """The literal converter, behind a fast lane where one gives the same text."""
+    slow = literal_converter(resource_field, model_field, header)
+    widget = resource_field.widget
+    kind = type(widget)
+    if not _plain_field(resource_field):
+        return slow
+    if kind is widgets.CharWidget and isinstance(model_field, models.CharField | models.TextField):
+        return _char_lane(model_field, slow)
+    if kind is widgets.IntegerWidget and isinstance(model_field, models.IntegerField):
+        return _integer_lane(model_field, slow)
+    if kind is widgets.DecimalWidget and isinstance(model_field, models.DecimalField):
+        return _decimal_lane(model_field, slow)
+    if kind is widgets.FloatWidget and isinstance(model_field, models.FloatField):
+        return _pattern_lane(re.compile(r"-?\d{1,15}(?:\.\d{1,15})?").fullmatch, slow)
+    if kind is widgets.BooleanWidget and isinstance(model_field, models.BooleanField):
+        return _boolean_lane(slow)
+    if (
+        kind is widgets.DateWidget
+        and isinstance(model_field, models.DateField)
+        and not isinstance(model_field, models.DateTimeField)
+    ):
+        return _date_lane(widget, slow)
+    return slow
+
+
+def _char_lane(model_field, slow: Converter) -> Converter:
+    limit = model_field.max_length if isinstance(model_field, models.CharField) else None
+    if limit is None:
+
+        def convert_text(value: str, cells: Sequence[str], index: int) -> str:
+            if value and "\x00" not in value:
+                return copy_escape(value)
+            return slow(value, cells, index)
+
+        return convert_text
+
+    def convert(value: str, cells: Sequence[str], index: int) -> str:
+        # A non-empty string is stored as it is (CharWidget.clean returns it); an empty
+        # one may take the field's default: the literal path decides.
+        if value and len(value) <= limit and "\x00" not in value:
+            return copy_escape(value)
+        return slow(value, cells, index)
+
+    return convert
+
+
+def _integer_lane(model_field, slow: Converter) -> Converter:
+    low, high = int_limits(model_field)
+    plain = re.compile(r"-?\d{1,18}").fullmatch
+
+    def convert(value: str, cells: Sequence[str], index: int) -> str:
+        # IntegerWidget: int(Decimal(value)); for plain digits that is int(value).
+        if plain(value):
+            number = int(value)
+            if low <= number <= high:
+                return str(number)
+        return slow(value, cells, index)
+
+    return convert
+
+
+def _decimal_lane(model_field: models.DecimalField, slow: Converter) -> Converter:
+    places = model_field.decimal_places
+    whole = model_field.max_digits - places
+    if whole < 1:
+        return slow
+    fraction = rf"(?:\.\d{{1,{places}}})?" if places else ""
+    # Fits without rounding: the database stores exactly this decimal.
+    return _pattern_lane(re.compile(rf"-?\d{{1,{whole}}}{fraction}").fullmatch, slow)
+
+
+def _pattern_lane(matches, slow: Converter) -> Converter:
+    def convert(value: str, cells: Sequence[str], index: int) -> str:
+        if matches(value):
+            return value
+        return slow(value, cells, index)
+
+    return convert
+
+
+def _boolean_lane(slow: Converter) -> Converter:
+    true_values = {v for v in widgets.BooleanWidget.TRUE_VALUES if isinstance(v, str)}
+    null_values = {v for v in widgets.BooleanWidget.NULL_VALUES if isinstance(v, str)}
+
+    def convert(value: str, cells: Sequence[str], index: int) -> str:
+        # BooleanWidget.clean: NULL_VALUES -> None (then the default), TRUE_VALUES ->
+        # True, anything else -> False.
+        if value in null_values:
+            return slow(value, cells, index)
+        return "t" if value in true_values else "f"
+
+    return convert
+
+
+def _date_lane(widget: widgets.DateWidget, slow: Converter) -> Converter:
+    iso_first = list(widget.formats)[:1] == ["%Y-%m-%d"]
+    iso = re.compile(r"\d{4}-\d{2}-\d{2}").fullmatch
+    cache: dict[str, str] = {}
+
+    def convert(value: str, cells: Sequence[str], index: int) -> str:
+        # Daily files repeat a handful of dates: each distinct string is parsed once
+        # (DateWidget.clean depends on the string alone).
+        hit = cache.get(value)
+        if hit is not None:
+            return hit
+        text = None
+        if iso_first and iso(value):
+            try:
+                text = dt.date.fromisoformat(value).isoformat()
+            except ValueError:
+                text = None
+        if text is None:
+            text = slow(value, cells, index)
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[value] = text
+        return text
+
+    return convert
