@@ -47,6 +47,7 @@ from reporting.models import (
     ReportRun,
 )
 from reporting.rendering import RenderedReport, report_render, report_subject
+from schedules.services.audit import periodic_task_write
 
 logger = logging.getLogger(__name__)
 
@@ -87,17 +88,15 @@ def report_definition_schedule_sync(*, definition: ReportDefinition) -> Periodic
         "description": f"Report {definition.name!r}: {schedule_in_words(definition=definition)}. "
         "Managed by the report definition; edit it there.",
     }
-    task = definition.periodic_task
-    if task is None:
-        task = PeriodicTask.objects.create(**wanted)
+    # Through schedules' audited write: the beat entry's changes show in the audit trail.
+    task, outcome = periodic_task_write(
+        periodic_task=definition.periodic_task,
+        fields=wanted,
+        source=f"report definition {definition.name!r} (#{definition.pk})",
+    )
+    if outcome == "created":
         definition.periodic_task = task
         ReportDefinition.objects.filter(pk=definition.pk).update(periodic_task=task)
-        return task
-    changed = [name for name, value in wanted.items() if getattr(task, name) != value]
-    for name in changed:
-        setattr(task, name, wanted[name])
-    if changed:
-        task.save()
     return task
 
 
