@@ -209,3 +209,14 @@ def test_saving_a_definition_twice_keeps_its_parameters(readings):
     definition.send_hour = 7
     report_definition_save(definition=definition)
     assert ReportDefinition.objects.get().parameters == {"stations": "BER"}
+
+
+def test_a_preview_that_cannot_be_built_sends_the_user_back_with_the_reason(admin_client, readings):
+    definition = team_definition(parameters={"stations": "MUC"})
+    Reading.objects.filter(station__code="MUC").delete()
+    Station.objects.filter(code="MUC").delete()
+    url = reverse("admin:reporting_reportdefinition_preview", args=[definition.pk])
+    response = admin_client.get(url, follow=True)
+    page = response.content.decode()
+    assert response.redirect_chain[-1][0].endswith(f"/reportdefinition/{definition.pk}/change/")
+    assert "This report cannot be built: stations: Unknown station code(s): MUC" in page
