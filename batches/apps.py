@@ -11,7 +11,9 @@ class BatchesConfig(AppConfig):
         from django.utils.module_loading import autodiscover_modules
 
         from batches.checks import check_datasets
+        from batches.monitoring import register_conditions
 
         # Each app declares its importable datasets in `<app>/imports.py`.
         autodiscover_modules("imports")
+        register_conditions()
         checks.register(check_datasets)

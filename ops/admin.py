@@ -8,6 +8,7 @@ from django.utils.html import format_html
 
 from ops import selectors
 from ops.charts import line_chart_svg
+from ops.conditions import platform_status
 from ops.models import Alert, Dashboard, Heartbeat
 from ops.services import alert_acknowledge
 
@@ -102,7 +103,7 @@ class DashboardAdmin(admin.ModelAdmin):
             from django.core.exceptions import PermissionDenied
 
             raise PermissionDenied
-        status = selectors.platform_status()
+        status = platform_status()
         until = status.checked_at.timestamp()
         since = until - 24 * 3600
         history = selectors.queue_history(hours=24)

@@ -10,9 +10,8 @@ def check_task_time_limits(app_configs=None, **kwargs) -> list[checks.CheckMessa
     A hard limit above Redis' visibility timeout lets a long task be delivered a
     second time while the first is still running.
     """
+    from celery import current_app as app
     from django.utils.module_loading import autodiscover_modules
-
-    from config.celery_app import app
 
     # Not app.loader.import_default_modules(): Celery's Django fixup runs the system
     # checks from inside it, which would recurse.

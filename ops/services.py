@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Literal
@@ -15,8 +16,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ops import state
+from ops.conditions import PlatformStatus, platform_status
 from ops.models import Alert, Heartbeat, QueueSample
-from ops.selectors import PlatformStatus, platform_status
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +136,27 @@ def alerts_reconcile(*, kinds: set[str], firing: dict[tuple[str, str], tuple[str
     for kind, subject in list(stale):
         if (kind, subject) not in firing:
             alert_resolve(kind=kind, subject=subject)
+
+
+@dataclass(frozen=True)
+class HeartbeatClaim:
+    sent_at: float
+    expires: int  # seconds; the message and the claim both lapse then
+
+
+def heartbeat_send_claim(*, queue: str) -> HeartbeatClaim | None:
+    """Beat is about to send `queue` a heartbeat: record the beat tick and claim the
+    queue's one outstanding slot; None (send nothing) while the previous one waits.
+    """
+    sent_at = state.now_ts()
+    expires = settings.OPS_HEARTBEAT_INTERVAL * 2
+    redis_client = state.client()
+    redis_client.set(state.BEAT_TICK, sent_at)
+    if not redis_client.set(state.heartbeat_outstanding_key(queue), sent_at, nx=True, ex=expires):
+        # The previous heartbeat is still waiting in the queue; sending another
+        # would only add to the pile the stall already made.
+        return None
+    return HeartbeatClaim(sent_at=sent_at, expires=expires)
 
 
 def heartbeat_record(

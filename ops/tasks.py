@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from celery import Task, shared_task, states
 from celery.result import EagerResult
-from django.conf import settings
 
 from ops import state
 
@@ -12,32 +11,28 @@ from ops import state
 class HeartbeatTask(Task):
     """Sends at most one live heartbeat per queue, routed to that queue, with a short expiry.
 
-    Beat calls apply_async in its own process, so this is where the send time and
-    the beat tick are recorded, and where a second heartbeat for a queue that has
-    not started the first is refused: heartbeats never pile up behind a stall.
+    Beat calls apply_async in its own process, so sending is where the send time and
+    the beat tick are recorded (`heartbeat_send_claim`), and where a second heartbeat
+    for a queue that has not started the first is refused: heartbeats never pile up
+    behind a stall.
     """
 
     def apply_async(self, args=None, kwargs=None, task_id=None, producer=None, **options):
+        from ops.services import heartbeat_send_claim
+
         kwargs = dict(kwargs or {})
         queue = kwargs.get("queue") or options.get("queue") or "ops"
         if not isinstance(queue, str):
             queue = queue.name
         kwargs["queue"] = queue
-        sent_at = state.now_ts()
-        expires = settings.OPS_HEARTBEAT_INTERVAL * 2
-        redis_client = state.client()
-        redis_client.set(state.BEAT_TICK, sent_at)
-        if not redis_client.set(
-            state.heartbeat_outstanding_key(queue), sent_at, nx=True, ex=expires
-        ):
-            # The previous heartbeat is still waiting in the queue; sending another
-            # would only add to the pile the stall already made.
+        claim = heartbeat_send_claim(queue=queue)
+        if claim is None:
             return EagerResult(None, None, states.REJECTED)
         # Routed explicitly: the "ops.*" route would otherwise add routing_key "ops"
         # to a message meant for another queue's exchange.
-        options.update(queue=queue, routing_key=queue, exchange=queue, expires=expires)
+        options.update(queue=queue, routing_key=queue, exchange=queue, expires=claim.expires)
         headers = dict(options.pop("headers", None) or {})
-        headers["ops_sent_at"] = sent_at
+        headers["ops_sent_at"] = claim.sent_at
         return super().apply_async(
             args, kwargs, task_id=task_id, producer=producer, headers=headers, **options
         )

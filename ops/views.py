@@ -1,7 +1,7 @@
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
-from ops.selectors import dependency_status
+from ops.health import dependency_status
 
 
 @never_cache

@@ -8,8 +8,9 @@ from django.utils import timezone
 
 from batches.models import ImportJob
 from ops import state
+from ops.conditions import platform_status, queue_thresholds
 from ops.models import Alert, QueueSample
-from ops.selectors import platform_status, queue_depths, queue_thresholds
+from ops.probes import queue_depths
 from ops.services import heartbeat_record, ops_checks_run
 
 

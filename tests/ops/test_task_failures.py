@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from ops.conditions import platform_status
 from ops.models import Alert
-from ops.selectors import platform_status
 from ops.services import ops_checks_run
 from schedules.models import TaskRun
 from tests.ops.tasks import fail_on_purpose

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from ops.selectors import RED, platform_status
+from ops.conditions import RED, platform_status
 from ops.services import ops_checks_run
 
 

@@ -1,0 +1,312 @@
+"""Conditions: the rules that turn probe readings into alert conditions, with their texts.
+
+`platform_status()` evaluates every rule and writes nothing; `ops.services.ops_checks_run`
+turns its conditions into alerts. Rules about the queues and beat are built in. Apps
+above ops add their own with `register(kind=..., evaluate=...)` from their
+`AppConfig.ready()` (batches registers `import_stalled`): ops never imports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
+
+from ops import probes, state
+from schedules.models import TaskRun
+
+KIND_QUEUE_STALLED = "queue_stalled"
+KIND_QUEUE_NO_WORKER = "queue_no_worker"
+KIND_QUEUE_LATENCY = "queue_latency"
+KIND_QUEUE_DEPTH = "queue_depth"
+KIND_BEAT_STALLED = "beat_stalled"
+KIND_TASK_FAILING = "task_failing"
+BEAT_SUBJECT = "beat"
+
+GREEN, AMBER, RED = "green", "amber", "red"
+_RANK = {GREEN: 0, AMBER: 1, RED: 2}
+
+# {subject: (severity, message)} for every subject of one kind firing now.
+Firing = dict[str, tuple[str, str]]
+Evaluate = Callable[..., Firing]  # called as evaluate(now=<aware datetime>)
+
+
+def worst(levels: list[str]) -> str:
+    """The most severe of GREEN/AMBER/RED levels (GREEN when there are none)."""
+    return max(levels, key=_RANK.__getitem__, default=GREEN)
+
+
+@dataclass
+class QueueState:
+    name: str
+    state: str = GREEN
+    reasons: list[str] = field(default_factory=list)
+    last_heartbeat_at: datetime | None = None
+    heartbeat_age: float | None = None
+    latency: float | None = None
+    depth: int | None = None
+    consumers: list[str] | None = None  # None: the workers could not be asked
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+    def flag(self, level: str, reason: str) -> None:
+        self.reasons.append(reason)
+        self.state = worst([self.state, level])
+
+
+@dataclass
+class PlatformStatus:
+    checked_at: datetime
+    queues: list[QueueState]
+    beat: dict[str, Any]
+    workers: dict[str, list[str]] | None
+    # {(kind, subject): (severity, message)} for every condition firing now
+    conditions: dict[tuple[str, str], tuple[str, str]]
+    # kinds whose evaluation succeeded; only these may be resolved
+    evaluated_kinds: set[str]
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        levels = [queue.state for queue in self.queues]
+        levels += [severity for severity, _ in self.conditions.values()]
+        if self.errors:
+            levels.append(AMBER)
+        return worst(levels)
+
+    def fire(self, kind: str, subject: str, severity: str, message: str) -> None:
+        self.conditions[(kind, subject)] = (severity, message)
+
+
+def queue_thresholds(*, queue: str) -> dict[str, float]:
+    """Platform thresholds with this queue's overrides (OPS_QUEUE_THRESHOLDS) applied."""
+    return {**settings.OPS_THRESHOLDS, **settings.OPS_QUEUE_THRESHOLDS.get(queue, {})}
+
+
+# --- conditions registered by the apps -----------------------------------------------------
+
+
+def task_failure_conditions(*, now: datetime) -> Firing:
+    """Periodic tasks whose recent runs fail: N in a row (red) or a high failure rate (amber)."""
+    since = now - timedelta(hours=settings.OPS_TASK_FAILURE_LOOKBACK_HOURS)
+    finished = [TaskRun.Status.FAILED, TaskRun.Status.SUCCEEDED]
+    # Usually nothing failed: one query on the (status, queued_at) index and done.
+    failing_names = set(
+        TaskRun.objects.filter(status=TaskRun.Status.FAILED, queued_at__gte=since)
+        .values_list("task_name", flat=True)
+        .distinct()
+        .order_by()
+    )
+    if not failing_names:
+        return {}
+    window = settings.OPS_TASK_FAILURE_WINDOW
+    recent = (
+        TaskRun.objects.filter(
+            task_name__in=failing_names, status__in=finished, queued_at__gte=since
+        )
+        .annotate(
+            position=Window(
+                RowNumber(),
+                partition_by=[F("task_name")],
+                order_by=[F("queued_at").desc(), F("id").desc()],
+            )
+        )
+        .filter(position__lte=window)
+        .values_list("task_name", "status", "error")
+        .order_by("task_name", "position")
+    )
+    runs: dict[str, list[tuple[str, str]]] = {}
+    for task_name, status, error in recent:
+        runs.setdefault(task_name, []).append((status, error))
+    firing: Firing = {}
+    for task_name, outcomes in runs.items():
+        streak = 0
+        for status, _ in outcomes:
+            if status != TaskRun.Status.FAILED:
+                break
+            streak += 1
+        failures = sum(1 for status, _ in outcomes if status == TaskRun.Status.FAILED)
+        rate = failures / len(outcomes)
+        last_error = next((error for status, error in outcomes if error), "")[:300]
+        if streak >= settings.OPS_TASK_CONSECUTIVE_FAILURES:
+            firing[task_name] = (
+                RED,
+                f"Periodic task {task_name} failed {streak} times in a row "
+                f"(threshold {settings.OPS_TASK_CONSECUTIVE_FAILURES}). Last error: {last_error}",
+            )
+        elif (
+            len(outcomes) >= settings.OPS_TASK_FAILURE_MIN_RUNS
+            and rate >= settings.OPS_TASK_FAILURE_RATE
+        ):
+            firing[task_name] = (
+                AMBER,
+                f"Periodic task {task_name} failed {failures} of its last {len(outcomes)} runs "
+                f"({rate:.0%}, threshold {settings.OPS_TASK_FAILURE_RATE:.0%}). "
+                f"Last error: {last_error}",
+            )
+    return firing
+
+
+# Conditions read from the database, one function per alert kind. Ops' own are listed
+# here; apps above ops add theirs through register().
+_registered: dict[str, Evaluate] = {KIND_TASK_FAILING: task_failure_conditions}
+
+
+def register(*, kind: str, evaluate: Evaluate) -> None:
+    """Evaluate `kind` with every check: `evaluate(now=...)` returns {subject: (severity,
+    message)} for what fires now; open alerts of `kind` not in it are resolved.
+
+    Called from the registering app's `AppConfig.ready()`. Registering another function
+    for a kind already taken is refused: two rules would resolve each other's alerts.
+    """
+    current = _registered.get(kind)
+    if current is not None and current is not evaluate:
+        raise ValueError(f"ops condition {kind!r} is already registered by {current!r}")
+    _registered[kind] = evaluate
+
+
+def registered_kinds() -> list[str]:
+    return sorted(_registered)
+
+
+def _registered_conditions(status: PlatformStatus, *, now: datetime) -> None:
+    for kind, evaluate in _registered.items():
+        try:
+            firing = evaluate(now=now)
+        except Exception as exc:
+            # This kind is left as it is (not resolved) until it can be evaluated again.
+            status.errors.append(f"could not evaluate {kind}: {type(exc).__name__}: {exc}")
+            continue
+        status.evaluated_kinds.add(kind)
+        for subject, (severity, message) in firing.items():
+            status.fire(kind, subject, severity, message)
+
+
+# --- built-in conditions: beat and the queues ----------------------------------------------
+
+
+def _beat_condition(status: PlatformStatus) -> None:
+    beat = status.beat
+    status.evaluated_kinds.add(KIND_BEAT_STALLED)
+    if beat["ok"]:
+        return
+    status.fire(
+        KIND_BEAT_STALLED,
+        BEAT_SUBJECT,
+        RED,
+        "Beat has never ticked (no heartbeat sent since Redis was emptied): is celery beat running?"
+        if beat["age"] is None
+        else f"Beat last ticked {beat['age']:.0f}s ago "
+        f"(threshold {settings.OPS_BEAT_STALE_AFTER}s): no periodic task is being sent.",
+    )
+
+
+def _queue_condition(
+    status: PlatformStatus,
+    *,
+    name: str,
+    now_ts: float,
+    depth: int | None,
+    heartbeat: dict[str, Any],
+) -> QueueState:
+    limits = queue_thresholds(queue=name)
+    queue = QueueState(name=name, thresholds=limits)
+    last = heartbeat.get("last")
+    if last:
+        queue.last_heartbeat_at = datetime.fromtimestamp(last["started_at"], tz=UTC)
+        queue.heartbeat_age = max(0.0, now_ts - last["started_at"])
+        queue.latency = last["latency"]
+    outstanding = heartbeat.get("outstanding_sent_at")
+    if outstanding and (last is None or outstanding > last["started_at"]):
+        # A heartbeat still waiting is at least this late already.
+        queue.latency = max(queue.latency or 0.0, now_ts - outstanding)
+    if status.workers is not None:
+        queue.consumers = sorted(host for host, qs in status.workers.items() if name in qs)
+        if not queue.consumers:
+            queue.flag(RED, "no worker consumes this queue")
+            status.fire(KIND_QUEUE_NO_WORKER, name, RED, f"No worker is consuming queue '{name}'.")
+    if depth is None:
+        return queue  # Redis could not be read
+    queue.depth = depth
+    # Measured against beat's last send, not the clock: when beat stops, no queue
+    # falls behind, and the beat alert says so once instead of every queue going
+    # stale too.
+    last_tick = status.beat["last_tick_at"]
+    if last_tick is not None and last:
+        lag = last_tick.timestamp() - last["started_at"]
+        if lag > limits["heartbeat_stale"]:
+            queue.flag(RED, f"last heartbeat {queue.heartbeat_age:.0f}s ago")
+            status.fire(
+                KIND_QUEUE_STALLED,
+                name,
+                RED,
+                f"Queue '{name}': no heartbeat started for {queue.heartbeat_age:.0f}s "
+                f"while beat kept sending (threshold {limits['heartbeat_stale']:.0f}s); "
+                "work there is not running.",
+            )
+    elif last_tick is not None:
+        queue.flag(AMBER, "no heartbeat recorded yet")
+    if queue.latency is not None and queue.latency > limits["latency_amber"]:
+        queue.flag(AMBER, f"latency {queue.latency:.1f}s")
+        status.fire(
+            KIND_QUEUE_LATENCY,
+            name,
+            AMBER,
+            f"Queue '{name}': heartbeat waited {queue.latency:.1f}s "
+            f"(threshold {limits['latency_amber']:.0f}s).",
+        )
+    if depth > limits["depth_amber"]:
+        queue.flag(AMBER, f"{depth} messages waiting")
+        status.fire(
+            KIND_QUEUE_DEPTH,
+            name,
+            AMBER,
+            f"Queue '{name}': {depth} messages waiting (threshold {limits['depth_amber']:.0f}).",
+        )
+    return queue
+
+
+def platform_status(*, inspect_workers: bool = True) -> PlatformStatus:
+    """Everything the checks, the dashboard, readiness and ops_status show; no writes."""
+    now_ts = state.now_ts()
+    queues = list(settings.PLATFORM_QUEUES)
+    status = PlatformStatus(
+        checked_at=datetime.fromtimestamp(now_ts, tz=UTC),
+        queues=[],
+        beat=probes.beat_status(now_ts=now_ts),
+        workers=None,
+        conditions={},
+        evaluated_kinds=set(),
+    )
+    _beat_condition(status)
+    if inspect_workers:
+        try:
+            status.workers = probes.workers_by_queue()
+            status.evaluated_kinds.add(KIND_QUEUE_NO_WORKER)
+        except Exception as exc:
+            status.errors.append(f"could not ask the workers: {type(exc).__name__}: {exc}")
+    depths: dict[str, int | None]
+    try:
+        depths = dict(probes.queue_depths(queues=queues))
+        heartbeats = probes.heartbeat_state(queues=queues)
+        status.evaluated_kinds |= {KIND_QUEUE_STALLED, KIND_QUEUE_LATENCY, KIND_QUEUE_DEPTH}
+    except redis.RedisError as exc:
+        depths, heartbeats = dict.fromkeys(queues), {}
+        status.errors.append(f"could not read Redis: {type(exc).__name__}: {exc}")
+    status.queues = [
+        _queue_condition(
+            status,
+            name=name,
+            now_ts=now_ts,
+            depth=depths[name],
+            heartbeat=heartbeats.get(name) or {},
+        )
+        for name in queues
+    ]
+    _registered_conditions(status, now=status.checked_at)
+    return status
