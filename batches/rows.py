@@ -93,7 +93,14 @@ def check_header(
     expected: list[str],
     ignore_extra_columns: bool,
 ) -> dict[str, int]:
-    """Column positions by name; raise HeaderError naming every problem of the header."""
+    """Column positions by name; raise HeaderError naming every problem of the header.
+
+    A file of rejected rows downloaded from an earlier import starts with the columns
+    `row` and `error`: unless the Resource has such columns, they are read and ignored,
+    so the corrected file imports again as it is.
+    """
+    if [name.strip() for name in header[:2]] == ["row", "error"] and not {"row", "error"} & known:
+        known = known | {"row", "error"}
     problems = []
     positions: dict[str, list[int]] = {}
     for index, name in enumerate(header):

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from catalogue.models import Airport, Category, DailySales, Product
+from catalogue.models import Airport, Category, DailySales, Product, WeatherDay
 
 
 @admin.register(Category)
@@ -31,3 +31,18 @@ class AirportAdmin(admin.ModelAdmin):
     list_display = ["iata", "name", "city", "state", "country"]
     list_filter = ["country"]
     search_fields = ["iata", "name", "city"]
+
+
+@admin.register(WeatherDay)
+class WeatherDayAdmin(admin.ModelAdmin):
+    list_display = [
+        "day",
+        "weather",
+        "temp_max",
+        "temp_min",
+        "precipitation",
+        "wind",
+        "imported_at",
+    ]
+    list_filter = ["weather"]
+    date_hierarchy = "day"

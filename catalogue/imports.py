@@ -6,6 +6,7 @@ from catalogue.resources import (
     CategoryResource,
     DailySalesResource,
     ProductResource,
+    WeatherResource,
 )
 
 registry.register("categories", CategoryResource, label="Categories (keyed by code)")
@@ -16,3 +17,9 @@ registry.register(
     label="Daily sales lines (keyed by day, store, SKU)",
 )
 registry.register("airports", AirportResource, label="Airports (keyed by IATA code)")
+registry.register(
+    "seattle_weather",
+    WeatherResource,
+    label="Seattle weather by day (keyed by date)",
+    description="catalogue/data/seattle-weather.csv: NOAA data via vega-datasets",
+)

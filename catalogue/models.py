@@ -75,3 +75,23 @@ class Airport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.iata} {self.name}"
+
+
+class WeatherDay(models.Model):
+    """One day of Seattle weather (catalogue/data/seattle-weather.csv); natural key `day`."""
+
+    day = models.DateField(unique=True)
+    precipitation = models.DecimalField(max_digits=5, decimal_places=1)
+    temp_max = models.DecimalField(max_digits=4, decimal_places=1)
+    temp_min = models.DecimalField(max_digits=4, decimal_places=1)
+    wind = models.DecimalField(max_digits=4, decimal_places=1)
+    weather = models.CharField(max_length=16)
+    # When the row was first imported: Django sets it, the file never has it.
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["day"]
+        verbose_name = "weather day"
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.weather}"

@@ -43,6 +43,7 @@ def job_preview(*, job: ImportJob, rows: int | None = None) -> dict:
             if job.source_encoding:
                 preview["converted_from"] = wide_label(job.source_encoding)
             header_check(dataset, layout.header)
+            preview["absent"] = [c for c in dataset.column_names if c not in layout.header]
             raw = raw_file(handle)
             raw.seek(layout.data_offset)
             sample = bytearray()

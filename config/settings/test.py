@@ -17,7 +17,12 @@ from devstack.services import redis_url_with_db
 
 # A test-only app that plays a team plugging its own models, Resources, tasks and
 # report kinds into the platform (tests/team/).
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.team.apps.TeamConfig"]  # noqa: F405
+INSTALLED_APPS = [
+    *INSTALLED_APPS,  # noqa: F405
+    "tests.team.apps.TeamConfig",
+    # The Resources of the import conformance suite and their models (tests/conformance/).
+    "tests.conformance.apps.ConformanceConfig",
+]
 
 # Tests own one Redis database so that they never flush a developer's queues; each
 # pytest-xdist worker (gw0, gw1, ...) takes the next one down, as pytest-django gives

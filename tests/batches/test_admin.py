@@ -149,3 +149,43 @@ def test_staff_without_import_permissions_get_403(client, django_user_model, nam
     assert response.status_code == 403
     job.refresh_from_db()
     assert job.status == ImportJob.Status.PENDING
+
+
+def test_the_upload_page_says_which_path_each_dataset_takes_and_why(client, importer):
+    client.force_login(importer)
+
+    html = client.get(reverse("admin:batches_importjob_upload")).content.decode()
+
+    assert "<td>Airports (keyed by IATA code)</td>" in html
+    assert "fast path: the Resource overrides no row hook" in html
+    assert "compatible path: before_import_row() is overridden" in html  # seattle_weather
+
+
+def test_the_preview_says_the_path_and_the_columns_the_file_lacks(client, importer):
+    client.force_login(importer)
+    upload(client, b"iata,name,country,latitude,longitude\nAAA,Alpha,USA,1,2\n")
+
+    html = client.get(
+        reverse("admin:batches_importjob_preview", args=[ImportJob.objects.get().id])
+    ).content.decode()
+
+    assert "Import path: <strong>fast</strong>" in html
+    assert "Not in the file: city, state." in html
+
+
+def test_the_job_page_shows_the_first_chunk_errors_with_their_rows(client, importer):
+    job = run_inline(make_job("airports", HEADER + "AAA,Alpha,X,,USA,1,2\n"))
+    job.chunks.update(status="failed", error="Airport.name cannot be empty (NOT NULL)")
+    job.status, job.finished_at = ImportJob.Status.RUNNING, None
+    job.save()
+    from batches.services.finishing import job_finish
+
+    job_finish(job_id=job.id)
+    client.force_login(importer)
+
+    html = client.get(reverse("admin:batches_importjob_follow", args=[job.id])).content.decode()
+
+    assert (
+        "Every chunk failed. First errors: rows 2-2: Airport.name cannot be empty (NOT NULL)."
+        in html
+    )

@@ -130,8 +130,7 @@ def test_invalid_values_are_rejected_per_column_as_import_data_would():
         (4, "row 4, column 'store_code': is 17 characters long; at most 16 allowed"),
         (
             5,
-            "row 5, column 'units': is empty; DailySales.units cannot be empty and has no "
-            "default",
+            "row 5, column 'units': is empty; DailySales.units cannot be empty and has no default",
         ),
     ]
     # Empty cells with a model default take the default.

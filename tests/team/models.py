@@ -24,6 +24,8 @@ class Reading(models.Model):
     temp_min = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
     precipitation = models.DecimalField(max_digits=6, decimal_places=1, null=True, blank=True)
     wind = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    # Whole centimetres; NOAA files write a missing value as "M".
+    snow_depth = models.IntegerField(null=True, blank=True)
     weather = models.CharField(max_length=20, blank=True, default="")
     note = models.TextField(null=True, blank=True)  # noqa: DJ001 (NULL means "not given")
     reference = models.UUIDField(default=uuid.uuid4, editable=False)

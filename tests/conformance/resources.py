@@ -1,0 +1,445 @@
+"""The catalogue of Resources: one or more per import-time feature of django-import-export.
+
+`IDENTICAL` lists Resources the platform must import exactly as `import_data()` does,
+with the path it must take; `REFUSED` those `registry.register()` must refuse, with a
+word the refusal must name; `CHECKED` those a system check must fail.
+"""
+
+from __future__ import annotations
+
+from import_export import fields, instance_loaders, resources, widgets
+
+from tests.conformance.models import (
+    Audit,
+    ChildGauge,
+    Filtered,
+    Gauge,
+    Item,
+    Loose,
+    Owner,
+    Saved,
+    Signalled,
+    Tag,
+)
+
+GAUGE_FIELDS = (
+    "code", "name", "note", "count", "small", "amount", "ratio", "active", "day", "seen_at",
+    "kind", "email", "url", "score", "owner",
+)  # fmt: skip
+
+
+# --- widgets a team writes ------------------------------------------------------------------
+
+
+class PlaceholderIntegerWidget(widgets.IntegerWidget):
+    """NOAA-style files write a missing number as a word: read it as None."""
+
+    def clean(self, value, row=None, **kwargs):
+        if isinstance(value, str) and value.strip().upper() in {"M", "N/A", "MISSING"}:
+            return None
+        return super().clean(value, row, **kwargs)
+
+
+class PlaceholderDecimalWidget(widgets.DecimalWidget):
+    def clean(self, value, row=None, **kwargs):
+        if isinstance(value, str) and value.strip().upper() in {"M", "T", "N/A"}:
+            return None
+        return super().clean(value, row, **kwargs)
+
+
+class UpperCharWidget(widgets.CharWidget):
+    def clean(self, value, row=None, **kwargs):
+        return super().clean(value, row, **kwargs).upper()
+
+
+class YesNoWidget(widgets.BooleanWidget):
+    TRUE_VALUES = ["yes", "y", "1"]
+    FALSE_VALUES = ["no", "n", "0"]
+    NULL_VALUES = [""]
+
+
+class DayFirstDateWidget(widgets.DateWidget):
+    def __init__(self):
+        super().__init__(format="%d.%m.%Y")
+
+
+class RowAwareWidget(widgets.CharWidget):
+    """A widget reading another column of the row (import_data passes it the row)."""
+
+    def clean(self, value, row=None, **kwargs):
+        return f"{value}-{row['count']}-{kwargs['row_number']}"
+
+
+class BlankIsNoneWidget(widgets.CharWidget):
+    def clean(self, value, row=None, **kwargs):
+        return value or None
+
+
+class ActiveOwnerWidget(widgets.ForeignKeyWidget):
+    def get_queryset(self, value, row, *args, **kwargs):
+        return Owner.objects.filter(active=True)
+
+
+class TrimmedField(fields.Field):
+    """Field.clean overridden: surrounding spaces dropped before the widget's value."""
+
+    def clean(self, row, **kwargs):
+        value = super().clean(row, **kwargs)
+        return value.strip() if isinstance(value, str) else value
+
+
+# --- the fast path --------------------------------------------------------------------------
+
+
+class GaugeResource(resources.ModelResource):
+    """Introspected fields, built-in widgets, model defaults for what the file lacks."""
+
+    class Meta:
+        model = Gauge
+        import_id_fields = ("code",)
+        fields = GAUGE_FIELDS
+
+
+class GaugeOwnerCodeResource(resources.ModelResource):
+    """A plain ForeignKeyWidget by code, declared fields with their own defaults."""
+
+    owner = fields.Field(
+        attribute="owner", column_name="owner", widget=widgets.ForeignKeyWidget(Owner, "code")
+    )
+    name = fields.Field(attribute="name", column_name="name", default="unnamed")
+    active = fields.Field(
+        attribute="active", column_name="active", widget=widgets.BooleanWidget(), default=False
+    )
+
+    class Meta:
+        model = Gauge
+        import_id_fields = ("code",)
+        fields = ("code", "name", "count", "amount", "active", "owner")
+
+
+class GaugeCustomWidgetsResource(resources.ModelResource):
+    """Custom widgets (placeholders, upper case, yes/no, day-first dates), a Field.clean
+    override, a widget reading the row, a readonly and an export-only column."""
+
+    count = fields.Field(attribute="count", column_name="count", widget=PlaceholderIntegerWidget())
+    small = fields.Field(attribute="small", column_name="small", widget=PlaceholderIntegerWidget())
+    amount = fields.Field(
+        attribute="amount", column_name="amount", widget=PlaceholderDecimalWidget()
+    )
+    name = TrimmedField(attribute="name", column_name="name", widget=UpperCharWidget())
+    active = fields.Field(attribute="active", column_name="active", widget=YesNoWidget())
+    day = fields.Field(attribute="day", column_name="day", widget=DayFirstDateWidget())
+    note = fields.Field(attribute="note", column_name="note", widget=RowAwareWidget())
+    kind = fields.Field(attribute="kind", column_name="kind", readonly=True)
+    label = fields.Field(column_name="label")  # export only: read and ignored
+
+    class Meta:
+        model = Gauge
+        import_id_fields = ("code",)
+        fields = ("code", "name", "count", "small", "amount", "active", "day", "note", "kind",
+                  "label", "owner__name")  # fmt: skip
+
+
+class ItemSkipUnchangedResource(resources.ModelResource):
+    class Meta:
+        model = Item
+        import_id_fields = ("owner", "sku")
+        fields = ("owner", "sku", "title", "price")
+        skip_unchanged = True
+        report_skipped = False
+
+
+class ItemResource(resources.ModelResource):
+    """A natural key with a foreign key in it, by the owner's code."""
+
+    owner = fields.Field(
+        attribute="owner", column_name="owner", widget=widgets.ForeignKeyWidget(Owner, "code")
+    )
+
+    class Meta:
+        model = Item
+        import_id_fields = ("owner", "sku")
+        fields = ("owner", "sku", "title", "price")
+
+
+class CachedLoaderResource(resources.ModelResource):
+    class Meta:
+        model = Owner
+        import_id_fields = ("code",)
+        fields = ("code", "name")
+        instance_loader_class = instance_loaders.CachedInstanceLoader
+
+
+# --- the compatible path --------------------------------------------------------------------
+
+
+class HookedGaugeResource(resources.ModelResource):
+    """Row hooks: the row changed before import, the instance after init and before
+    save, an audit after save (with the new pk) and after the row."""
+
+    count = fields.Field(attribute="count", column_name="count", widget=PlaceholderIntegerWidget())
+
+    class Meta:
+        model = Gauge
+        import_id_fields = ("code",)
+        fields = ("code", "name", "count", "amount", "note")
+        store_instance = True
+        store_row_values = True
+
+    def before_import_row(self, row, **kwargs):
+        row["name"] = (row.get("name") or "").strip() or f"gauge {row['code']}"
+        row["note"] = f"row {kwargs['row_number']}"
+
+    def after_init_instance(self, instance, new, row, **kwargs):
+        if new:
+            instance.kind = "b"
+
+    def before_save_instance(self, instance, row, **kwargs):
+        instance.ratio = float(instance.count or 0) / 2
+
+    def after_save_instance(self, instance, row, **kwargs):
+        Audit.objects.create(code=instance.code, event="saved", detail=str(bool(instance.pk)))
+
+    def after_import_row(self, row, row_result, **kwargs):
+        Audit.objects.create(
+            code=row["code"],
+            event=f"row {row_result.import_type}",
+            detail=f"{bool(row_result.object_id)} {row_result.instance is not None} "
+            f"{sorted(row_result.row_values)}",
+        )
+
+
+class SkipRowResource(resources.ModelResource):
+    """skip_row overridden: rows marked 'skip' are not written."""
+
+    class Meta:
+        model = Item
+        import_id_fields = ("owner", "sku")
+        fields = ("owner", "sku", "title", "price")
+
+    def skip_row(self, instance, original, row, import_validation_errors=None):
+        if row.get("title") == "skip":
+            return True
+        return super().skip_row(instance, original, row, import_validation_errors)
+
+
+class ImportInstanceResource(resources.ModelResource):
+    """import_instance and import_field overridden."""
+
+    class Meta:
+        model = Gauge
+        import_id_fields = ("code",)
+        fields = ("code", "name", "count", "amount")
+
+    def import_field(self, field, instance, row, is_m2m=False, **kwargs):
+        if field.attribute == "name" and not row.get("name"):
+            instance.name = "from import_field"
+            return
+        super().import_field(field, instance, row, is_m2m, **kwargs)
+
+    def import_instance(self, instance, row, **kwargs):
+        super().import_instance(instance, row, **kwargs)
+        instance.note = f"{instance.name}:{instance.count}"
+
+
+class InitInstanceResource(resources.ModelResource):
+    """get_or_init_instance and init_instance overridden."""
+
+    class Meta:
+        model = Gauge
+        import_id_fields = ("code",)
+        fields = ("code", "name", "count", "amount")
+
+    def init_instance(self, row=None):
+        return Gauge(note="made by init_instance", small=3)
+
+    def get_or_init_instance(self, instance_loader, row):
+        instance, new = super().get_or_init_instance(instance_loader, row)
+        if not new:
+            instance.note = "found"
+        return instance, new
+
+
+class CleanModelResource(resources.ModelResource):
+    """clean_model_instances: choices, EmailField/URLField formats, validators."""
+
+    class Meta:
+        model = Gauge
+        import_id_fields = ("code",)
+        fields = ("code", "name", "count", "amount", "kind", "email", "url", "score")
+        clean_model_instances = True
+
+
+class NullKeepingResource(resources.ModelResource):
+    """saves_null_values=False: an empty cell keeps what the instance has."""
+
+    note = fields.Field(attribute="note", column_name="note", saves_null_values=False,
+                        widget=BlankIsNoneWidget())  # fmt: skip
+    small = fields.Field(
+        attribute="small", column_name="small", saves_null_values=False,
+        widget=widgets.IntegerWidget(),
+    )  # fmt: skip
+
+    class Meta:
+        model = Gauge
+        import_id_fields = ("code",)
+        fields = ("code", "name", "count", "amount", "note", "small")
+
+
+class ItemTagsResource(resources.ModelResource):
+    """A many-to-many column (tag names), and m2m_add on a second one."""
+
+    owner = fields.Field(
+        attribute="owner", column_name="owner", widget=widgets.ForeignKeyWidget(Owner, "code")
+    )
+    tags = fields.Field(
+        attribute="tags", column_name="tags", widget=widgets.ManyToManyWidget(Tag, field="name")
+    )
+
+    class Meta:
+        model = Item
+        import_id_fields = ("owner", "sku")
+        fields = ("owner", "sku", "title", "tags")
+
+
+class ForceInitResource(resources.ModelResource):
+    class Meta:
+        model = Owner
+        import_id_fields = ("code",)
+        fields = ("code", "name")
+        force_init_instance = True
+
+
+class ActiveOwnerItemResource(resources.ModelResource):
+    """ForeignKeyWidget.get_queryset overridden: only active owners are found."""
+
+    owner = fields.Field(attribute="owner", column_name="owner",
+                         widget=ActiveOwnerWidget(Owner, "code"))  # fmt: skip
+
+    class Meta:
+        model = Item
+        import_id_fields = ("owner", "sku")
+        fields = ("owner", "sku", "title", "price")
+
+
+class FilteredResource(resources.ModelResource):
+    """A model whose default manager hides rows: import_data() sees them as new."""
+
+    class Meta:
+        model = Filtered
+        import_id_fields = ("code",)
+        fields = ("code", "value")
+
+
+class GaugeAutoNowSkipResource(resources.ModelResource):
+    """skip_unchanged on a model with auto_now: compared as import_data() compares."""
+
+    class Meta:
+        model = Gauge
+        import_id_fields = ("code",)
+        fields = ("code", "name", "count", "amount")
+        skip_unchanged = True
+
+
+IDENTICAL = {
+    # name: (Resource, path)
+    "plain_fields_and_model_defaults": (GaugeResource, "fast"),
+    "foreign_key_widget_and_field_defaults": (GaugeOwnerCodeResource, "fast"),
+    "custom_widgets_field_clean_readonly": (GaugeCustomWidgetsResource, "fast"),
+    "skip_unchanged_report_skipped": (ItemSkipUnchangedResource, "fast"),
+    "natural_key_with_a_foreign_key": (ItemResource, "fast"),
+    "cached_instance_loader": (CachedLoaderResource, "fast"),
+    "row_hooks": (HookedGaugeResource, "compatible"),
+    "skip_row": (SkipRowResource, "compatible"),
+    "import_instance_and_import_field": (ImportInstanceResource, "compatible"),
+    "get_or_init_instance_and_init_instance": (InitInstanceResource, "compatible"),
+    "clean_model_instances": (CleanModelResource, "compatible"),
+    "saves_null_values_false": (NullKeepingResource, "compatible"),
+    "many_to_many": (ItemTagsResource, "compatible"),
+    "force_init_instance": (ForceInitResource, "compatible"),
+    "foreign_key_widget_get_queryset": (ActiveOwnerItemResource, "compatible"),
+    "default_manager_hides_rows": (FilteredResource, "compatible"),
+    "skip_unchanged_with_auto_now": (GaugeAutoNowSkipResource, "compatible"),
+}
+
+
+# --- refused at registration ----------------------------------------------------------------
+
+
+def _refused(name: str, meta: dict | None = None, **methods) -> type[resources.ModelResource]:
+    options = {"model": Owner, "import_id_fields": ("code",), "fields": ("code", "name")}
+    options.update(meta or {})
+    attrs = {"Meta": type("Meta", (), options), "__module__": __name__, **methods}
+    return type(name, (resources.ModelResource,), attrs)
+
+
+def _noop(self, *args, **kwargs):
+    return None
+
+
+class MyLoader(instance_loaders.ModelInstanceLoader):
+    pass
+
+
+REFUSED = {
+    # name: (Resource, what the refusal names)
+    "before_import": (_refused("BeforeImport", before_import=_noop), "before_import()"),
+    "after_import": (_refused("AfterImport", after_import=_noop), "after_import()"),
+    "import_row": (_refused("ImportRow", import_row=_noop), "import_row()"),
+    "import_data": (_refused("ImportData", import_data=_noop), "import_data()"),
+    "save_instance": (_refused("SaveInstance", save_instance=_noop), "save_instance()"),
+    "do_instance_save": (_refused("DoSave", do_instance_save=_noop), "do_instance_save()"),
+    "for_delete": (_refused("ForDelete", for_delete=_noop), "for_delete()"),
+    "get_import_id_fields": (
+        _refused("DynamicKey", get_import_id_fields=lambda self: ["code"]),
+        "get_import_id_fields()",
+    ),
+    "use_bulk": (_refused("Bulk", {"use_bulk": True}), "use_bulk"),
+    "using_db": (_refused("OtherDb", {"using_db": "replica"}), "using_db"),
+    "instance_loader_class": (
+        _refused("Loader", {"instance_loader_class": MyLoader}),
+        "instance_loader_class",
+    ),
+    "relation_attribute": (
+        _refused(
+            "Relation",
+            {"model": Item, "import_id_fields": ("sku",), "fields": ("sku", "owner_name")},
+            owner_name=fields.Field(attribute="owner__name", column_name="owner_name"),
+        ),
+        "follows a relation",
+    ),
+    "key_not_a_field": (_refused("NoKeyField", {"import_id_fields": ("nope",)}), "'nope'"),
+    "multi_table_inheritance": (
+        _refused("Child", {"model": ChildGauge, "fields": ("code", "extra")}),
+        "multi-table inheritance",
+    ),
+}
+
+
+class LooseResource(resources.ModelResource):
+    class Meta:
+        model = Loose
+        import_id_fields = ("code",)
+        fields = ("code", "value")
+
+
+class SavedResource(resources.ModelResource):
+    class Meta:
+        model = Saved
+        import_id_fields = ("code",)
+        fields = ("code",)
+
+
+class SignalledResource(resources.ModelResource):
+    class Meta:
+        model = Signalled
+        import_id_fields = ("code",)
+        fields = ("code",)
+
+
+CHECKED = {
+    # name: (Resource, check id, what the message names)
+    "natural_key_without_unique_constraint": (LooseResource, "batches.E010", "UniqueConstraint"),
+    "save_overridden": (SavedResource, "batches.E011", "Saved.save() is overridden"),
+    "post_save_receiver": (SignalledResource, "batches.E011", "post_save receiver"),
+}

@@ -1,0 +1,155 @@
+"""Each Resource of the catalogue imports a file exactly as import_data() does.
+
+One file per feature, with good rows and the bad values that feature meets; run by
+import_data() and by the platform (real worker, real chord, chunks of four rows), and
+compared column by column (`harness.compare`).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from batches import registry
+from tests.conformance import resources
+from tests.conformance.conftest import base_rows
+from tests.conformance.harness import compare
+from tests.conformance.models import Owner
+
+pytestmark = [pytest.mark.slow]
+
+
+def _owner_pk(code: str) -> int:
+    return Owner._base_manager.get(code=code).pk
+
+
+def gauge_file() -> str:
+    o1 = _owner_pk("O1")
+    return (
+        "code,name,note,count,small,amount,ratio,active,day,seen_at,kind,email,url,score,owner\n"
+        f"G1,renamed,,2,,2.5,,1,,,,,,,{o1}\n"
+        f"G2,full,a note,12,,3.14159,1e3,yes,03/04/2024,2024-01-02 03:04:05,zz,nope,x,500,{o1}\n"
+        "G3,three point seven,,3.7,,,,,,,,,,,\n"
+        "G4,bad count,,abc,,1,,,,,,,,,\n"
+        "G5,bad day and ratio,,1,,1,x,,2024-02-30,,,,,,\n"
+        "G6,a name far too long for twenty,,1,,1,,,,,,,,,\n"
+        "G7,negative small,,1,-1,1,,,,,,,,,\n"
+        "G8,missing owner,,1,,1,,,,,,,,,999999\n"
+        "G9,owner not a number,,1,,1,,,,,,,,,abc\n"
+        "G10,abcdefghijklmnopqrst   ,,1,,1,,,,,,,,,\n"
+        "G11,spaced count,, 42 ,,1e2,,True,2024-1-5,,,,,,\n"
+        "G12,overflow,,1,,99999.999,,,,,,,,,\n"
+        "G13,defaults,,1,,1,,,,,,,,,\n"
+        "G14,big int,,99999999999,,1,,,,,,,,,\n"
+        "G15,spaces,  ,1, ,1,  ,TRUE, ,,,,,,\n"
+    )
+
+
+FILES = {
+    "plain_fields_and_model_defaults": gauge_file,
+    "foreign_key_widget_and_field_defaults": lambda: (
+        "code,name,count,amount,active,owner\n"
+        "G1,,5,5,,O3\n"
+        "G2,two,1,1,1,O1\n"
+        "G3,three,1,1,0,\n"
+        "G4,four,1,1,,ZZ\n"
+        "G5,five,1,1,,o1\n"
+        "G6,six,1,1,,O2\n"
+    ),
+    "custom_widgets_field_clean_readonly": lambda: (
+        "code,name,count,small,amount,active,day,note,kind,label,owner__name\n"
+        "G1,  lower  ,7,N/A,2.50,y,31.12.2024,x,b,whatever,ignored\n"
+        "G2,two,M,1,1,n,01.01.2024,y,b,,\n"
+        "G3,three,3,M,T,maybe,,z,,,\n"
+        "G4,four,4,2,1.5,yes,2024-12-31,w,,,\n"
+        "G5,five,n/a,3,1,,32.01.2024,v,,,\n"
+        "G6,six,6,-4,1,1,01.02.2024,,,,\n"
+    ),
+    "skip_unchanged_report_skipped": lambda: (
+        "owner,sku,title,price\n"
+        f"{_owner_pk('O1')},S1,old,1.0\n"
+        f"{_owner_pk('O1')},S2,new,2\n"
+        f"{_owner_pk('O3')},S1,other owner,3\n"
+        f"{_owner_pk('O1')},S3,,\n"
+        "999999,S4,no owner,1\n"
+    ),
+    "natural_key_with_a_foreign_key": lambda: (
+        "owner,sku,title,price\n"
+        "O1,S1,renamed,1.5\n"
+        "O3,S1,same sku other owner,2\n"
+        "O2,S9,inactive owner is still an owner,\n"
+        "OX,S2,unknown owner,1\n"
+        "O1,S2,,abc\n"
+    ),
+    "cached_instance_loader": lambda: "code,name\nO1,first\nO9,new\nO3,\n",
+    "row_hooks": lambda: (
+        "code,name,count,amount\n"
+        "G1,,3,1\n"
+        "G2,  two  ,M,1\n"
+        "G3,three,4,2\n"
+        "G4,,abc,1\n"
+        "G5,five,5,1\n"
+        "G6,six,6,\n"
+    ),
+    "skip_row": lambda: (
+        "owner,sku,title,price\n"
+        f"{_owner_pk('O1')},S1,skip,9\n"
+        f"{_owner_pk('O1')},S2,skip,9\n"
+        f"{_owner_pk('O1')},S3,kept,3\n"
+    ),
+    "import_instance_and_import_field": lambda: (
+        "code,name,count,amount\nG1,,5,5\nG2,two,2,2\nG3,,x,3\n"
+    ),
+    "get_or_init_instance_and_init_instance": lambda: (
+        "code,name,count,amount\nG1,one,1,1\nG2,two,2,2\n"
+    ),
+    "clean_model_instances": lambda: (
+        "code,name,count,amount,kind,email,url,score\n"
+        "G1,one,1,1,b,a@example.com,https://example.com,50\n"
+        "G2,two,1,1,zz,not-an-email,nope,500\n"
+        "G3,,1,1,a,,,\n"
+        "G4,four,abc,1,a,,,\n"
+        "G5,five,5,5,,,,-1\n"
+    ),
+    "saves_null_values_false": lambda: (
+        "code,name,count,amount,note,small\nG1,one,1,1,,\nG2,two,2,2,,\nG3,three,3,3,n,4\n"
+    ),
+    "many_to_many": lambda: (
+        "owner,sku,title,tags\n"
+        'O1,S1,tagged,"red,blue"\n'
+        "O1,S2,new,green\n"
+        'O1,S3,unknown tag,"pink,red"\n'
+        "O3,S1,no tags,\n"
+    ),
+    "force_init_instance": lambda: "code,name\nO1,again\nO9,new\nO8,newer\n",
+    "foreign_key_widget_get_queryset": lambda: (
+        "owner,sku,title,price\nO1,S5,active owner,1\nO2,S6,inactive owner,1\n"
+    ),
+    "default_manager_hides_rows": lambda: "code,value\nF1,10\nF2,20\nF3,30\n",
+    "skip_unchanged_with_auto_now": lambda: "code,name,count,amount\nG1,old,1,1.00\nG2,two,2,2\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(resources.IDENTICAL))
+def test_the_platform_imports_as_import_data_does(case, celery_worker, dataset):
+    resource_class, path = resources.IDENTICAL[case]
+    registered = dataset(case, resource_class)
+    assert registered.path == path, registered.profile.explanation
+    base_rows()
+
+    job = compare(case, resource_class, FILES[case](), setup=base_rows)
+
+    assert job.finished_at is not None
+
+
+def test_every_catalogue_case_has_a_file():
+    assert set(FILES) == set(resources.IDENTICAL)
+
+
+def test_the_path_and_its_reason_are_named(dataset):
+    hooked = dataset("hooked", resources.HookedGaugeResource)
+    plain = dataset("plain", resources.GaugeResource)
+
+    assert hooked.profile.explanation.startswith("compatible path: ")
+    assert "before_import_row() is overridden" in hooked.profile.explanation
+    assert plain.profile.explanation.startswith("fast path")
+    assert registry.get("plain") is plain
