@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError, models, transaction
-from django.db.models import Q
 from import_export import widgets
 from import_export.instance_loaders import ModelInstanceLoader
 from import_export.results import RowResult
@@ -45,10 +44,12 @@ from batches.cells import (
     widget_message,
 )
 from batches.features import import_fields, model_field_of, overridden
+from batches.instances import instances_write, rows_by_keys
 from batches.rows import Rejected, check_header, known_columns
-from batches.writer import instances_write
 
 Claim = Callable[[list[int], list[str]], dict[int, int]]
+# Rows taken through the steps at a time: a chunk's memory depends on this, not on its size.
+BATCH_ROWS = 2_000
 _COUNTS = {
     RowResult.IMPORT_TYPE_NEW: "new",
     RowResult.IMPORT_TYPE_UPDATE: "updated",
@@ -79,6 +80,11 @@ class _Row:
     diff: object = None
     done: bool = False  # rejected
     counted: bool = False  # in the outcome's new/updated/unchanged
+
+    def light(self) -> _Row:
+        """The row without its instance and results (kept for a dry run's key claims)."""
+        self.instance = self.original = self.diff = None
+        return self
 
 
 def check_compatible_header(dataset, header: list[str]) -> None:
@@ -111,6 +117,7 @@ class ChunkInstanceLoader(ModelInstanceLoader):
         self.key_fields = [resource.fields[name] for name in resource.get_import_id_fields()]
         self.model_fields = [model_field_of(meta.model, f.attribute) for f in self.key_fields]
         self.loaded: dict[tuple, models.Model] = {}
+        self.keys: dict[int, tuple] = {}  # id(row) -> (row, key) read by key_of()
 
     def key_of(self, data) -> tuple | None:
         try:
@@ -119,7 +126,9 @@ class ChunkInstanceLoader(ModelInstanceLoader):
             raise
         except Exception:
             return None  # the same call fails again in get_instance(), where it counts
-        return self._normal(values)
+        key = self._normal(values)
+        self.keys[id(data)] = (data, key)
+        return key
 
     def _normal(self, values) -> tuple | None:
         key = []
@@ -135,27 +144,20 @@ class ChunkInstanceLoader(ModelInstanceLoader):
         return tuple(key)
 
     def load(self, keys: Iterable[tuple]) -> None:
-        """Load the existing rows of these keys, in one query per 1,000 keys."""
-        keys = list(set(keys))
-        attributes = [f.attribute for f in self.key_fields]
-        attnames = [f.attname for f in self.model_fields if f is not None]
+        """Load the existing rows of these keys: one query (per 5,000 keys)."""
+        wanted = list(set(keys))
+        fields = [f for f in self.model_fields if f is not None]
         queryset = self.get_queryset()
-        for start in range(0, len(keys), 1_000):
-            batch = keys[start : start + 1_000]
-            if len(attributes) == 1:
-                found = queryset.filter(**{f"{attnames[0]}__in": [k[0] for k in batch]})
-            else:
-                condition = Q()
-                for key in batch:
-                    condition |= Q(**dict(zip(attnames, key, strict=True)))
-                found = queryset.filter(condition)
-            for instance in found:
-                loaded = self._normal([getattr(instance, name) for name in attnames])
+        for start in range(0, len(wanted), 5_000):
+            for instance in rows_by_keys(queryset, fields, wanted[start : start + 5_000]):
+                loaded = self._normal([getattr(instance, f.attname) for f in fields])
                 if loaded is not None:
                     self.loaded[loaded] = instance
 
     def get_instance(self, row):
-        key = self.key_of(row)
+        # The key this row's fields gave in key_of() (nothing ran on the row since).
+        remembered = self.keys.get(id(row))
+        key = remembered[1] if remembered and remembered[0] is row else self.key_of(row)
         if key is None:
             return super().get_instance(row)
         return self.loaded.get(key)
@@ -217,6 +219,7 @@ class CompatibleChunk:
                 self.by_attribute.setdefault(model_field.name, f.column_name)
         self.outcome = ChunkOutcome()
         self.careful = False  # a savepoint per row step (see run())
+        self.seen_keys: dict[tuple, int] = {}  # natural key -> first row, over the chunk
 
     # -- the rows ----------------------------------------------------------------------
 
@@ -248,15 +251,21 @@ class CompatibleChunk:
         return careful._attempt(records, first_index, write=write, claim=claim)
 
     def _attempt(self, records, first_index: int, *, write: bool, claim: Claim | None):
+        """The chunk in batches of BATCH_ROWS rows: memory follows that, not the chunk."""
+        claimable: list[_Row] = []
         with transaction.atomic():
-            pending = self._through(records, first_index)
-            if claim is not None and not self.dry_run:
-                pending = self._claimed(pending, claim)
-            self._finished(pending, write=write)
+            for start in range(0, len(records), BATCH_ROWS):
+                batch = records[start : start + BATCH_ROWS]
+                pending = self._through(batch, first_index + start)
+                if claim is not None and not self.dry_run:
+                    pending = self._claimed(pending, claim)
+                self._finished(pending, write=write)
+                if self.dry_run:
+                    claimable += [row.light() for row in pending if not row.done]
             if self.dry_run:
                 transaction.set_rollback(True)
-        if claim is not None and self.dry_run:
-            self._claimed(pending, claim)
+        if claim is not None and claimable:
+            self._claimed(claimable, claim)
         self.outcome.rejected.sort(key=lambda r: r.row_number)
         return self.outcome
 
@@ -327,7 +336,7 @@ class CompatibleChunk:
         """A key met twice in the chunk: the later row is rejected, as the fast path does."""
         keys = [self.resource.fields[n] for n in self.resource.get_import_id_fields()]
         names = [f.column_name for f in keys]
-        seen: dict[tuple, int] = {}
+        seen = self.seen_keys
         for row in rows:
             if row.done or row.key is None:
                 continue

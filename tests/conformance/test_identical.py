@@ -153,3 +153,17 @@ def test_the_path_and_its_reason_are_named(dataset):
     assert "before_import_row() is overridden" in hooked.profile.explanation
     assert plain.profile.explanation.startswith("fast path")
     assert registry.get("plain") is plain
+
+
+@pytest.mark.parametrize("case", ["row_hooks", "many_to_many", "clean_model_instances"])
+def test_a_chunk_taken_in_several_batches_imports_the_same(
+    case, celery_worker, dataset, monkeypatch
+):
+    from batches import compatible
+
+    monkeypatch.setattr(compatible, "BATCH_ROWS", 2)
+    resource_class, _ = resources.IDENTICAL[case]
+    dataset(case, resource_class)
+    base_rows()
+
+    compare(case, resource_class, FILES[case](), setup=base_rows)
