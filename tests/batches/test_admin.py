@@ -189,3 +189,30 @@ def test_the_job_page_shows_the_first_chunk_errors_with_their_rows(client, impor
         "Every chunk failed. First errors: rows 2-2: Airport.name cannot be empty (NOT NULL)."
         in html
     )
+
+
+def test_the_preview_of_a_compatible_dataset_runs_its_hooks_and_writes_nothing(client, importer):
+    from catalogue.models import WeatherDay
+
+    client.force_login(importer)
+    content = (
+        b"date,precipitation,temp_max,temp_min,wind,weather\n"
+        b"2012/01/01,T,12.8,5.0,4.7, Drizzle \n"
+        b"2012/01/02,10.9,warm,2.8,4.5,rain\n"
+    )
+    client.post(
+        reverse("admin:batches_importjob_upload"),
+        {
+            "dataset": "seattle_weather", "mode": "valid_rows", "encoding": "utf-8",
+            "delimiter": "", "file": SimpleUploadedFile("w.csv", content, content_type="text/csv"),
+        },
+    )  # fmt: skip
+
+    html = client.get(
+        reverse("admin:batches_importjob_preview", args=[ImportJob.objects.get().id])
+    ).content.decode()
+
+    assert "Import path: <strong>compatible</strong>" in html
+    assert "1</strong> of them would be rejected" in html
+    assert "&#x27;warm&#x27; is not a number" in html
+    assert not WeatherDay.objects.exists()  # the dry run was rolled back

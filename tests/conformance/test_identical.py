@@ -167,3 +167,59 @@ def test_a_chunk_taken_in_several_batches_imports_the_same(
     base_rows()
 
     compare(case, resource_class, FILES[case](), setup=base_rows)
+
+
+@pytest.mark.parametrize("case", ["row_hooks", "plain_fields_and_model_defaults"])
+def test_all_or_nothing_writes_nothing_when_import_data_would_roll_back(
+    case, celery_worker, dataset
+):
+    """import_data(use_transactions=True, rollback_on_validation_errors=True): nothing
+    stays if a row fails; the platform's all-or-nothing mode writes nothing either."""
+    import tablib
+
+    from batches.models import ImportJob
+    from batches.services.uploads import job_queue
+    from tests.conformance.harness import audit, reset, table
+    from tests.support.imports import make_job, wait_for_finish
+
+    resource_class, _ = resources.IDENTICAL[case]
+    dataset(case, resource_class)
+    base_rows()
+    reset(base_rows)
+    before = table(resources.Gauge, ["code"])
+    result = resource_class().import_data(
+        tablib.Dataset().load(FILES[case](), format="csv"),
+        use_transactions=True, rollback_on_validation_errors=True,
+    )  # fmt: skip
+    assert result.has_errors() or result.has_validation_errors()
+    assert table(resources.Gauge, ["code"]) == before
+
+    job = make_job(case, FILES[case](), mode=ImportJob.Mode.ALL_OR_NOTHING)
+    job_queue(job_id=job.id)
+    job = wait_for_finish(job.id)
+
+    assert job.status == ImportJob.Status.FAILED
+    assert table(resources.Gauge, ["code"]) == before
+    assert not audit()  # the hooks' writes of the validate phase were rolled back
+
+
+def test_all_or_nothing_of_a_good_file_runs_the_hooks_writes_once(celery_worker, dataset):
+    from batches.models import ImportJob
+    from batches.services.uploads import job_queue
+    from tests.conformance.harness import audit, oracle, reset, table
+    from tests.support.imports import make_job, wait_for_finish
+
+    text = "code,name,count,amount\n" + "".join(f"K{n},k{n},{n},{n}.5\n" for n in range(9))
+    dataset("hooked", resources.HookedGaugeResource)
+    base_rows()
+    reset(base_rows)
+    expected = oracle(resources.HookedGaugeResource, text)
+    reset(base_rows)
+
+    job = make_job("hooked", text, mode=ImportJob.Mode.ALL_OR_NOTHING)
+    job_queue(job_id=job.id)
+    job = wait_for_finish(job.id)
+
+    assert (job.status, job.rows_new) == (ImportJob.Status.SUCCEEDED, 9)
+    assert table(resources.Gauge, ["code"]) == expected.rows
+    assert audit() == expected.audit  # each hook ran once for real (the dry run rolled back)
