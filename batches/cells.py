@@ -58,7 +58,7 @@ _HUMAN_CODES = {
     "%M": "mm",
     "%S": "ss",
 }
-# Cell -> (kwargs the import passes on to Field.clean and the widget).
+# (cell, the row's cells, the row's number among the data rows) -> COPY text.
 Converter = Callable[[str, Sequence[str], int], str]
 
 

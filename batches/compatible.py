@@ -31,21 +31,18 @@ from dataclasses import dataclass, field
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError, models, transaction
-from import_export import widgets
-from import_export.instance_loaders import ModelInstanceLoader
 from import_export.results import RowResult
 
 from batches.cells import (
     INVALID,
-    NOT_ROW_PROBLEMS,
     FieldError,
-    foreign_key_matches,
-    storage_field,
     widget_message,
 )
 from batches.features import import_fields, model_field_of, overridden
-from batches.instances import instances_write, rows_by_keys
-from batches.rows import Rejected, check_header, known_columns
+from batches.headers import check_header, known_columns
+from batches.instances import instances_write
+from batches.loading import ChunkForeignKeyWidget, ChunkInstanceLoader, plain_foreign_key
+from batches.rejections import Rejected
 
 Claim = Callable[[list[int], list[str]], dict[int, int]]
 # Rows taken through the steps at a time: a chunk's memory depends on this, not on its size.
@@ -100,100 +97,6 @@ def check_compatible_header(dataset, header: list[str]) -> None:
         required=key,
         expected=[f.column_name for f in import_fields(resource)],
         ignore_extra_columns=dataset.ignore_extra_columns,
-    )
-
-
-class ChunkInstanceLoader(ModelInstanceLoader):
-    """ModelInstanceLoader over rows loaded for the whole chunk in one query.
-
-    A row's key is read as ModelInstanceLoader reads it (`Field.clean` of each
-    `import_id_fields` field); a key the bulk load could not prepare (empty parts,
-    values the model field cannot read) is looked up on its own, as there.
-    """
-
-    def __init__(self, resource):
-        super().__init__(resource)
-        meta = resource._meta
-        self.key_fields = [resource.fields[name] for name in resource.get_import_id_fields()]
-        self.model_fields = [model_field_of(meta.model, f.attribute) for f in self.key_fields]
-        self.loaded: dict[tuple, models.Model] = {}
-        self.keys: dict[int, tuple] = {}  # id(row) -> (row, key) read by key_of()
-
-    def key_of(self, data) -> tuple | None:
-        try:
-            values = [field.clean(data) for field in self.key_fields]
-        except NOT_ROW_PROBLEMS:
-            raise
-        except Exception:
-            return None  # the same call fails again in get_instance(), where it counts
-        key = self._normal(values)
-        self.keys[id(data)] = (data, key)
-        return key
-
-    def _normal(self, values) -> tuple | None:
-        key = []
-        for model_field, value in zip(self.model_fields, values, strict=True):
-            if isinstance(value, models.Model):
-                value = value.pk
-            if value is None or model_field is None:
-                return None
-            try:
-                key.append(storage_field(model_field).to_python(value))
-            except (ValidationError, TypeError, ValueError):
-                return None
-        return tuple(key)
-
-    def load(self, keys: Iterable[tuple]) -> None:
-        """Load the existing rows of these keys: one query (per 5,000 keys)."""
-        wanted = list(set(keys))
-        fields = [f for f in self.model_fields if f is not None]
-        queryset = self.get_queryset()
-        for start in range(0, len(wanted), 5_000):
-            for instance in rows_by_keys(queryset, fields, wanted[start : start + 5_000]):
-                loaded = self._normal([getattr(instance, f.attname) for f in fields])
-                if loaded is not None:
-                    self.loaded[loaded] = instance
-
-    def get_instance(self, row):
-        # The key this row's fields gave in key_of() (nothing ran on the row since).
-        remembered = self.keys.get(id(row))
-        key = remembered[1] if remembered and remembered[0] is row else self.key_of(row)
-        if key is None:
-            return super().get_instance(row)
-        return self.loaded.get(key)
-
-
-class _ChunkForeignKeyWidget(widgets.ForeignKeyWidget):
-    """A plain ForeignKeyWidget answering from the chunk's related rows, loaded at once.
-
-    Same results as the widget's own `get(**{field: value})`: the instance, or the
-    model's DoesNotExist / MultipleObjectsReturned; a value it was not given (a later
-    hook changed it) is looked up as the original widget would.
-    """
-
-    def __init__(self, original: widgets.ForeignKeyWidget, values: set[str]):
-        self.__dict__.update(original.__dict__)
-        self.matches, self.problems = foreign_key_matches(original, values, pks_only=False)
-
-    def get_instance_by_lookup_fields(self, value, row, **kwargs):
-        if value in self.problems or value not in self.matches:
-            return super().get_instance_by_lookup_fields(value, row, **kwargs)
-        found = self.matches[value]
-        name = self.model._meta.object_name
-        if not found:
-            raise self.model.DoesNotExist(f"{name} matching query does not exist.")
-        if len(found) > 1:
-            raise self.model.MultipleObjectsReturned(
-                f"get() returned more than one {name} -- it returned {len(found)}!"
-            )
-        return found[0]
-
-
-def _plain_foreign_key(widget) -> bool:
-    return (
-        type(widget) is widgets.ForeignKeyWidget
-        and not widget.use_natural_foreign_keys
-        and "__" not in widget.field
     )
 
 
@@ -326,11 +229,13 @@ class CompatibleChunk:
     def _foreign_keys_loaded(self, rows: list[_Row]) -> None:
         for resource_field in import_fields(self.resource):
             widget = resource_field.widget
-            if not _plain_foreign_key(widget):
+            if isinstance(widget, ChunkForeignKeyWidget):
+                widget = widget.original  # the previous batch's: load this batch's values
+            if not plain_foreign_key(widget):
                 continue
             name = resource_field.column_name
             values = {str(row.data[name]) for row in rows if not row.done and row.data.get(name)}
-            resource_field.widget = _ChunkForeignKeyWidget(widget, values)
+            resource_field.widget = ChunkForeignKeyWidget(widget, values)
 
     def _duplicates_rejected(self, rows: list[_Row]) -> None:
         """A key met twice in the chunk: the later row is rejected, as the fast path does."""

@@ -92,17 +92,6 @@ ROW_HOOKS = (
     "get_diff_class",
 )
 
-# Built-in widgets whose clean() the fast path reproduces cell by cell without
-# calling it for the common shapes of a value (it calls it for every other shape).
-FAST_LANE_WIDGETS = (
-    widgets.CharWidget,
-    widgets.IntegerWidget,
-    widgets.DecimalWidget,
-    widgets.FloatWidget,
-    widgets.BooleanWidget,
-    widgets.DateWidget,
-)
-
 # Model field types whose values the fast path writes as COPY text.
 COPY_FIELD_TYPES = (
     models.CharField,

@@ -1,5 +1,4 @@
-"""The compatible path's database work: a chunk's rows loaded by key, instances written
-as save() would write them, in bulk.
+"""The compatible path's writes: instances written as save() would write them, in bulk.
 
 Values are what save() sends: each field's `pre_save()` (auto_now, ...) then
 `get_db_prep_save()`, a `db_default` as the column's DEFAULT; an update writes every
@@ -47,27 +46,6 @@ def stage(cursor, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[st
             copy.write(
                 "".join(f"{start + i}\t" + "\t".join(row) + "\n" for i, row in enumerate(block))
             )
-
-
-def rows_by_keys(queryset, fields: list[models.Field], keys: list[tuple]) -> list[models.Model]:
-    """The rows of `queryset` whose `fields` equal one of `keys`, in one query."""
-    if not keys:
-        return []
-    if len(fields) == 1:
-        return list(queryset.filter(**{f"{fields[0].attname}__in": [k[0] for k in keys]}))
-    qn = connection.ops.quote_name
-    meta = queryset.model._meta
-    with connection.cursor() as cursor:
-        stage(
-            cursor,
-            [(f"k{i}", db_cast(f)) for i, f in enumerate(fields)],
-            [[render(value) for value in key] for key in keys],
-        )
-    on = " AND ".join(f"t.{qn(column(f))} = s.k{i}" for i, f in enumerate(fields))
-    matching = models.expressions.RawSQL(
-        f"SELECT t.{qn(column(meta.pk))} FROM {qn(meta.db_table)} t JOIN {STAGE} s ON {on}", []
-    )
-    return list(queryset.filter(pk__in=matching))
 
 
 class _NeedsSave(Exception):

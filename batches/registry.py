@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from import_export.resources import ModelResource
 
-from batches.features import COMPATIBLE, FAST, Profile, import_fields, resource_profile
+from batches.features import FAST, Profile, import_fields, resource_profile
 
 if TYPE_CHECKING:
     from batches.rows import RowSpec
@@ -116,6 +116,3 @@ def get(name: str) -> Dataset:
 
 def all_datasets() -> list[Dataset]:
     return sorted(_DATASETS.values(), key=lambda d: d.name)
-
-
-__all__ = ["COMPATIBLE", "FAST", "Dataset", "DatasetNotFound", "DatasetRefused", "register"]

@@ -25,9 +25,7 @@ from import_export import widgets
 from import_export.resources import ModelResource
 
 from batches.cells import (
-    DATABASE,
     ERROR,
-    INVALID,
     NULL,
     Converter,
     FieldError,
@@ -37,6 +35,8 @@ from batches.cells import (
     literal_converter,
 )
 from batches.features import import_fields, model_field_of
+from batches.headers import HeaderError, check_header, known_columns
+from batches.rejections import Rejected, row_verdict
 
 _COPY_ESCAPE = re.compile(r"\\(.)")
 _COPY_CODES = {"t": "\t", "n": "\n", "r": "\r"}
@@ -48,10 +48,6 @@ def copy_unescape(cell: str) -> str:
     if "\\" not in cell:
         return cell
     return _COPY_ESCAPE.sub(lambda m: _COPY_CODES.get(m.group(1), m.group(1)), cell)
-
-
-class HeaderError(ValueError):
-    """The header cannot be imported into the dataset: missing/extra/duplicated columns."""
 
 
 @dataclass
@@ -76,47 +72,6 @@ class Implicit:
     constant: str | None = None
     # auto_now: save() writes it on every update too.
     on_update: bool = False
-
-
-def known_columns(resource) -> set[str]:
-    """Every column name the Resource reads or may ignore (readonly, export-only fields)."""
-    return {f.column_name for f in resource.get_import_fields()} | {
-        f.column_name for f in resource.fields.values()
-    }
-
-
-def check_header(
-    header: list[str],
-    *,
-    known: set[str],
-    required: list[str],
-    expected: list[str],
-    ignore_extra_columns: bool,
-) -> dict[str, int]:
-    """Column positions by name; raise HeaderError naming every problem of the header.
-
-    A file of rejected rows downloaded from an earlier import starts with the columns
-    `row` and `error`: unless the Resource has such columns, they are read and ignored,
-    so the corrected file imports again as it is.
-    """
-    if [name.strip() for name in header[:2]] == ["row", "error"] and not {"row", "error"} & known:
-        known = known | {"row", "error"}
-    problems = []
-    positions: dict[str, list[int]] = {}
-    for index, name in enumerate(header):
-        positions.setdefault(name.strip(), []).append(index)
-    for name, where in positions.items():
-        if len(where) > 1:
-            numbers = " and ".join(str(i + 1) for i in where)
-            problems.append(f"column {name!r} appears more than once (columns {numbers})")
-    for index, name in enumerate(header):
-        if name.strip() not in known and not ignore_extra_columns:
-            label = repr(name.strip()) if name.strip() else "(empty name)"
-            problems.append(f"unexpected column {label} (column {index + 1})")
-    problems += [f"missing column {name!r}" for name in required if name not in positions]
-    if problems:
-        raise HeaderError("; ".join(problems) + f". Expected columns: {', '.join(expected)}.")
-    return {name: where[0] for name, where in positions.items()}
 
 
 def _implicit(model_field: models.Field) -> Implicit | None:
@@ -251,18 +206,6 @@ class RowSpec:
 
 
 @dataclass
-class Rejected:
-    row_number: int
-    columns: list[str]
-    message: str
-    values: list[str]
-    # column name -> problem, for the preview's per-field display
-    field_errors: dict[str, str] = field(default_factory=dict)
-    # import_data()'s verdict: "invalid" (a ValidationError naming `columns`) or "error"
-    kind: str = ERROR
-
-
-@dataclass
 class ValidatedRows:
     lines: list[str] = field(default_factory=list)  # COPY text lines (no newline) of valid rows
     # For each line: its row number and natural key (parts joined by \x1f), for the
@@ -275,39 +218,6 @@ class ValidatedRows:
     @property
     def valid(self) -> int:
         return len(self.lines)
-
-
-def row_verdict(
-    row_number: int, problems: list[tuple[str, FieldError]], cells: list[str]
-) -> Rejected:
-    """A row's outcome from its cells' problems, in the Resource's field order.
-
-    import_data() reads the fields in order: a ValueError marks the field invalid and
-    goes on, any other exception ends the row (an error); the database is met only if
-    every field was read without a problem.
-    """
-    invalid = []
-    stopped = None
-    for name, problem in problems:
-        if problem.kind == INVALID:
-            invalid.append((name, problem))
-        elif problem.kind == ERROR:
-            stopped = (name, problem)
-            break
-    if stopped is not None:
-        shown, kind = [*invalid, stopped], ERROR
-    elif invalid:
-        shown, kind = invalid, INVALID
-    else:
-        shown, kind = [p for p in problems if p[1].kind == DATABASE], ERROR
-    return Rejected(
-        row_number,
-        [name for name, _ in shown],
-        "; ".join(f"row {row_number}, column {name!r}: {problem}" for name, problem in shown),
-        cells,
-        {name: str(problem) for name, problem in shown},
-        kind,
-    )
 
 
 @dataclass
@@ -528,6 +438,3 @@ class HeaderPlan:
         result.seen = seen
         rejected.sort(key=lambda r: r.row_number)
         return result
-
-
-__all__ = ["NULL", "HeaderError", "HeaderPlan", "Rejected", "RowSpec", "ValidatedRows"]

@@ -20,7 +20,7 @@ from batches.compatible import CompatibleChunk
 from batches.csvfiles import read_range
 from batches.dberrors import database_error_message
 from batches.models import ImportChunk, ImportJob, ImportRowError
-from batches.rows import Rejected
+from batches.rejections import Rejected
 from batches.services.notifications import chunk_alert_killed_worker
 from batches.writer import claim_keys, upsert_lines
 

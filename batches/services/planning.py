@@ -11,8 +11,8 @@ from batches import registry
 from batches.checks import dataset_problems
 from batches.compatible import check_compatible_header
 from batches.csvfiles import ImportFileError, inspect_file, plan_ranges
+from batches.headers import HeaderError
 from batches.models import ImportChunk, ImportJob
-from batches.rows import HeaderError
 from batches.services import sending
 from batches.services.transitions import job_mark_ended, job_mark_running
 

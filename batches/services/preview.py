@@ -17,8 +17,9 @@ from batches.csvfiles import (
     read_range,
     wide_label,
 )
+from batches.headers import HeaderError
 from batches.models import ImportJob
-from batches.rows import HeaderError, Rejected
+from batches.rejections import Rejected
 from batches.services.planning import header_check
 
 
