@@ -47,6 +47,18 @@ class Alert(models.Model):
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
+    occurrences = models.PositiveIntegerField(
+        default=1, help_text="how many times this condition was raised while open"
+    )
+    # Empty when the condition cleared by itself; who and why when resolved by hand.
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    resolution_note = models.TextField(blank=True)
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -76,6 +88,7 @@ class Alert(models.Model):
         permissions = [
             ("view_dashboard", "Can view the ops dashboard"),
             ("acknowledge_alert", "Can acknowledge ops alerts"),
+            ("resolve_alert", "Can resolve ops alerts by hand, with a note"),
         ]
 
     def __str__(self) -> str:
