@@ -15,9 +15,12 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from batches import selectors, services
+from batches import selectors
 from batches.forms import UploadForm
 from batches.models import ImportChunk, ImportJob, ImportRowError, InboxFile
+from batches.services.control import job_cancel, job_retry_failed_chunks
+from batches.services.preview import job_preview
+from batches.services.uploads import job_create, job_queue
 
 RUN = "batches.run_import"
 VIEW = "batches.view_import"
@@ -87,7 +90,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         _require(request, RUN)
         form = UploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
-            job = services.job_create(
+            job = job_create(
                 dataset=form.cleaned_data["dataset"],
                 file=form.cleaned_data["file"],
                 name=form.cleaned_data["file"].name,
@@ -109,7 +112,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         _require(request, RUN)
         job = get_object_or_404(ImportJob, id=job_id)
         if request.method == "POST":
-            if services.job_queue(job_id=job.id):
+            if job_queue(job_id=job.id):
                 messages.success(request, f"Import #{job.id} is queued.")
             return redirect("admin:batches_importjob_follow", job_id=job.id)
         context = {
@@ -117,7 +120,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "title": f"Check import #{job.id} before it runs",
             "job": job,
-            "preview": services.job_preview(job=job),
+            "preview": job_preview(job=job),
         }
         return TemplateResponse(request, "batches/preview.html", context)
 
@@ -160,7 +163,7 @@ class ImportJobAdmin(admin.ModelAdmin):
     def cancel_view(self, request, job_id: int):
         _require(request, RUN)
         self._post_only(request)
-        if services.job_cancel(job_id=get_object_or_404(ImportJob, id=job_id).id):
+        if job_cancel(job_id=get_object_or_404(ImportJob, id=job_id).id):
             messages.success(request, f"Import #{job_id} is cancelled; committed rows stay.")
         else:
             messages.warning(request, f"Import #{job_id} had already finished.")
@@ -169,7 +172,7 @@ class ImportJobAdmin(admin.ModelAdmin):
     def retry_view(self, request, job_id: int):
         _require(request, RUN)
         self._post_only(request)
-        count = services.job_retry_failed_chunks(job_id=get_object_or_404(ImportJob, id=job_id).id)
+        count = job_retry_failed_chunks(job_id=get_object_or_404(ImportJob, id=job_id).id)
         if count:
             messages.success(request, f"Retrying {count} chunks of import #{job_id}.")
         else:

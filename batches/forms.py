@@ -5,7 +5,7 @@ from django.conf import settings
 
 from batches import registry
 from batches.models import ImportJob
-from batches.services import ImportRejected, upload_check
+from batches.services.uploads import ImportRejected, upload_check
 
 DELIMITERS = [
     ("", "detect"),

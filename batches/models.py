@@ -33,6 +33,11 @@ class ImportJob(models.Model):
         CLI = "cli", "command line"
         INBOX = "inbox", "inbox"
 
+    class Phase(models.TextChoices):
+        # All-or-nothing jobs run a validate chord (no writes), then the write chord.
+        VALIDATE = "validate", "validate"
+        WRITE = "write", "write"
+
     FINISHED = (Status.SUCCEEDED, Status.PARTIALLY_FAILED, Status.FAILED, Status.CANCELLED)
 
     dataset = models.CharField(max_length=100)

@@ -1,5 +1,8 @@
 """Celery entry points of the import pipeline; each calls one service.
 
+The services never import this module: they send these tasks by name
+(`batches.services.sending`), so the import graph stays one-way.
+
 Chunk tasks never raise into the chord: with the Redis result backend a failed
 header task turns the callback into a ChordError and the import would never be
 finished or reported. A chunk retries database errors with backoff, then records
@@ -16,6 +19,11 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from batches.services.chunks import chunk_delivery_end, chunk_fail, chunk_import
+from batches.services.finishing import job_finish
+from batches.services.inbox import inbox_scan
+from batches.services.planning import job_plan
+from batches.services.sweeps import jobs_delete_abandoned, jobs_resume_stalled
 from schedules.locking import PeriodicOnceTask
 
 logger = logging.getLogger(__name__)
@@ -39,8 +47,6 @@ RETRYABLE = (OperationalError, InterfaceError)
     max_retries=5,
 )
 def plan_import(job_id: int) -> str:
-    from batches.services import job_plan
-
     return job_plan(job_id=job_id)
 
 
@@ -56,8 +62,6 @@ def plan_import(job_id: int) -> str:
     max_retries=10,
 )
 def import_chunk(self, chunk_id: int, phase: str = "write") -> dict:
-    from batches.services import chunk_delivery_end, chunk_fail, chunk_import
-
     try:
         return chunk_import(chunk_id=chunk_id, phase=phase)
     except RETRYABLE as exc:
@@ -95,8 +99,6 @@ def import_chunk(self, chunk_id: int, phase: str = "write") -> dict:
     max_retries=10,
 )
 def finish_import(job_id: int, phase: str = "write") -> str:
-    from batches.services import job_finish
-
     return job_finish(job_id=job_id, phase=phase)
 
 
@@ -108,8 +110,6 @@ def finish_import(job_id: int, phase: str = "write") -> str:
     time_limit=660,
 )
 def scan_inbox() -> list[int]:
-    from batches.services import inbox_scan
-
     return inbox_scan()
 
 
@@ -121,8 +121,6 @@ def scan_inbox() -> list[int]:
     time_limit=300,
 )
 def resume_stalled_imports() -> dict:
-    from batches.services import jobs_resume_stalled
-
     return jobs_resume_stalled()
 
 
@@ -134,6 +132,4 @@ def resume_stalled_imports() -> dict:
     time_limit=360,
 )
 def delete_abandoned_uploads() -> dict:
-    from batches.services import jobs_delete_abandoned
-
     return jobs_delete_abandoned()

@@ -54,8 +54,8 @@ from django.conf import settings  # noqa: E402
 from django.core.files import File  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
-from batches import services  # noqa: E402
 from batches.models import ImportJob  # noqa: E402
+from batches.services.uploads import job_create, job_queue  # noqa: E402
 from catalogue.models import DailySales  # noqa: E402
 from catalogue.resources import DailySalesResource  # noqa: E402
 from catalogue.services import demo_catalogue_ensure, demo_sales_rows  # noqa: E402
@@ -241,14 +241,14 @@ class Worker:
 def pipeline(path: Path) -> tuple[float, ImportJob]:
     """Store the file (not timed), then time queue -> every row committed."""
     with path.open("rb") as handle:
-        job = services.job_create(
+        job = job_create(
             dataset="daily_sales",
             file=File(handle, name=path.name),
             name=path.name,
             source=ImportJob.Source.CLI,
         )
     started = time.perf_counter()
-    services.job_queue(job_id=job.id)
+    job_queue(job_id=job.id)
     while True:
         job.refresh_from_db()
         if job.finished_at:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -20,7 +19,7 @@ from reporting.forms import PreviewDateForm, ReportDefinitionForm
 from reporting.models import ReportDefinition, ReportRun
 from reporting.rendering import report_render
 from reporting.services import (
-    report_definition_schedule_sync,
+    report_definition_save,
     report_run_resend,
     report_test_send,
 )
@@ -90,9 +89,7 @@ class ReportDefinitionAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">preview</a>', url)
 
     def save_model(self, request, obj, form, change) -> None:
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            report_definition_schedule_sync(definition=obj)
+        report_definition_save(definition=obj)
 
     @admin.action(description="Send a test of the last business day to me", permissions=["send"])
     def send_test_to_me(self, request, queryset) -> None:

@@ -36,6 +36,14 @@ def holiday_name(*, definition: ReportDefinition, day: dt.date) -> str | None:
     return calendar.get(day)
 
 
+def local_day_bounds(*, day: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of a local calendar day as aware instants (23 or 25 hours across DST)."""
+    zone = ZoneInfo(timezone)
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=zone)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=zone)
+    return start, end
+
+
 def rollover_hour() -> int:
     return settings.REPORTING_DAY_ROLLOVER_HOUR
 

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.utils import timezone
 
-from reporting.kinds import report_kind_choices
+from reporting import registry
 from reporting.models import WEEKDAY_CHOICES, ReportDefinition, split_addresses, timezone_choices
 
 _validate_email = EmailValidator()
@@ -35,7 +35,7 @@ def holiday_country_choices() -> list[tuple[str, str]]:
 
 
 class ReportDefinitionForm(forms.ModelForm):
-    kind = forms.ChoiceField(choices=report_kind_choices)
+    kind = forms.ChoiceField(choices=registry.kind_choices)
     business_weekdays = forms.MultipleChoiceField(
         choices=WEEKDAY_CHOICES,
         widget=forms.CheckboxSelectMultiple,

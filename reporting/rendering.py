@@ -9,7 +9,7 @@ from typing import Any
 from django.template.loader import render_to_string
 
 from common.csv_safety import csv_bytes
-from reporting.kinds import report_kind_get
+from reporting import registry
 from reporting.models import ReportDefinition
 
 
@@ -29,7 +29,7 @@ def report_subject(*, definition: ReportDefinition, business_date: dt.date) -> s
 
 
 def report_render(*, definition: ReportDefinition, business_date: dt.date) -> RenderedReport:
-    kind = report_kind_get(definition.kind)
+    kind = registry.get(definition.kind)
     content = kind.build(definition=definition, business_date=business_date)
     subject = report_subject(definition=definition, business_date=business_date)
     context = {**content.context, "definition": definition, "subject": subject}

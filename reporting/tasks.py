@@ -7,17 +7,23 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from reporting.exceptions import ReportSendFailed
+from reporting.services import (
+    DELIVER_SOFT_TIME_LIMIT,
+    DELIVER_TASK_NAME,
+    DELIVER_TIME_LIMIT,
+    SCHEDULED_TASK_NAME,
+    report_run_deliver,
+    report_scheduled_trigger,
+)
 
 
 @shared_task(
-    name="reporting.send_scheduled_report", acks_late=True, reject_on_worker_lost=True,
+    name=SCHEDULED_TASK_NAME, acks_late=True, reject_on_worker_lost=True,
     soft_time_limit=60, time_limit=90,
     autoretry_for=(OperationalError,), retry_backoff=True, retry_jitter=True, max_retries=5,
 )  # fmt: skip
 def send_scheduled_report(definition_id: int) -> dict:
     """Beat's entry point. Idempotent: the scheduled run is unique per business date."""
-    from reporting.services import report_scheduled_trigger
-
     run = report_scheduled_trigger(definition_id=definition_id, now=timezone.now())
     if run is None:
         return {"run": None}
@@ -25,8 +31,8 @@ def send_scheduled_report(definition_id: int) -> dict:
 
 
 @shared_task(
-    bind=True, name="reporting.deliver_report_run", acks_late=True, reject_on_worker_lost=True,
-    soft_time_limit=300, time_limit=330,
+    bind=True, name=DELIVER_TASK_NAME, acks_late=True, reject_on_worker_lost=True,
+    soft_time_limit=DELIVER_SOFT_TIME_LIMIT, time_limit=DELIVER_TIME_LIMIT,
     autoretry_for=(OperationalError,), retry_backoff=True, retry_jitter=True, max_retries=5,
 )  # fmt: skip
 def deliver_report_run(self, run_id: int) -> str:
@@ -36,8 +42,6 @@ def deliver_report_run(self, run_id: int) -> str:
     base read from settings when the task runs (so an operator or a test can change
     them without re-importing the task): full jitter over base * 2**retries, capped.
     """
-    from reporting.services import report_run_deliver
-
     max_retries = settings.REPORTING_SEND_MAX_RETRIES
     try:
         return report_run_deliver(

@@ -1,7 +1,7 @@
 """Settings shared by every environment; the environment decides the rest.
 
-Everything a deployment changes is an environment variable (see the README's
-settings table and `.env.example`). `local`, `test` and `production` only hold
+Everything a deployment changes is an environment variable (see the settings table
+in docs/settings.md and `.env.example`). `local`, `test` and `production` only hold
 what the environment cannot express.
 """
 

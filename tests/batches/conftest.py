@@ -9,8 +9,11 @@ from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.core import mail
 
-from batches import services
 from batches.models import ImportJob
+from batches.services.chunks import chunk_import
+from batches.services.finishing import job_finish
+from batches.services.planning import job_plan
+from batches.services.uploads import job_queue
 from tests.support.imports import wait_for_finish
 from tests.support.processes import wait_for
 
@@ -32,7 +35,7 @@ def airports_csv() -> Path:
 
 def run_job(job: ImportJob, *, timeout: float = 60) -> ImportJob:
     """Queue a job to the real worker and wait until it has finished."""
-    services.job_queue(job_id=job.id)
+    job_queue(job_id=job.id)
     return wait_for_finish(job.id, timeout=timeout)
 
 
@@ -66,19 +69,19 @@ def run_inline(job: ImportJob) -> ImportJob:
     ImportJob.objects.filter(id=job.id, status=ImportJob.Status.PENDING).update(
         status=ImportJob.Status.QUEUED
     )
-    services.job_plan(job_id=job.id)
+    job_plan(job_id=job.id)
     job.refresh_from_db()
     if job.finished_at:
         return job
     phases = (
-        [services.VALIDATE, services.WRITE]
+        [ImportJob.Phase.VALIDATE, ImportJob.Phase.WRITE]
         if job.mode == ImportJob.Mode.ALL_OR_NOTHING
-        else [services.WRITE]
+        else [ImportJob.Phase.WRITE]
     )
     for phase in phases:
         for chunk_id in job.chunks.order_by("index").values_list("id", flat=True):
-            services.chunk_import(chunk_id=chunk_id, phase=phase)
-        services.job_finish(job_id=job.id, phase=phase)
+            chunk_import(chunk_id=chunk_id, phase=phase)
+        job_finish(job_id=job.id, phase=phase)
         job.refresh_from_db()
         if job.finished_at:
             break

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.core.files.base import ContentFile
 
-from batches import services
 from batches.models import ImportJob, ImportRowError
 from batches.selectors import job_error_csv_lines
+from batches.services.uploads import ImportRejected, job_create
 from catalogue.models import Airport, Category, DailySales, Product
 from tests.batches.conftest import SALES_HEADER, run_inline, sales_rows
 from tests.support.imports import make_job
@@ -175,10 +175,10 @@ def test_unusable_files_fail_with_a_clear_message(content, message):
 def test_files_over_the_upload_limit_or_not_csv_are_refused(settings):
     settings.IMPORT_MAX_UPLOAD_BYTES = 100
 
-    with pytest.raises(services.ImportRejected, match="the upload limit is 100 bytes"):
+    with pytest.raises(ImportRejected, match="the upload limit is 100 bytes"):
         make_job("airports", HEADER + ROW_A * 5)
-    with pytest.raises(services.ImportRejected, match="only CSV files can be imported"):
-        services.job_create(
+    with pytest.raises(ImportRejected, match="only CSV files can be imported"):
+        job_create(
             dataset="airports", file=ContentFile(b"PK\x03\x04", name="a.xlsx"), name="a.xlsx"
         )
     assert not ImportJob.objects.exists()

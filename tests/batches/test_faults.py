@@ -9,9 +9,12 @@ import pytest
 from django.core import mail
 from django.db import OperationalError
 
-from batches import services
 from batches.models import ImportChunk, ImportJob, ImportRowError
 from batches.selectors import job_error_csv_lines
+from batches.services import chunks
+from batches.services.chunks import chunk_import
+from batches.services.control import job_cancel, job_retry_failed_chunks
+from batches.services.uploads import job_queue
 from batches.tasks import finish_import, import_chunk
 from catalogue.models import DailySales
 from ops.models import Alert
@@ -28,7 +31,7 @@ def flaky_upsert(monkeypatch, *, fail_days: set[str], times: int | None):
     `times=None` fails them for good. The in-process worker runs this module's code,
     so the patch reaches the real worker's task.
     """
-    real = services.upsert_lines
+    real = chunks.upsert_lines
     calls: dict[str, int] = {}
     lock = threading.Lock()
 
@@ -41,7 +44,7 @@ def flaky_upsert(monkeypatch, *, fail_days: set[str], times: int | None):
             raise OperationalError("could not serialize access (injected)")
         return real(plan=plan, lines=lines)
 
-    monkeypatch.setattr(services, "upsert_lines", upsert)
+    monkeypatch.setattr(chunks, "upsert_lines", upsert)
     return calls
 
 
@@ -78,7 +81,7 @@ def test_chunk_failing_for_good_leaves_a_partial_import_that_retry_completes(
     assert (alert.status, alert.severity) == ("open", "amber")
 
     monkeypatch.undo()
-    assert services.job_retry_failed_chunks(job_id=job.id) == 1
+    assert job_retry_failed_chunks(job_id=job.id) == 1
     job = wait_for_finish(job.id)
 
     assert job.status == ImportJob.Status.PARTIALLY_FAILED  # the bad row is still rejected
@@ -88,22 +91,22 @@ def test_chunk_failing_for_good_leaves_a_partial_import_that_retry_completes(
 
 
 def test_cancel_stops_the_chunks_not_started_and_retry_resumes_them(celery_worker, monkeypatch):
-    real = services.upsert_lines
+    real = chunks.upsert_lines
 
     def slow_upsert(*, plan, lines):
         time.sleep(0.4)
         return real(plan=plan, lines=lines)
 
-    monkeypatch.setattr(services, "upsert_lines", slow_upsert)
+    monkeypatch.setattr(chunks, "upsert_lines", slow_upsert)
     job = make_job("daily_sales", SALES_HEADER + sales_rows(12_000))
-    services.job_queue(job_id=job.id)
+    job_queue(job_id=job.id)
     wait_for(
         lambda: job.chunks.filter(status=ImportChunk.Status.DONE).exists(),
         timeout=30,
         message="a first chunk done",
     )
 
-    assert services.job_cancel(job_id=job.id)
+    assert job_cancel(job_id=job.id)
     job = wait_for_finish(job.id)
 
     assert job.status == ImportJob.Status.CANCELLED
@@ -113,7 +116,7 @@ def test_cancel_stops_the_chunks_not_started_and_retry_resumes_them(celery_worke
     assert done.count() + cancelled.count() == 12
     assert DailySales.objects.count() == job.rows_new == 1000 * done.count()
 
-    services.job_retry_failed_chunks(job_id=job.id)
+    job_retry_failed_chunks(job_id=job.id)
     job = wait_for_finish(job.id)
 
     assert job.status == ImportJob.Status.SUCCEEDED
@@ -147,7 +150,7 @@ def test_chunk_service_run_twice_counts_unchanged_rows_the_second_time():
     # no-op); here it is forced to run again to show the upsert writes nothing twice.
     ImportChunk.objects.filter(id=chunk.id).update(status=ImportChunk.Status.PENDING)
 
-    summary = services.chunk_import(chunk_id=chunk.id)
+    summary = chunk_import(chunk_id=chunk.id)
 
     assert summary == {
         "chunk": chunk.id,

@@ -51,7 +51,7 @@ def test_inbox_imports_a_file_once_even_when_the_periodic_task_runs_twice(
 def test_inbox_file_seen_before_is_archived_without_a_second_import(
     settings, airports_csv, clean_redis
 ):
-    from batches.services import inbox_scan
+    from batches.services.inbox import inbox_scan
 
     content = airports_csv.read_bytes()[:2000].rsplit(b"\n", 1)[0] + b"\n"
     default_storage.save(f"{settings.IMPORT_INBOX_DIR}/airports/first.csv", ContentFile(content))
@@ -73,7 +73,7 @@ def test_inbox_file_seen_before_is_archived_without_a_second_import(
 def test_an_inbox_file_over_the_limit_fails_visibly_once_and_the_next_file_still_imports(
     settings, airports_csv, clean_redis
 ):
-    from batches.services import inbox_scan
+    from batches.services.inbox import inbox_scan
     from ops.models import Alert
 
     small = airports_csv.read_bytes()[:2000].rsplit(b"\n", 1)[0] + b"\n"
@@ -104,23 +104,23 @@ def test_an_inbox_file_over_the_limit_fails_visibly_once_and_the_next_file_still
 def test_an_inbox_file_that_cannot_be_taken_does_not_stop_the_others(
     settings, airports_csv, monkeypatch, db
 ):
-    from batches import services
+    from batches.services import inbox as inbox_services
     from ops.models import Alert
 
     content = airports_csv.read_bytes()[:2000].rsplit(b"\n", 1)[0] + b"\n"
     inbox = settings.IMPORT_INBOX_DIR
     default_storage.save(f"{inbox}/airports__a.csv", ContentFile(content))
     default_storage.save(f"{inbox}/airports__b.csv", ContentFile(content + b"ZZZ,Z,Z,,USA,1,2\n"))
-    real_import = services.inbox_file_import
+    real_import = inbox_services.inbox_file_import
 
     def storage_fails_for_a(*, path, dataset):
         if path.endswith("airports__a.csv"):
             raise OSError("disk quota exceeded")
         return real_import(path=path, dataset=dataset)
 
-    monkeypatch.setattr(services, "inbox_file_import", storage_fails_for_a)
+    monkeypatch.setattr(inbox_services, "inbox_file_import", storage_fails_for_a)
 
-    taken = services.inbox_scan()
+    taken = inbox_services.inbox_scan()
 
     assert len(taken) == 1
     assert ImportJob.objects.get().original_name == "airports__b.csv"

@@ -14,9 +14,15 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
-from batches import services
 from batches.models import ImportChunk, ImportJob, ImportKey
 from batches.selectors import job_error_csv_lines
+from batches.services import sending
+from batches.services.chunks import chunk_delivery_start, chunk_fail, chunk_import
+from batches.services.control import job_retry_failed_chunks
+from batches.services.finishing import job_finish
+from batches.services.planning import job_plan
+from batches.services.sweeps import jobs_delete_abandoned, jobs_resume_stalled
+from batches.services.uploads import job_queue
 from catalogue.models import DailySales
 from ops.models import Alert
 from tests.batches.conftest import SALES_HEADER, run_inline, sales_rows
@@ -33,15 +39,15 @@ def _backdate(job: ImportJob, by: dt.timedelta = LONG_AGO) -> None:
 @pytest.fixture
 def lost_chords(monkeypatch):
     """Chords sent by the services go nowhere (what a Redis restart does to them)."""
-    monkeypatch.setattr(services, "_chord_start", lambda **_: None)
+    monkeypatch.setattr(sending, "chord_start", lambda **_: None)
     return monkeypatch
 
 
 def _planned_with_lost_messages(monkeypatch, content: str, **kwargs) -> ImportJob:
-    monkeypatch.setattr(services, "_chord_start", lambda **_: None)
+    monkeypatch.setattr(sending, "chord_start", lambda **_: None)
     job = make_job("daily_sales", content, **kwargs)
     ImportJob.objects.filter(id=job.id).update(status=ImportJob.Status.QUEUED)
-    services.job_plan(job_id=job.id)
+    job_plan(job_id=job.id)
     monkeypatch.undo()
     job.refresh_from_db()
     assert job.status == ImportJob.Status.RUNNING
@@ -57,15 +63,15 @@ def test_a_chunk_whose_deliveries_keep_dying_is_failed_unprocessed_and_the_job_e
     settings.IMPORT_CHUNK_MAX_DELIVERIES = 3
     job = make_job("daily_sales", SALES_HEADER + sales_rows(2500), user=importer)
     ImportJob.objects.filter(id=job.id).update(status=ImportJob.Status.QUEUED)
-    services.job_plan(job_id=job.id)
+    job_plan(job_id=job.id)
     poisoned = job.chunks.get(index=1)
     for _ in range(3):  # three deliveries counted, each then killed with its worker
-        assert services.chunk_delivery_start(chunk_id=poisoned.id) is False
+        assert chunk_delivery_start(chunk_id=poisoned.id) is False
 
     for chunk_id in job.chunks.order_by("index").values_list("id", flat=True):
-        services.chunk_import(chunk_id=chunk_id)  # the 4th delivery of chunk 1 is refused
-    services.chunk_import(chunk_id=poisoned.id)  # and a redelivery of it changes nothing
-    services.job_finish(job_id=job.id)
+        chunk_import(chunk_id=chunk_id)  # the 4th delivery of chunk 1 is refused
+    chunk_import(chunk_id=poisoned.id)  # and a redelivery of it changes nothing
+    job_finish(job_id=job.id)
 
     job.refresh_from_db()
     poisoned.refresh_from_db()
@@ -81,9 +87,9 @@ def test_a_chunk_whose_deliveries_keep_dying_is_failed_unprocessed_and_the_job_e
     assert "partially failed" in mail.outbox[-1].subject
 
     # Fixed (more memory, say): a retry runs the chunk again from a clean count.
-    assert services.job_retry_failed_chunks(job_id=job.id) == 1
-    services.chunk_import(chunk_id=poisoned.id)
-    services.job_finish(job_id=job.id)
+    assert job_retry_failed_chunks(job_id=job.id) == 1
+    chunk_import(chunk_id=poisoned.id)
+    job_finish(job_id=job.id)
     job.refresh_from_db()
     assert (job.status, job.rows_new, DailySales.objects.count()) == ("succeeded", 2500, 2500)
 
@@ -94,12 +100,12 @@ def test_a_chunk_killed_fewer_times_than_the_limit_is_processed_and_its_count_re
     settings.IMPORT_CHUNK_MAX_DELIVERIES = 3
     job = make_job("daily_sales", SALES_HEADER + sales_rows(10))
     ImportJob.objects.filter(id=job.id).update(status=ImportJob.Status.QUEUED)
-    services.job_plan(job_id=job.id)
+    job_plan(job_id=job.id)
     chunk = job.chunks.get()
     for _ in range(2):
-        services.chunk_delivery_start(chunk_id=chunk.id)
+        chunk_delivery_start(chunk_id=chunk.id)
 
-    services.chunk_import(chunk_id=chunk.id)  # the third delivery: within the limit
+    chunk_import(chunk_id=chunk.id)  # the third delivery: within the limit
 
     chunk.refresh_from_db()
     assert (chunk.status, chunk.deliveries, chunk.rows_new) == ("done", 0, 10)
@@ -114,14 +120,14 @@ def test_a_running_import_whose_chunk_messages_were_lost_is_resent_and_finishes(
     job = _planned_with_lost_messages(monkeypatch, SALES_HEADER + sales_rows(2500), user=importer)
     _backdate(job)
 
-    outcome = services.jobs_resume_stalled()
+    outcome = jobs_resume_stalled()
 
     assert outcome == {"requeued": [], "resent": [job.id]}
     job = wait_for_finish(job.id)
     assert job.status == ImportJob.Status.SUCCEEDED
     assert (job.rows_total, job.rows_new, DailySales.objects.count()) == (2500, 2500, 2500)
     assert "succeeded" in mail.outbox[-1].subject
-    assert services.jobs_resume_stalled() == {"requeued": []}  # nothing left to drive
+    assert jobs_resume_stalled() == {"requeued": []}  # nothing left to drive
 
 
 def test_a_job_whose_chord_callback_was_lost_is_finished_by_the_sweep(
@@ -129,11 +135,11 @@ def test_a_job_whose_chord_callback_was_lost_is_finished_by_the_sweep(
 ):
     job = _planned_with_lost_messages(lost_chords, SALES_HEADER + sales_rows(1500))
     for chunk_id in job.chunks.values_list("id", flat=True):
-        services.chunk_import(chunk_id=chunk_id)  # every chunk ran; the callback never came
+        chunk_import(chunk_id=chunk_id)  # every chunk ran; the callback never came
     _backdate(job)
 
-    assert services.jobs_resume_stalled() == {"requeued": [], "finished": [job.id]}
-    assert services.jobs_resume_stalled() == {"requeued": []}
+    assert jobs_resume_stalled() == {"requeued": [], "finished": [job.id]}
+    assert jobs_resume_stalled() == {"requeued": []}
 
     job.refresh_from_db()
     assert job.status == ImportJob.Status.SUCCEEDED
@@ -146,7 +152,7 @@ def test_the_sweep_leaves_a_recent_job_and_a_chunk_that_is_genuinely_running_alo
 ):
     settings.IMPORT_STALL_SECONDS = 60
     job = _planned_with_lost_messages(monkeypatch, SALES_HEADER + sales_rows(10))
-    assert services.jobs_resume_stalled() == {"requeued": []}  # planned just now
+    assert jobs_resume_stalled() == {"requeued": []}  # planned just now
 
     chunk = job.chunks.get()
     ImportChunk.objects.filter(id=chunk.id).update(
@@ -168,7 +174,7 @@ def test_the_sweep_leaves_a_recent_job_and_a_chunk_that_is_genuinely_running_alo
     thread.start()
     try:
         assert locked.wait(10)
-        assert services.jobs_resume_stalled() == {"requeued": [], "running": [job.id]}
+        assert jobs_resume_stalled() == {"requeued": [], "running": [job.id]}
     finally:
         release.set()
         thread.join()
@@ -194,11 +200,11 @@ def test_an_upload_whose_planner_could_not_be_sent_stays_queued_and_the_sweep_se
     assert job.status == ImportJob.Status.QUEUED, command.stderr[-2000:]
     assert "could not send plan_import" in command.stderr
     assert "OperationalError" in command.stderr
-    assert services.jobs_resume_stalled() == {"requeued": []}  # not yet overdue
+    assert jobs_resume_stalled() == {"requeued": []}  # not yet overdue
 
     _backdate(job)
-    assert services.jobs_resume_stalled() == {"requeued": [job.id]}
-    assert services.jobs_resume_stalled() == {"requeued": []}  # re-sent once
+    assert jobs_resume_stalled() == {"requeued": [job.id]}
+    assert jobs_resume_stalled() == {"requeued": []}  # re-sent once
 
     job = wait_for_finish(job.id)
     assert job.status == ImportJob.Status.SUCCEEDED
@@ -209,8 +215,8 @@ def test_planning_twice_is_a_no_op(transactional_db, lost_chords):
     job = make_job("daily_sales", SALES_HEADER + sales_rows(1500))
     ImportJob.objects.filter(id=job.id).update(status=ImportJob.Status.QUEUED)
 
-    assert services.job_plan(job_id=job.id) == ImportJob.Status.RUNNING
-    assert services.job_plan(job_id=job.id) == ImportJob.Status.RUNNING
+    assert job_plan(job_id=job.id) == ImportJob.Status.RUNNING
+    assert job_plan(job_id=job.id) == ImportJob.Status.RUNNING
 
     assert job.chunks.count() == 2
 
@@ -227,7 +233,7 @@ def _with_duplicate_across_chunks() -> str:
 def test_a_key_repeated_in_another_chunk_is_rejected_naming_the_other_row(celery_worker):
     job = make_job("daily_sales", _with_duplicate_across_chunks())
 
-    services.job_queue(job_id=job.id)
+    job_queue(job_id=job.id)
     job = wait_for_finish(job.id)
 
     assert job.status == ImportJob.Status.PARTIALLY_FAILED
@@ -272,17 +278,17 @@ def test_all_or_nothing_write_phase_finds_its_own_claims_not_duplicates(
 
 def test_claims_of_a_job_with_failed_chunks_are_kept_for_its_retry(transactional_db, lost_chords):
     job = _planned_with_lost_messages(lost_chords, _with_duplicate_across_chunks())
-    lost_chords.setattr(services, "_chord_start", lambda **_: None)
+    lost_chords.setattr(sending, "chord_start", lambda **_: None)
     first, second, third = job.chunks.order_by("index")
-    services.chunk_import(chunk_id=first.id)
-    services.chunk_fail(chunk_id=second.id, error="OperationalError: server closed")
-    services.chunk_import(chunk_id=third.id)
-    services.job_finish(job_id=job.id)
+    chunk_import(chunk_id=first.id)
+    chunk_fail(chunk_id=second.id, error="OperationalError: server closed")
+    chunk_import(chunk_id=third.id)
+    job_finish(job_id=job.id)
     assert ImportKey.objects.filter(job_id=job.id).count() == 1500  # chunks 0 and 2
 
-    services.job_retry_failed_chunks(job_id=job.id)
-    services.chunk_import(chunk_id=second.id)
-    services.job_finish(job_id=job.id)
+    job_retry_failed_chunks(job_id=job.id)
+    chunk_import(chunk_id=second.id)
+    job_finish(job_id=job.id)
 
     job.refresh_from_db()
     assert (job.rows_new, job.rows_rejected) == (2499, 1)
@@ -306,8 +312,8 @@ def test_uploads_never_confirmed_are_deleted_with_their_file_after_the_ttl(
     ImportJob.objects.filter(id=confirmed.id).update(status=ImportJob.Status.QUEUED)
     assert default_storage.exists(old.file)
 
-    assert services.jobs_delete_abandoned() == {"deleted": [old.id], "keys": 0}
-    assert services.jobs_delete_abandoned() == {"deleted": [], "keys": 0}
+    assert jobs_delete_abandoned() == {"deleted": [old.id], "keys": 0}
+    assert jobs_delete_abandoned() == {"deleted": [], "keys": 0}
 
     assert not ImportJob.objects.filter(id=old.id).exists()
     assert not default_storage.exists(old.file)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from batches import services
 from batches.models import ImportChunk, ImportJob
+from batches.services.control import job_cancel
+from batches.services.finishing import job_finish
+from batches.services.planning import job_plan
 from tests.batches.conftest import SALES_HEADER, run_inline, sales_rows
 from tests.support.imports import make_job
 
@@ -17,9 +19,9 @@ def test_planner_run_twice_creates_the_chunks_once(django_capture_on_commit_call
     ImportJob.objects.filter(id=job.id).update(status=ImportJob.Status.QUEUED)
 
     with django_capture_on_commit_callbacks() as first:
-        services.job_plan(job_id=job.id)
+        job_plan(job_id=job.id)
     with django_capture_on_commit_callbacks() as second:
-        services.job_plan(job_id=job.id)
+        job_plan(job_id=job.id)
 
     assert list(job.chunks.values_list("index", "first_row", "row_count")) == [
         (0, 2, 1000),
@@ -58,7 +60,7 @@ def test_finish_run_twice_keeps_the_first_totals_and_finish_time():
     finished_at = job.finished_at
     ImportChunk.objects.filter(job=job).update(rows_new=0)  # would change totals if recounted
 
-    services.job_finish(job_id=job.id)
+    job_finish(job_id=job.id)
 
     job.refresh_from_db()
     assert (job.rows_new, job.finished_at) == (1500, finished_at)
@@ -68,10 +70,10 @@ def test_cancel_before_the_planner_runs_finishes_the_job_without_chunks():
     job = make_job("daily_sales", SALES_HEADER + sales_rows(10))
     ImportJob.objects.filter(id=job.id).update(status=ImportJob.Status.QUEUED)
 
-    assert services.job_cancel(job_id=job.id)
-    services.job_plan(job_id=job.id)
+    assert job_cancel(job_id=job.id)
+    job_plan(job_id=job.id)
 
     job.refresh_from_db()
     assert (job.status, job.chunks.count()) == ("cancelled", 0)
     assert job.finished_at is not None
-    assert not services.job_cancel(job_id=job.id)
+    assert not job_cancel(job_id=job.id)

@@ -14,10 +14,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
 
-from batches import csvfiles, services
+from batches import csvfiles
 from batches.csvfiles import ImportFileError, transcode_to_utf8, wide_encoding
 from batches.models import ImportJob, ImportRowError, InboxFile
 from batches.selectors import job_error_csv_lines
+from batches.services.inbox import inbox_scan
+from batches.services.preview import job_preview
+from batches.services.uploads import ImportRejected
 from catalogue.models import Airport, DailySales
 from tests.batches.conftest import SALES_HEADER, run_inline, sales_rows
 from tests.support.imports import make_job, wait_for_finish
@@ -126,7 +129,7 @@ def test_a_utf16_file_is_stored_as_utf8_and_the_job_says_what_it_was():
     # What identifies the upload is the bytes as they came.
     assert job.size_bytes == len(original)
     assert job.checksum == hashlib.sha256(original).hexdigest()
-    preview = services.job_preview(job=job)
+    preview = job_preview(job=job)
     assert preview["error"] == ""
     assert (preview["delimiter"], preview["converted_from"]) == ("\t", "UTF-16 LE")
     assert [cell["value"] for cell in preview["rows"][0]["cells"]][:3] == [
@@ -228,7 +231,7 @@ INVALID = [
 )
 def test_an_invalid_utf16_or_32_file_fails_naming_the_row_and_byte(content, message):
     job = make_job("airports", content, name="data.txt")
-    preview = services.job_preview(job=job)
+    preview = job_preview(job=job)
 
     job = run_inline(job)
 
@@ -272,7 +275,7 @@ def test_the_upload_limit_applies_to_the_bytes_as_they_came(settings):
     original = encoded(unicode_text(), "utf-32-le")  # about four times its UTF-8 size
     settings.IMPORT_MAX_UPLOAD_BYTES = len(original) - 1
 
-    with pytest.raises(services.ImportRejected, match=f"the file is {len(original):,} bytes"):
+    with pytest.raises(ImportRejected, match=f"the file is {len(original):,} bytes"):
         make_job("airports", original)
     assert not ImportJob.objects.exists()
 
@@ -364,10 +367,10 @@ def test_an_inbox_file_in_utf16_is_imported_once(celery_worker, settings):
     inbox = settings.IMPORT_INBOX_DIR
     default_storage.save(f"{inbox}/airports__unicode.txt", ContentFile(original))
 
-    [job_id] = services.inbox_scan()
+    [job_id] = inbox_scan()
     job = wait_for_finish(job_id)
     default_storage.save(f"{inbox}/airports/again.txt", ContentFile(original))
-    again = services.inbox_scan()
+    again = inbox_scan()
 
     assert job.status == ImportJob.Status.SUCCEEDED
     assert (job.source, job.encoding, job.source_encoding) == ("inbox", "utf-8", "utf-16-le")

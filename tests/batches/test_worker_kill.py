@@ -9,8 +9,8 @@ import psutil
 import pytest
 from django.conf import settings
 
-from batches import services
 from batches.models import ImportChunk, ImportJob
+from batches.services.uploads import job_queue
 from catalogue.models import DailySales
 from tests.batches.conftest import SALES_HEADER, sales_rows
 from tests.support.imports import make_job, wait_for_finish
@@ -28,7 +28,7 @@ def test_killed_pool_process_mid_chunk_is_redelivered_and_rows_are_written_once(
         env=subprocess_env(MEDIA_ROOT=settings.MEDIA_ROOT, IMPORT_CHUNK_ROWS="25000"),
     )
     job = make_job("daily_sales", SALES_HEADER + sales_rows(100_000))
-    services.job_queue(job_id=job.id)
+    job_queue(job_id=job.id)
 
     running = wait_for(
         lambda: ImportChunk.objects.filter(job=job, status=ImportChunk.Status.RUNNING).first(),

@@ -50,8 +50,8 @@ def one_of_everything(transactional_db, admin_user_browser, settings, tmp_path):
     """A row for every model the project's admin shows, made the way the apps make them."""
     from django_celery_beat.models import ClockedSchedule, SolarSchedule
 
-    from batches import services as batch_services
     from batches.models import ImportRowError, InboxFile
+    from batches.services.uploads import job_create
     from catalogue.models import Airport, Category, DailySales, Product
     from ops.models import Heartbeat
     from ops.services import alert_raise
@@ -103,7 +103,7 @@ def one_of_everything(transactional_db, admin_user_browser, settings, tmp_path):
         to_recipients="ceo@example.com", subject="Daily sales", attempts=1, sent_at=now,
     )  # fmt: skip
 
-    job = batch_services.job_create(
+    job = job_create(
         dataset="airports", file=ContentFile(BROKEN_AIRPORTS.encode(), name="airports.csv"),
         name="airports.csv", user=user,
     )  # fmt: skip

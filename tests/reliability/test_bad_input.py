@@ -21,10 +21,13 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from batches import services
 from batches.csvfiles import ImportFileError, inspect_file, plan_ranges, read_range
 from batches.models import ImportChunk, ImportJob, ImportRowError
 from batches.selectors import job_error_csv_lines
+from batches.services.chunks import chunk_import
+from batches.services.finishing import job_finish
+from batches.services.planning import job_plan
+from batches.services.uploads import job_create, job_queue
 from catalogue.models import Airport, DailySales
 from common.csv_safety import csv_bytes, csv_safe_cell
 
@@ -46,21 +49,19 @@ def existing_rows(settings, tmp_path):
 
 
 def run_inline(content: bytes, *, dataset: str = "airports", name: str = "data.csv", **options):
-    job = services.job_create(
-        dataset=dataset, file=ContentFile(content, name=name), name=name, **options
-    )
-    services.job_queue(job_id=job.id)
-    services.job_plan(job_id=job.id)
+    job = job_create(dataset=dataset, file=ContentFile(content, name=name), name=name, **options)
+    job_queue(job_id=job.id)
+    job_plan(job_id=job.id)
     job.refresh_from_db()
-    phases = [services.WRITE]
+    phases = [ImportJob.Phase.WRITE]
     if job.mode == ImportJob.Mode.ALL_OR_NOTHING:
-        phases.insert(0, services.VALIDATE)
+        phases.insert(0, ImportJob.Phase.VALIDATE)
     for phase in phases:
         if job.finished_at:
             break
         for chunk_id in job.chunks.order_by("index").values_list("id", flat=True):
-            services.chunk_import(chunk_id=chunk_id, phase=phase)
-        services.job_finish(job_id=job.id, phase=phase)
+            chunk_import(chunk_id=chunk_id, phase=phase)
+        job_finish(job_id=job.id, phase=phase)
         job.refresh_from_db()
     return job
 

@@ -11,8 +11,11 @@ import subprocess
 
 import pytest
 
-from batches import services
 from batches.models import ImportChunk, ImportJob
+from batches.services.chunks import chunk_import
+from batches.services.finishing import job_finish
+from batches.services.planning import job_plan
+from batches.services.uploads import job_queue
 from catalogue.models import DailySales
 from tests.reliability.conftest import FAULT_TASKS, assert_import_truth
 from tests.reliability.faulty import DIE_ONCE_DAY, POISON_DAY, SLOW_DAY, deliveries, sales_csv
@@ -40,7 +43,7 @@ def test_sigkill_of_the_pool_process_mid_chunk_redelivers_it_and_no_row_is_lost_
 ):
     worker = worker_process(queues="imports", concurrency=1, env=fault_env, extra_args=FAULT_TASKS)
     job = make_job("fault_sales", sales_csv(30, faults={15: SLOW_DAY}))  # chunk 1 sleeps on row 15
-    services.job_queue(job_id=job.id)
+    job_queue(job_id=job.id)
     wait_for(lambda: deliveries(SLOW_DAY) == 1, timeout=30, message="chunk 1 to reach its slow row")
     assert _chunk_status(job.id, 1) == ImportChunk.Status.RUNNING
 
@@ -59,7 +62,7 @@ def test_a_chunk_that_kills_its_worker_once_is_redelivered_and_completes(
 ):
     worker_process(queues="imports", concurrency=1, env=fault_env, extra_args=FAULT_TASKS)
     job = make_job("fault_sales", sales_csv(20, faults={3: DIE_ONCE_DAY}))
-    services.job_queue(job_id=job.id)
+    job_queue(job_id=job.id)
 
     job = wait_for_finish(job.id, timeout=60)
     assert deliveries(DIE_ONCE_DAY) == 2
@@ -75,7 +78,7 @@ def test_a_chunk_that_kills_its_worker_every_time_fails_after_bounded_deliveries
     fault_env["IMPORT_CHUNK_MAX_DELIVERIES"] = "3"
     worker_process(queues="imports", concurrency=1, env=fault_env, extra_args=FAULT_TASKS)
     job = make_job("fault_sales", sales_csv(30, faults={14: POISON_DAY}))  # poisons chunk 1 of 3
-    services.job_queue(job_id=job.id)
+    job_queue(job_id=job.id)
 
     def finished_or_looping():
         job.refresh_from_db()
@@ -120,7 +123,7 @@ def test_sigterm_with_chunks_and_a_report_retry_reserved_restores_them_and_each_
     first = worker_process(queues="imports,reports", concurrency=2, env=env, extra_args=FAULT_TASKS)
     wait_for(lambda: smtp_server.refusals == 1, timeout=30, message="the refused first send")
     job = make_job("fault_sales", sales_csv(40, faults={5: SLOW_DAY}))
-    services.job_queue(job_id=job.id)
+    job_queue(job_id=job.id)
     wait_for(lambda: deliveries(SLOW_DAY) == 1, timeout=30, message="chunk 0 running")
 
     first.signal(signal.SIGTERM)  # a deploy: warm shutdown
@@ -149,7 +152,7 @@ def test_a_chunk_message_delivered_again_while_it_runs_waits_and_writes_nothing_
 
     worker_process(queues="imports", concurrency=3, env=fault_env, extra_args=FAULT_TASKS)
     job = make_job("fault_sales", sales_csv(30, faults={5: SLOW_DAY}))
-    services.job_queue(job_id=job.id)
+    job_queue(job_id=job.id)
     wait_for(lambda: deliveries(SLOW_DAY) == 1, timeout=30, message="chunk 0 running")
     chunk = job.chunks.get(index=0)
 
@@ -169,16 +172,16 @@ def test_a_chord_body_run_early_and_again_leaves_the_totals_right(fault_env, adm
     # counter counts a header task that ran twice, so the body can fire before the
     # last chunk has finished, and fires again at the real end.
     job = make_job("fault_sales", sales_csv(30))
-    services.job_queue(job_id=job.id)
-    services.job_plan(job_id=job.id)
+    job_queue(job_id=job.id)
+    job_plan(job_id=job.id)
     first, *rest = job.chunks.order_by("index").values_list("id", flat=True)
-    services.chunk_import(chunk_id=first)
+    chunk_import(chunk_id=first)
 
-    services.job_finish(job_id=job.id)  # early: two chunks not run yet
+    job_finish(job_id=job.id)  # early: two chunks not run yet
     for chunk_id in rest:
-        services.chunk_import(chunk_id=chunk_id)
-    services.job_finish(job_id=job.id)  # the real end
-    services.job_finish(job_id=job.id)  # and a redelivery of it
+        chunk_import(chunk_id=chunk_id)
+    job_finish(job_id=job.id)  # the real end
+    job_finish(job_id=job.id)  # and a redelivery of it
 
     job.refresh_from_db()
     assert job.status == ImportJob.Status.SUCCEEDED
@@ -192,7 +195,7 @@ def test_a_chunk_past_its_time_limit_is_stopped_and_recorded_as_failed(
     env = {**fault_env, "RELIABILITY_CHUNK_SOFT_LIMIT": "1", "RELIABILITY_SLOW_SECONDS": "6"}
     worker_process(queues="imports", concurrency=2, env=env, extra_args=FAULT_TASKS)
     job = make_job("fault_sales", sales_csv(20, faults={12: SLOW_DAY}))
-    services.job_queue(job_id=job.id)
+    job_queue(job_id=job.id)
 
     job = wait_for_finish(job.id, timeout=30)
     assert job.status == ImportJob.Status.PARTIALLY_FAILED
@@ -211,7 +214,7 @@ def test_different_chunks_of_one_import_run_in_parallel(worker_process, fault_en
     job = make_job(
         "fault_sales", sales_csv(20, faults={3: SLOW_DAY, 13: SLOW_DAY})
     )  # chunks 0 and 1
-    services.job_queue(job_id=job.id)
+    job_queue(job_id=job.id)
 
     wait_for(lambda: deliveries(SLOW_DAY) == 2, timeout=30, message="both slow rows reached")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.files.base import ContentFile
 
-from batches import services
 from batches.models import ImportJob
+from batches.services.uploads import job_create
 from tests.support.processes import wait_for
 
 
@@ -21,7 +21,7 @@ def make_job(
 ) -> ImportJob:
     """A PENDING job for `content`, stored the way an upload is."""
     data = content.encode() if isinstance(content, str) else content
-    return services.job_create(
+    return job_create(
         dataset=dataset,
         file=ContentFile(data, name=name),
         name=name,

@@ -13,7 +13,8 @@ from batches import registry
 from batches.csvfiles import wide_label
 from batches.models import ImportJob
 from batches.selectors import job_error_csv_lines, job_progress
-from batches.services import ImportRejected, job_cancel, job_create, job_queue
+from batches.services.control import job_cancel
+from batches.services.uploads import ImportRejected, job_create, job_queue
 from common.display import duration_display
 
 
