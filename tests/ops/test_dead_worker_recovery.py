@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from batches import services
 from batches.models import ImportJob
+from batches.services.uploads import job_queue
 from ops import recovery
 from tests.reliability import conftest as reliability
 from tests.reliability.conftest import FAULT_TASKS, assert_import_truth
@@ -35,7 +35,7 @@ def test_a_killed_workers_chunks_are_sent_again_by_the_dead_worker_path_and_each
     first = worker_process(queues="imports", concurrency=2, env=env, extra_args=FAULT_TASKS)
     # 6 chunks of 10 rows; chunk 1 sleeps on row 15, so the kill lands while it runs.
     job = make_job("fault_sales", sales_csv(60, faults={15: SLOW_DAY}))
-    services.job_queue(job_id=job.id)
+    job_queue(job_id=job.id)
     wait_for(lambda: deliveries(SLOW_DAY) == 1, timeout=60, message="chunk 1 to reach its slow row")
 
     first.kill()  # the whole worker: main process and pool, no goodbye

@@ -76,7 +76,8 @@ def test_metrics_parse_and_carry_queues_beat_alerts_runs_and_import_rows(
         ImportJob.objects.create(dataset=dataset, status="succeeded", rows_new=new,
                                  rows_rejected=rejected)  # fmt: skip
 
-    with django_assert_max_num_queries(4):  # alerts, runs, import rows, and the session
+    # alerts, periodic runs, import rows, report runs, and the session
+    with django_assert_max_num_queries(5):
         response = client.get("/metrics", headers=metrics_token)
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain; version=")
@@ -104,7 +105,8 @@ def test_metrics_parse_and_carry_queues_beat_alerts_runs_and_import_rows(
     assert value("batch_platform_import_rows_total", dataset="products", outcome="rejected") == 2
     assert value("batch_platform_import_rows_total", dataset="team_stations", outcome="new") == 7
     assert value("batch_platform_dead_worker_messages_resent_total") == 0
-    for collector in ("queues", "alerts", "periodic", "imports"):
+    assert value("batch_platform_report_runs", status="failed") == 0
+    for collector in ("queues", "alerts", "periodic", "imports", "reports"):
         assert value("batch_platform_metrics_collector_up", collector=collector) == 1
 
 
@@ -116,7 +118,7 @@ def test_queries_stay_the_same_however_many_rows(client, metrics_token, clean_re
         ImportJob.objects.create(dataset=f"set{n}", status="succeeded", rows_new=n)
         TaskRun.objects.create(task_name=f"t{n}", status="succeeded", queued_at=timezone.now(),
                                celery_task_id=f"many{n}")  # fmt: skip
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(4):  # one per collector that reads the database
         assert client.get("/metrics", headers=metrics_token).status_code == 200
 
 
