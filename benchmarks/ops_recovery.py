@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import batches_import as bench
 from django.core.files import File
 
-from batches import services
 from batches.models import ImportJob
+from batches.services.uploads import job_create, job_queue
 from ops import recovery, state
-from tests.support.processes import WorkerProcess
+from tests.support.processes import WorkerProcess, wait_for
 
 
 def worker_env() -> dict[str, str]:
@@ -50,22 +50,12 @@ def worker_env() -> dict[str, str]:
 
 def queued_job(path: Path) -> ImportJob:
     with path.open("rb") as handle:
-        job = services.job_create(
+        job = job_create(
             dataset="daily_sales", file=File(handle, name=path.name), name=path.name,
             source=ImportJob.Source.CLI,
         )  # fmt: skip
-    services.job_queue(job_id=job.id)
+    job_queue(job_id=job.id)
     return job
-
-
-def wait(predicate, *, timeout: float, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise TimeoutError
 
 
 def finished(job: ImportJob) -> ImportJob | None:
@@ -87,7 +77,7 @@ def baseline(path: Path) -> float:
         worker.start().wait_ready(timeout=120)
         started = time.monotonic()
         job = queued_job(path)
-        wait(lambda: finished(job), timeout=3600)
+        wait_for(lambda: finished(job), timeout=3600, interval=0.05)
         return time.monotonic() - started
     finally:
         worker.stop()
@@ -100,14 +90,18 @@ def killed_trial(path: Path, *, kill_after: float, timeout: float) -> dict[str, 
     try:
         first.start().wait_ready(timeout=120)
         job = queued_job(path)
-        wait(lambda: ImportJob.objects.filter(id=job.id, status="running").exists(), timeout=600)
+        wait_for(
+            lambda: ImportJob.objects.filter(id=job.id, status="running").exists(),
+            timeout=600,
+            interval=0.05,
+        )
         time.sleep(kill_after)
         os.killpg(first.pid, signal.SIGKILL)
         killed_at, killed_ts = time.monotonic(), state.now_ts()
         second.start()
         try:
-            wait(lambda: finished(job), timeout=timeout, step=0.1)
-        except TimeoutError:
+            wait_for(lambda: finished(job), timeout=timeout, interval=0.1)
+        except AssertionError:  # wait_for's "timed out"
             return {"outcome": f"not done {timeout:.0f} s after the kill"}
         done = time.monotonic() - killed_at
         reports = [r for r in recovery.recoveries_recent() if r["hostname"] == first.hostname]

@@ -199,21 +199,26 @@ def _report_runs(*kinds_and_statuses):
 
 
 @pytest.mark.django_db
-def test_report_send_unknown_resolves_when_a_resend_of_that_report_was_sent(clean_redis):
+@pytest.mark.parametrize(
+    ("kind", "status"), [("report_send_unknown", "unknown"), ("report_send_failed", "failed")]
+)
+def test_report_send_alerts_resolve_when_a_resend_of_that_report_was_sent(
+    clean_redis, kind, status
+):
     from reporting.models import ReportRun
     from reporting.monitoring import run_alert_subject
 
-    [unknown] = _report_runs(("manual", "unknown"))
-    subject = run_alert_subject(unknown)
-    alert_raise(kind="report_send_unknown", subject=subject, message="check the inbox")
+    [unsent] = _report_runs(("manual", status))
+    subject = run_alert_subject(unsent)
+    alert_raise(kind=kind, subject=subject, message="not sent, or not known to be")
     _check()
-    assert _open("report_send_unknown", subject).exists()
+    assert _open(kind, subject).exists()
     [resend] = _report_runs(("resend", "pending"))
     _check()
-    assert _open("report_send_unknown").exists(), "a resend not yet sent changes nothing"
+    assert _open(kind).exists(), "a resend not yet sent changes nothing"
     ReportRun.objects.filter(pk=resend.pk).update(status="sent")
     _check()
-    assert not _open("report_send_unknown").exists()
+    assert not _open(kind).exists()
 
 
 @pytest.mark.django_db
