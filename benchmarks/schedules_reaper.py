@@ -28,7 +28,8 @@ django.setup()
 from django.db import connection, transaction  # noqa: E402
 
 from schedules.models import TaskRun  # noqa: E402
-from schedules.services import history_prune, runs_lost_reap  # noqa: E402
+from schedules.services.reaper import runs_lost_reap  # noqa: E402
+from schedules.services.retention import history_prune  # noqa: E402
 
 PREFIX = "bench-reaper-"
 

@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     _manage("migrate", "--noinput")
     _manage("collectstatic", "--noinput", "--verbosity", "0")
     _manage("ensure_demo_admin")
+    _manage("ensure_default_reports")
     _manage("sync_default_schedules")
 
     celery = [PYTHON, "-m", "celery", "-A", "config"]

@@ -105,7 +105,12 @@ class ScheduleOptions(models.Model):
 
 
 class ScheduleChange(models.Model):
-    """Audit trail: every schedule change made in the admin."""
+    """Audit trail: every schedule change, whoever or whatever made it.
+
+    Written by `schedules.services.audit` only, so every entry point (the admin, the
+    default-schedules sync, a report definition, pause on failure) leaves a record:
+    `user` when a person did it, `source` says through what.
+    """
 
     class Action(models.TextChoices):
         CREATED = "created", "created"
@@ -121,6 +126,8 @@ class ScheduleChange(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     action = models.CharField(max_length=16, choices=Action.choices)
+    # The entry point: "admin", "sync_default_schedules", "report definition ...", ...
+    source = models.CharField(max_length=200, blank=True, default="")
     object_type = models.CharField(max_length=50)
     object_id = models.CharField(max_length=64)
     object_repr = models.CharField(max_length=300)

@@ -8,6 +8,12 @@ from datetime import UTC, datetime
 from celery import states
 
 from schedules.locking import PeriodicOnceTask
+from schedules.models import TaskRun
+from schedules.services.runs import (
+    run_history_excluded,
+    run_record_finished,
+    run_record_started,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +47,6 @@ def _hard_time_limit(task) -> float | None:
 def on_task_prerun(sender=None, task_id=None, task=None, **kwargs) -> None:
     if task is None or not _is_tracked(task):
         return
-    from schedules.services import run_history_excluded, run_record_started
-
     worker = task.request.hostname or ""
     if run_history_excluded(task_name=task.name):
         _excluded_started[task_id] = (datetime.now(UTC), worker)
@@ -62,9 +66,6 @@ def on_task_prerun(sender=None, task_id=None, task=None, **kwargs) -> None:
 def on_task_postrun(sender=None, task_id=None, task=None, retval=None, state=None, **kwargs):
     if task is None or not _is_tracked(task):
         return
-    from schedules.models import TaskRun
-    from schedules.services import run_record_finished
-
     started_at, worker = _excluded_started.pop(task_id, (None, ""))
     status = {
         states.SUCCESS: TaskRun.Status.SUCCEEDED,
@@ -93,9 +94,6 @@ def on_task_failure(sender=None, task_id=None, exception=None, **kwargs) -> None
     # no task_postrun follows.
     if sender is None or not isinstance(sender, PeriodicOnceTask):
         return
-    from schedules.models import TaskRun
-    from schedules.services import run_record_finished
-
     # In the worker's own process the start is known; in the pool's parent it is not.
     started_at, worker = _excluded_started.get(task_id, (None, ""))
     try:

@@ -16,6 +16,8 @@ from django.conf import settings
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from schedules.locking import PeriodicOnceTask
+from schedules.models import ScheduleOptions, TaskRun
+from schedules.services.runs import run_record_missed, run_record_queued
 from schedules.timing import next_run_after
 
 logger = logging.getLogger(__name__)
@@ -68,9 +70,6 @@ class PlatformScheduler(DatabaseScheduler):
 
     def _decide(self, entry) -> bool:
         """True to send this due entry now; records MISSED runs it drops."""
-        from schedules.models import ScheduleOptions
-        from schedules.services import run_record_missed
-
         model = entry.model
         if model is None or model.pk is None:
             return True
@@ -137,9 +136,6 @@ class PlatformScheduler(DatabaseScheduler):
         task = self.app.tasks.get(entry.task)
         task_id = getattr(result, "id", None)
         if task_id and not isinstance(task, PeriodicOnceTask) and entry.model is not None:
-            from schedules.models import TaskRun
-            from schedules.services import run_record_queued
-
             try:
                 run_record_queued(
                     task_name=entry.task,

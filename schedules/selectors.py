@@ -7,10 +7,11 @@ import json
 from typing import Any
 
 from celery import current_app
+from celery_once import QueueOnce
 from django.db.models import OuterRef, QuerySet, Subquery
 from django_celery_beat.models import PeriodicTask
 
-from schedules.locking import PeriodicOnceTask, lock_holder_read
+from schedules.locks import lock_holder_read
 from schedules.models import TaskRun
 
 
@@ -43,9 +44,13 @@ def task_signature(task) -> inspect.Signature:
     return signature
 
 
-def periodic_task_lock_key(periodic_task: PeriodicTask) -> tuple[PeriodicOnceTask | None, str]:
+def periodic_task_id_for_name(*, name: str) -> int | None:
+    return PeriodicTask.objects.filter(name=name).values_list("id", flat=True).first()
+
+
+def periodic_task_lock_key(periodic_task: PeriodicTask) -> tuple[QueueOnce | None, str]:
     task = registered_tasks().get(periodic_task.task)
-    if not isinstance(task, PeriodicOnceTask):
+    if not isinstance(task, QueueOnce):
         return None, ""
     args = json.loads(periodic_task.args or "[]")
     kwargs = json.loads(periodic_task.kwargs or "{}")

@@ -33,7 +33,7 @@ def sleep_probe(seconds: float = 1.0) -> float:
 )
 def reap_lost_runs() -> dict:
     """Mark runs failed whose worker was killed or whose message was lost (idempotent)."""
-    from schedules.services import runs_lost_reap
+    from schedules.services.reaper import runs_lost_reap
 
     return runs_lost_reap()
 
@@ -48,6 +48,6 @@ def reap_lost_runs() -> dict:
 def prune_history() -> dict:
     """Delete runs older than SCHEDULES_HISTORY_DAYS and audit rows older than
     SCHEDULES_AUDIT_DAYS, in bounded batches (idempotent)."""
-    from schedules.services import history_prune
+    from schedules.services.retention import history_prune
 
     return history_prune()

@@ -274,6 +274,8 @@ REPORTING_SEND_MAX_RETRIES = env.int("REPORTING_SEND_MAX_RETRIES", default=5)
 REPORTING_SEND_RETRY_BACKOFF = env.int("REPORTING_SEND_RETRY_BACKOFF", default=60)
 REPORTING_SEND_RETRY_BACKOFF_MAX = env.int("REPORTING_SEND_RETRY_BACKOFF_MAX", default=900)
 REPORTING_TOP_ITEMS = env.int("REPORTING_TOP_ITEMS", default=10)
+# Detail rows shown in an email body by the default templates; the attachment has them all.
+REPORTING_BODY_MAX_ROWS = env.int("REPORTING_BODY_MAX_ROWS", default=50)
 
 # --- Ops app settings ---------------------------------------------------------------------
 OPS_ALERT_EMAIL = env.list("OPS_ALERT_EMAIL", default=[])

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from ops.periodic import heartbeat_schedules
-from schedules.services import default_schedules_sync
+from schedules.services.default_schedules import default_schedules_sync
 from tests.browser.support import assert_accessible, save_screenshot
 from tests.support.processes import subprocess_env
 

@@ -57,14 +57,15 @@ def one_of_everything(transactional_db, admin_user_browser, settings, tmp_path):
     from ops.services import alert_raise
     from reporting.models import ReportRun
     from reporting.services import report_definition_create
-    from schedules import services as schedule_services
     from schedules.models import ScheduleChange, TaskRun
+    from schedules.services.audit import schedule_change_record
+    from schedules.services.default_schedules import default_schedules_sync
 
     settings.MEDIA_ROOT = str(tmp_path / "media")
     now = timezone.now()
     user = admin_user_browser
 
-    schedule_services.default_schedules_sync(
+    default_schedules_sync(
         entries=[
             {"name": "probe weekdays", "task": "schedules.sleep_probe",
              "crontab": "0 18 * * 1-5", "kwargs": {"seconds": 0.1}},
@@ -80,7 +81,7 @@ def one_of_everything(transactional_db, admin_user_browser, settings, tmp_path):
         worker="worker@host", celery_task_id="c0ffee", error="RuntimeError: boom",
         trigger="beat",
     )  # fmt: skip
-    schedule_services.schedule_change_record(
+    schedule_change_record(
         user=user, action=ScheduleChange.Action.CREATED, obj=task, after={"enabled": True}
     )
     ClockedSchedule.objects.create(clocked_time=now + dt.timedelta(days=1))

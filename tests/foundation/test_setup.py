@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 
-from schedules.services import default_schedules_sync
+from schedules.services.default_schedules import default_schedules_sync
 
 pytestmark = pytest.mark.django_db
 

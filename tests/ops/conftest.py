@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ops.periodic import heartbeat_schedules
-from schedules.services import default_schedules_sync
+from schedules.services.default_schedules import default_schedules_sync
 from tests.support.processes import subprocess_env
 
 INTERVAL = 2  # seconds between heartbeats (and checks) in the process tests

@@ -14,9 +14,9 @@ import pytest
 from celery import states
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from schedules.locking import lock_holder_read
+from schedules.locks import lock_holder_read
 from schedules.models import TaskRun
-from schedules.services import runs_lost_reap
+from schedules.services.reaper import runs_lost_reap
 from schedules.tasks import sleep_probe
 from tests.support.processes import subprocess_env, wait_for
 

@@ -1,13 +1,16 @@
 """Default schedules as code: created or updated by name, marked platform-owned,
 admins' own schedules and last-run times untouched."""
 
+import re
 from datetime import UTC, datetime
 
+import pytest
 from django.core.management import call_command
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from schedules import defaults
 from schedules.models import ScheduleOptions
-from schedules.services import default_schedules_sync
+from schedules.services.default_schedules import default_schedules_sync
 from schedules.tasks import sleep_probe
 
 ENTRIES = [
@@ -77,3 +80,29 @@ def test_the_reaper_and_the_history_prune_are_default_schedules(db):
     assert prune.crontab.minute == "47"
     tasks = {entry["task"] for entry in default_schedule_entries()}
     assert {"schedules.reap_lost_runs", "schedules.prune_history"} <= tasks
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"interval": 60, "crontab": "0 2 * * *"}, "exactly one of interval"),
+        ({}, "exactly one of interval"),
+        ({"crontab": "0 25 * * *"}, "crontab hour '25'"),
+        ({"crontab": "0 2 * *"}, "crontab needs 5 fields"),
+        ({"interval": 0}, "interval must be a whole number"),
+        ({"interval": 60, "catch_up": "later"}, "catch_up must be one of run_once, skip"),
+        ({"interval": 60, "intervall": 5}, "unknown field(s) intervall"),
+        ({"crontab": "0 2 * * *", "timezone": "Mars/Olympus"}, "unknown timezone"),
+    ],
+)
+def test_a_default_schedule_beat_cannot_honour_is_refused_at_registration(fields, message):
+    with pytest.raises(defaults.InvalidDefaultSchedule, match=re.escape(message)) as refused:
+        defaults.register(name="bad one", task="schedules.sleep_probe", **fields)
+    assert "default schedule 'bad one'" in str(refused.value)
+
+
+def test_both_forms_of_periodic_py_are_read(db):
+    # schedules/periodic.py calls register(); batches/periodic.py sets DEFAULT_SCHEDULES.
+    names = {entry["name"] for entry in defaults.default_schedule_entries()}
+
+    assert {"schedules: reap lost runs", "imports: scan inbox"} <= names

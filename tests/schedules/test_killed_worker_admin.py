@@ -9,14 +9,10 @@ import pytest
 from celery import states
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from schedules.locking import (
-    PERIODIC_TASK_ID_OPTION,
-    QUEUED_BY_OPTION,
-    TRIGGER_OPTION,
-    lock_holder_read,
-)
+from schedules.locks import lock_holder_read
 from schedules.models import TaskRun
-from schedules.services import runs_lost_reap
+from schedules.services.enqueue import PERIODIC_TASK_ID_OPTION, QUEUED_BY_OPTION, TRIGGER_OPTION
+from schedules.services.reaper import runs_lost_reap
 from schedules.tasks import sleep_probe
 from tests.support.processes import subprocess_env, wait_for
 

@@ -5,7 +5,7 @@ import time
 import pytest
 from celery import states
 
-from schedules.locking import HOLDER_SUFFIX, lock_holder_read
+from schedules.locks import HOLDER_SUFFIX, lock_holder_read
 from schedules.models import TaskRun
 from schedules.tasks import sleep_probe
 from tests.schedules.conftest import run_status, start_probe_then_kill_worker

@@ -8,7 +8,7 @@ import pytest
 from celery import current_app
 
 from schedules.models import TaskRun
-from schedules.services import runs_lost_reap
+from schedules.services.reaper import runs_lost_reap
 from schedules.tasks import reap_lost_runs
 from tests.schedules.conftest import run_status, start_probe_then_kill_worker
 from tests.schedules.probe_tasks import hold

@@ -4,7 +4,7 @@ SCHEDULES_AUDIT_DAYS are deleted in bounded batches; newer ones stay."""
 from datetime import UTC, datetime, timedelta
 
 from schedules.models import ScheduleChange, TaskRun
-from schedules.services import history_prune
+from schedules.services.retention import history_prune
 from schedules.tasks import prune_history
 
 

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from schedules.models import TaskRun
-from schedules.services import run_record_started
+from schedules.services.runs import run_record_started
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from schedules.services import default_schedules_sync
+from schedules.services.default_schedules import default_schedules_sync
 
 
 class Command(BaseCommand):

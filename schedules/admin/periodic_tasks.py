@@ -1,0 +1,231 @@
+"""The periodic task list and change page: plain words, next runs, last run, overlap
+lock, recent runs, and the actions pause, resume, run now and release the lock."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+from django_celery_beat import admin as beat_admin
+from django_celery_beat.models import PeriodicTask
+
+from common.display import duration_display
+from schedules import selectors, timing
+from schedules.admin.base import AuditedAdminMixin, LabelledDateTimeMixin
+from schedules.forms import ValidatedPeriodicTaskForm
+from schedules.models import ScheduleOptions, TaskRun
+from schedules.services import actions
+
+
+@admin.register(PeriodicTask)
+class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.PeriodicTaskAdmin):
+    form = ValidatedPeriodicTaskForm
+    list_display = (
+        "name",
+        "enabled",
+        "schedule_in_words",
+        "next_run",
+        "last_status",
+        "last_duration",
+        "catch_up_policy",
+        "owner",
+    )
+    list_filter = ["enabled", "schedule_options__catch_up", "schedule_options__platform_owned"]
+    list_per_page = 50
+    date_hierarchy = None
+    actions = ("pause_tasks", "resume_tasks", "run_now", "show_lock_holder", "release_lock")
+    readonly_fields = (
+        "last_run_at",
+        "crontab_translation",
+        "schedule_in_words",
+        "next_five_runs",
+        "lock_holder",
+        "recent_runs",
+        "owner",
+    )
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": ("name", "regtask", "task", "enabled", "description", "owner"),
+                "classes": ("extrapretty", "wide"),
+            },
+        ),
+        (
+            "Schedule",
+            {
+                "fields": (
+                    "interval",
+                    "crontab",
+                    "solar",
+                    "clocked",
+                    "start_time",
+                    "last_run_at",
+                    "one_off",
+                    "catch_up",
+                    "schedule_in_words",
+                    "next_five_runs",
+                ),
+                "classes": ("extrapretty", "wide"),
+            },
+        ),
+        ("Arguments", {"fields": ("args", "kwargs"), "classes": ("extrapretty", "wide")}),
+        ("Runs", {"fields": ("lock_holder", "recent_runs"), "classes": ("extrapretty", "wide")}),
+        (
+            "Execution options",
+            {
+                "fields": (
+                    "expires",
+                    "expire_seconds",
+                    "queue",
+                    "exchange",
+                    "routing_key",
+                    "priority",
+                    "headers",
+                ),
+                "classes": ("extrapretty", "wide", "collapse"),
+            },
+        ),
+    )
+
+    def get_queryset(self, request):
+        return selectors.periodic_tasks_with_last_run(super().get_queryset(request))
+
+    def schedule_options(self, form) -> dict:
+        return {"catch_up": form.cleaned_data["catch_up"]}
+
+    # --- columns and read-only fields ---------------------------------------------
+    @admin.display(description="schedule")
+    def schedule_in_words(self, obj):
+        return timing.describe_periodic_task(obj) if obj.pk else "-"
+
+    @admin.display(description="next run")
+    def next_run(self, obj):
+        runs = timing.periodic_task_next_runs(obj, count=1)
+        return f"{runs[0]:%Y-%m-%d %H:%M %Z}" if runs else "-"
+
+    @admin.display(description="next five runs")
+    def next_five_runs(self, obj):
+        if not obj.pk:
+            return "-"
+        runs = timing.periodic_task_next_runs(obj, count=5)
+        if not runs:
+            return "none (paused, finished or no schedule)"
+        return format_html(
+            "<ol>{}</ol>",
+            format_html_join(
+                "", "<li>{}</li>", ((f"{run:%a %Y-%m-%d %H:%M %Z (UTC%z)}",) for run in runs)
+            ),
+        )
+
+    @admin.display(description="last status", ordering="last_run_status")
+    def last_status(self, obj):
+        return obj.last_run_status or "never run"
+
+    @admin.display(description="last duration", ordering="last_run_duration")
+    def last_duration(self, obj):
+        return duration_display(obj.last_run_duration)
+
+    def _options(self, obj) -> ScheduleOptions | None:
+        try:
+            return obj.schedule_options
+        except ScheduleOptions.DoesNotExist:
+            return None
+
+    @admin.display(description="catch-up policy")
+    def catch_up_policy(self, obj):
+        options = self._options(obj)
+        return options.get_catch_up_display() if options else ScheduleOptions.CatchUp.RUN_ONCE.label
+
+    @admin.display(description="owner")
+    def owner(self, obj):
+        options = self._options(obj)
+        if options and options.platform_owned:
+            return "platform (declared in code; sync_default_schedules updates it)"
+        return "admin"
+
+    @admin.display(description="overlap lock")
+    def lock_holder(self, obj):
+        if not obj.pk:
+            return "-"
+        return selectors.lock_holder_text(selectors.periodic_task_lock_holder(obj))
+
+    @admin.display(description="recent runs")
+    def recent_runs(self, obj):
+        if not obj.pk:
+            return "-"
+        runs = TaskRun.objects.filter(periodic_task=obj).order_by("-queued_at", "-id")[:10]
+        url = (
+            reverse("admin:schedules_taskrun_changelist")
+            + "?"
+            + urlencode({"periodic_task__id__exact": obj.pk})
+        )
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    f"{run.queued_at:%Y-%m-%d %H:%M:%S}" if run.queued_at else "-",
+                    run.status,
+                    run.trigger,
+                    duration_display(run.duration),
+                    run.error[:300],
+                )
+                for run in runs
+            ),
+        )
+        return format_html(
+            "<table><tr><th>queued</th><th>status</th><th>trigger</th><th>duration</th>"
+            '<th>error</th></tr>{}</table><a href="{}">All runs of this task</a>',
+            rows,
+            url,
+        )
+
+    # --- actions ------------------------------------------------------------------
+    @admin.action(description="Pause selected tasks", permissions=["change"])
+    def pause_tasks(self, request, queryset):
+        count = actions.periodic_tasks_pause(
+            periodic_task_ids=list(queryset.values_list("pk", flat=True)), user=request.user
+        )
+        self.message_user(request, f"{count} task(s) paused.")
+
+    @admin.action(description="Resume selected tasks", permissions=["change"])
+    def resume_tasks(self, request, queryset):
+        count = actions.periodic_tasks_resume(
+            periodic_task_ids=list(queryset.values_list("pk", flat=True)), user=request.user
+        )
+        self.message_user(request, f"{count} task(s) resumed; beat picks them up within seconds.")
+
+    @admin.action(description="Run selected tasks now (same lock and history)", permissions=["run"])
+    def run_now(self, request, queryset):
+        for pk in queryset.values_list("pk", flat=True):
+            queued, message = actions.periodic_task_run_now(periodic_task_id=pk, user=request.user)
+            self.message_user(
+                request, message, level=messages.SUCCESS if queued else messages.WARNING
+            )
+
+    @admin.action(description="Show who holds the overlap lock", permissions=["lock"])
+    def show_lock_holder(self, request, queryset):
+        for task in queryset:
+            holder = selectors.periodic_task_lock_holder(task)
+            self.message_user(request, f"{task.name}: {selectors.lock_holder_text(holder)}")
+
+    @admin.action(description="Release the overlap lock", permissions=["lock"])
+    def release_lock(self, request, queryset):
+        for task in queryset:
+            holder = actions.periodic_task_lock_release(periodic_task_id=task.pk, user=request.user)
+            if holder is None:
+                self.message_user(request, f"{task.name}: not locked; nothing to release.")
+            else:
+                self.message_user(
+                    request,
+                    f"{task.name}: released the lock {selectors.lock_holder_text(holder)}.",
+                    level=messages.WARNING,
+                )
+
+    def has_run_permission(self, request) -> bool:
+        return request.user.has_perm("schedules.run_periodic_task")
+
+    def has_lock_permission(self, request) -> bool:
+        return request.user.has_perm("schedules.release_periodic_lock")

@@ -1,0 +1,113 @@
+"""Lost runs: runs still queued or started long after any worker could finish them.
+
+A worker killed as a whole (SIGKILL, OOM, lost machine) sends no signal, and a lost
+message never starts; `schedules.reap_lost_runs` (every minute) marks such runs
+failed. The SQL and its figures are described in docs/schedules.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import (
+    Case,
+    CharField,
+    DateTimeField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, Concat
+from django.utils import timezone
+
+from schedules import selectors
+from schedules.models import TaskRun
+
+logger = logging.getLogger(__name__)
+
+
+def _registered_time_limits() -> dict[str, int]:
+    limits = {}
+    for name, task in selectors.registered_tasks().items():
+        if getattr(task, "time_limit", None):
+            limits[name] = int(task.time_limit)
+    return limits
+
+
+def runs_lost_reap(*, now: datetime | None = None) -> dict[str, int]:
+    """Mark runs failed whose worker died (started) or whose message was lost (queued).
+
+    A started run is lost once its hard time limit plus SCHEDULES_LOCK_MARGIN_SECONDS
+    has passed since it started: Celery would have killed it at the limit and the
+    pool's parent recorded the failure, so a run still "started" then has no worker
+    left. A queued run gets SCHEDULES_QUEUE_WAIT_SECONDS on top. One UPDATE for each;
+    the WHERE is re-checked under the row lock, so a run whose outcome commits
+    meanwhile is left alone. Idempotent: a second call finds nothing.
+    """
+    now = now or timezone.now()
+    margin = int(settings.SCHEDULES_LOCK_MARGIN_SECONDS)
+    wait = int(settings.SCHEDULES_QUEUE_WAIT_SECONDS)
+    default_limit = int(settings.CELERY_TASK_TIME_LIMIT)
+    by_task = [
+        When(task_name=name, then=Value(limit))
+        for name, limit in sorted(_registered_time_limits().items())
+        if limit != default_limit
+    ]
+    limit = Coalesce(
+        F("time_limit"),
+        Case(*by_task, default=Value(default_limit), output_field=IntegerField())
+        if by_task
+        else Value(default_limit),
+        output_field=IntegerField(),
+    )
+    counts: dict[str, int] = {}
+    lost = TaskRun.objects.filter(
+        status=TaskRun.Status.STARTED, started_at__lt=_deadline(now, limit, margin)
+    )
+    counts["started"] = lost.update(
+        status=TaskRun.Status.FAILED,
+        finished_at=now,
+        reaped_at=now,
+        duration=ExpressionWrapper(Value(now) - F("started_at"), output_field=DurationField()),
+        error=Concat(
+            Value(f"worker lost: no result within {margin} s of the "),
+            Cast(limit, CharField()),
+            Value(" s hard time limit (started at "),
+            Cast("started_at", CharField()),
+            Value(", worker "),
+            F("worker"),
+            Value(")"),
+            output_field=CharField(),
+        ),
+    )
+    never = TaskRun.objects.filter(
+        status=TaskRun.Status.QUEUED, queued_at__lt=_deadline(now, limit, margin + wait)
+    )
+    counts["queued"] = never.update(
+        status=TaskRun.Status.FAILED,
+        finished_at=now,
+        reaped_at=now,
+        error=Concat(
+            Value("worker lost: never started within "),
+            Cast(limit + Value(margin + wait), CharField()),
+            Value(" s of being queued (message lost, or no worker consumes its queue)"),
+            output_field=CharField(),
+        ),
+    )
+    if counts["started"] or counts["queued"]:
+        logger.warning("schedules: marked lost runs failed: %s", counts)
+    return counts
+
+
+def _deadline(now: datetime, limit, extra: int) -> ExpressionWrapper:
+    """now - (limit + extra) seconds, as SQL over each row's own limit."""
+    seconds = ExpressionWrapper(
+        (limit + Value(extra)) * Value(timedelta(seconds=1), output_field=DurationField()),
+        output_field=DurationField(),
+    )
+    return ExpressionWrapper(Value(now) - seconds, output_field=DateTimeField())

@@ -1,0 +1,276 @@
+"""Run history: one TaskRun per run of a periodic task, from queued (or refused) to
+its outcome, matched by Celery task id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from schedules import selectors
+from schedules.models import TaskRun
+from schedules.signals import periodic_run_skipped
+
+
+def run_history_excluded(*, task_name: str) -> bool:
+    """Successful runs of these tasks are not recorded (SCHEDULES_HISTORY_EXCLUDE)."""
+    return task_name in settings.SCHEDULES_HISTORY_EXCLUDE
+
+
+def _holder_reason(held_by: dict[str, Any] | None) -> str:
+    if not held_by or not held_by.get("celery_task_id"):
+        return "previous run still holds the lock"
+    verb = "running" if held_by.get("started_at") else "queued"
+    since = held_by.get("started_at") or held_by.get("queued_at") or "?"
+    where = f" on {held_by['worker']}" if held_by.get("worker") else ""
+    who = held_by.get("queued_by") or held_by.get("trigger") or "unknown"
+    via = f" ({held_by['trigger']})" if held_by.get("queued_by") and held_by.get("trigger") else ""
+    queued_at = f" at {held_by['queued_at']}" if held_by.get("queued_at") else ""
+    return (
+        f"previous run {held_by['celery_task_id']} still holds the lock: {verb} since "
+        f"{since}{where}, queued by {who}{via}{queued_at}"
+    )
+
+
+def run_record_queued(
+    *,
+    task_name: str,
+    periodic_task_id: int | None,
+    trigger: str,
+    queued_by: str = "",
+    celery_task_id: str,
+    queued_at: datetime | None = None,
+    time_limit: float | None = None,
+) -> TaskRun | None:
+    """A run was sent to the broker (beat or manual); None for an excluded task."""
+    if run_history_excluded(task_name=task_name) and trigger != TaskRun.Trigger.MANUAL:
+        return None
+    values: dict[str, Any] = {
+        "task_name": task_name,
+        "periodic_task_id": periodic_task_id,
+        "trigger": trigger,
+        "queued_by": queued_by,
+        "queued_at": queued_at or timezone.now(),
+    }
+    if time_limit:
+        values["time_limit"] = int(time_limit)
+    try:
+        with transaction.atomic():
+            return TaskRun.objects.create(
+                celery_task_id=celery_task_id, status=TaskRun.Status.QUEUED, **values
+            )
+    except IntegrityError:
+        # The worker was faster and already wrote the row: add what only we know.
+        TaskRun.objects.filter(celery_task_id=celery_task_id).update(**values)
+        return TaskRun.objects.get(celery_task_id=celery_task_id)
+
+
+def run_record_skipped(
+    *,
+    task_name: str,
+    periodic_task_id: int | None,
+    trigger: str,
+    queued_by: str = "",
+    celery_task_id: str | None = None,
+    held_by: dict[str, Any] | None = None,
+) -> TaskRun:
+    """The overlap lock refused a run: record it and tell listeners (ops).
+
+    The row's error names the holder (Celery task id, running/queued since, worker,
+    who queued it), so the admin shows why runs were skipped while a dead run's lock
+    waits out its time-out.
+    """
+    reason = _holder_reason(held_by)
+    run = TaskRun.objects.create(
+        task_name=task_name,
+        periodic_task_id=periodic_task_id,
+        status=TaskRun.Status.SKIPPED,
+        trigger=trigger,
+        queued_by=queued_by,
+        queued_at=timezone.now(),
+        finished_at=timezone.now(),
+        error=reason,
+    )
+    periodic_run_skipped.send(
+        sender=TaskRun,
+        task_name=task_name,
+        periodic_task_id=periodic_task_id,
+        celery_task_id=celery_task_id,
+        reason=reason,
+        held_by=held_by,
+    )
+    return run
+
+
+def run_record_missed(
+    *, task_name: str, periodic_task_id: int | None, due_at: datetime, missed: int, reason: str
+) -> TaskRun:
+    """Catch-up policy "skip" dropped due times that passed while beat was down."""
+    return TaskRun.objects.create(
+        task_name=task_name,
+        periodic_task_id=periodic_task_id,
+        status=TaskRun.Status.MISSED,
+        trigger=TaskRun.Trigger.BEAT,
+        queued_at=timezone.now(),
+        finished_at=timezone.now(),
+        error=f"{missed} due time(s) missed from {due_at.isoformat()}: {reason}",
+    )
+
+
+def run_record_started(
+    *,
+    celery_task_id: str,
+    task_name: str,
+    worker: str,
+    periodic_task_name: str | None,
+    time_limit: float | None = None,
+) -> None:
+    """A worker started a run. Also a redelivered message (same celery_task_id): a row
+    the reaper marked failed as lost comes back to life as started, outcome cleared."""
+    now = timezone.now()
+    started: dict[str, Any] = {
+        "status": TaskRun.Status.STARTED,
+        "started_at": now,
+        "worker": worker,
+        "error": "",
+        "finished_at": None,
+        "duration": None,
+    }
+    if time_limit:
+        started["time_limit"] = int(time_limit)
+    updated = TaskRun.objects.filter(celery_task_id=celery_task_id).update(**started)
+    if updated or run_history_excluded(task_name=task_name):
+        return
+    # Sent without going through PeriodicOnceTask.apply_async (a plain task beat sent,
+    # or a redelivered message whose row was never written): start a row here.
+    _late_run_row_create(
+        celery_task_id=celery_task_id,
+        task_name=task_name,
+        periodic_task_name=periodic_task_name,
+        fields={"queued_at": now, **started},
+        on_conflict_update=started,
+    )
+
+
+def _late_run_row_create(
+    *,
+    celery_task_id: str,
+    task_name: str,
+    periodic_task_name: str | None,
+    fields: dict[str, Any],
+    on_conflict_update: dict[str, Any] | None,
+) -> None:
+    """A row for a run first seen at its start or end; if another receiver wrote it in
+    the meantime, apply `on_conflict_update` to that row (or keep it as it is)."""
+    periodic_task_id = (
+        selectors.periodic_task_id_for_name(name=periodic_task_name) if periodic_task_name else None
+    )
+    try:
+        with transaction.atomic():
+            TaskRun.objects.create(
+                celery_task_id=celery_task_id,
+                task_name=task_name,
+                periodic_task_id=periodic_task_id,
+                trigger=TaskRun.Trigger.BEAT if periodic_task_name else TaskRun.Trigger.MANUAL,
+                **fields,
+            )
+    except IntegrityError:
+        if on_conflict_update:
+            TaskRun.objects.filter(celery_task_id=celery_task_id).update(**on_conflict_update)
+
+
+def _excluded_run_create(
+    *,
+    celery_task_id: str,
+    task_name: str,
+    status: str,
+    error: str,
+    started_at: datetime | None,
+    worker: str,
+    periodic_task_name: str | None,
+) -> None:
+    """An excluded task's failure, or its first success after a failure, gets a row.
+
+    Recording the success after a failure keeps "N failures in a row" (ops' alert)
+    exact: two adjacent recorded failures had no success between them.
+    """
+    if status == TaskRun.Status.RETRIED:
+        return
+    if status == TaskRun.Status.SUCCEEDED:
+        last = (
+            TaskRun.objects.filter(task_name=task_name)
+            .exclude(status__in=[TaskRun.Status.SKIPPED, TaskRun.Status.MISSED])
+            .order_by("-queued_at", "-id")
+            .values_list("status", flat=True)
+            .first()
+        )
+        if last != TaskRun.Status.FAILED:
+            return
+    now = timezone.now()
+    _late_run_row_create(
+        celery_task_id=celery_task_id,
+        task_name=task_name,
+        periodic_task_name=periodic_task_name,
+        fields={
+            "status": status,
+            "queued_at": started_at or now,
+            "started_at": started_at,
+            "finished_at": now,
+            "duration": now - started_at if started_at else None,
+            "worker": worker,
+            "error": error[:10000],
+        },
+        # The same outcome was recorded already (task_failure after task_postrun).
+        on_conflict_update=None,
+    )
+
+
+def run_record_finished(
+    *,
+    celery_task_id: str,
+    status: str,
+    error: str = "",
+    task_name: str = "",
+    started_at: datetime | None = None,
+    worker: str = "",
+    periodic_task_name: str | None = None,
+) -> None:
+    """Success, failure or retry of a run, matched by its Celery task id.
+
+    A run the reaper marked failed as lost still gets its real outcome when it
+    arrives late. task_name and the rest are only used for an excluded task, whose
+    run has no row yet.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        run = TaskRun.objects.select_for_update().filter(celery_task_id=celery_task_id).first()
+        if run is None:
+            if task_name and run_history_excluded(task_name=task_name):
+                _excluded_run_create(
+                    celery_task_id=celery_task_id,
+                    task_name=task_name,
+                    status=status,
+                    error=error,
+                    started_at=started_at,
+                    worker=worker,
+                    periodic_task_name=periodic_task_name,
+                )
+            return
+        reaped_outcome = run.reaped_at is not None and run.finished_at == run.reaped_at
+        if (
+            run.status in (TaskRun.Status.SUCCEEDED, TaskRun.Status.FAILED)
+            and status == TaskRun.Status.FAILED
+            and not reaped_outcome
+        ):
+            return  # the outcome is already recorded (task_failure after task_postrun)
+        run.status = status
+        run.error = error[:10000]
+        if status == TaskRun.Status.RETRIED:
+            run.save(update_fields=["status", "error"])
+            return
+        run.finished_at = now
+        run.duration = now - run.started_at if run.started_at else None
+        run.save(update_fields=["status", "error", "finished_at", "duration"])
