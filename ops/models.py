@@ -84,6 +84,9 @@ class Alert(models.Model):
             models.Index(fields=["kind", "status"], name="ops_alert_kind_status"),
             models.Index(fields=["severity", "status"], name="ops_alert_severity_status"),
             models.Index(fields=["-first_seen_at"], name="ops_alert_first_seen"),
+            # Recently resolved (dashboard), pruning, and the platform report's day.
+            models.Index(fields=["status", "-resolved_at"], name="ops_alert_status_resolved"),
+            models.Index(fields=["resolved_at"], name="ops_alert_resolved"),
         ]
         permissions = [
             ("view_dashboard", "Can view the ops dashboard"),
