@@ -5,19 +5,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ops', '0002_alert_occurrences_and_manual_resolution'),
+        ("ops", "0002_alert_occurrences_and_manual_resolution"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='alert',
-            index=models.Index(fields=['status', '-resolved_at'], name='ops_alert_status_resolved'),
+            model_name="alert",
+            index=models.Index(fields=["status", "-resolved_at"], name="ops_alert_status_resolved"),
         ),
         migrations.AddIndex(
-            model_name='alert',
-            index=models.Index(fields=['resolved_at'], name='ops_alert_resolved'),
+            model_name="alert",
+            index=models.Index(fields=["resolved_at"], name="ops_alert_resolved"),
         ),
     ]
