@@ -37,9 +37,7 @@ def periodic_tasks_failure_pause_check(*, periodic_task_ids: Iterable[int]) -> l
         if options.failures_counted_since is not None:
             runs = runs.filter(queued_at__gte=options.failures_counted_since)
         last = list(runs.order_by("-queued_at", "-id").values_list("status", "error")[:needed])
-        if len(last) < needed or any(
-            status != TaskRun.Status.FAILED for status, _ in last
-        ):
+        if len(last) < needed or any(status != TaskRun.Status.FAILED for status, _ in last):
             continue
         if _pause(options=options, last_error=last[0][1]):
             paused.append(options.periodic_task_id)
