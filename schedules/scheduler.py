@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import redis
 from celery import schedules as celery_schedules
@@ -18,7 +19,7 @@ from django.conf import settings
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from schedules.models import ScheduleOptions, TaskRun
-from schedules.services.overlap import periodic_run_send
+from schedules.services.overlap import periodic_run_send, task_publisher
 from schedules.services.runs import run_record_missed
 from schedules.timing import next_run_after
 
@@ -148,12 +149,8 @@ class PlatformScheduler(DatabaseScheduler):
         options = dict(entry.options)
         options["headers"] = {**(options.get("headers") or {}), "celery_beat_task": True}
 
-        def publish(args, kwargs, **send_options):
-            task = self.app.tasks.get(entry.task)
-            if task is not None:
-                return task.apply_async(args, kwargs, producer=producer, **send_options)
-            return self.send_task(entry.task, args, kwargs, producer=producer, **send_options)
-
+        publish = partial(task_publisher(self.app.tasks.get(entry.task), entry.task),
+                          producer=producer)  # fmt: skip
         periodic_run_send(
             task_name=entry.task,
             args=_evaluate_entry_args(entry.args),

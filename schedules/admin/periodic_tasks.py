@@ -215,6 +215,9 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
     def lock_holder(self, obj):
         if not obj.pk:
             return "-"
+        options = self._options(obj)
+        if options and options.overlap == ScheduleOptions.Overlap.ALLOW:
+            return "none: the overlap policy is allow, so runs may overlap"
         return selectors.lock_holder_text(selectors.periodic_task_lock_holder(obj))
 
     @admin.display(description="recent runs")

@@ -22,12 +22,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from celery import current_app, states
+from celery.app.task import Task
 from celery.result import EagerResult
 from celery.utils import uuid
-from celery_once import AlreadyQueued
+from celery_once import AlreadyQueued, QueueOnce
 from django.conf import settings
 from django.utils import timezone
 
@@ -115,13 +117,18 @@ def _registered_task(task_name: str):
     return task
 
 
-def _publisher(task_name: str) -> Publish:
+def task_publisher(task, task_name: str) -> Publish:
     """Publish through the task's own apply_async (a class that records something when
-    sent, like ops' heartbeat, keeps doing it), or by name if not registered here."""
-    task = _registered_task(task_name)
+    sent, like ops' heartbeat, keeps doing it), or by name if not registered here.
+
+    celery-once's QueueOnce (a team's base, or PeriodicOnceTask) is published with
+    Celery's own Task.apply_async: its apply_async would take the lock again and
+    refuse the run the platform just locked."""
+    if isinstance(task, QueueOnce):
+        return partial(Task.apply_async, task)
     if task is not None:
         return task.apply_async
-    return lambda args, kwargs, **options: current_app.send_task(task_name, args, kwargs, **options)
+    return partial(current_app.send_task, task_name)
 
 
 def _as_datetime(value: Any) -> datetime | None:
@@ -166,7 +173,7 @@ def periodic_run_send(
     task = _registered_task(task_name)
     if policy is None:
         policy = selectors.periodic_task_overlap_policy(periodic_task_id=periodic_task_id)
-    publish = publish or _publisher(task_name)
+    publish = publish or task_publisher(task, task_name)
     task_id = options.setdefault("task_id", uuid())
     queued_at = timezone.now()
     record = {
@@ -316,7 +323,7 @@ def _waiting_run_publish(*, key: str, waiting: dict[str, Any]) -> None:
     run_record_promoted(celery_task_id=celery_task_id)
     try:
         _locked_run_publish(
-            key=key, celery_task_id=celery_task_id, publish=_publisher(waiting["task_name"]),
+            key=key, celery_task_id=celery_task_id, publish=task_publisher(_registered_task(waiting["task_name"]), waiting["task_name"]),
             args=waiting["args"], kwargs=waiting["kwargs"], options=options, record=None,
         )  # fmt: skip
     except Exception:
