@@ -51,6 +51,19 @@ def timed(function, repeats: int) -> tuple[float, list[float], object]:
     return statistics.median(times), times, result
 
 
+def render_measured(render, *, repeats: int, what: str):
+    """Render once cold (counting its queries), then `repeats` times; print both."""
+    with CaptureQueriesContext(connection) as queries:
+        cold_started = time.perf_counter()
+        rendered = render()
+        cold = time.perf_counter() - cold_started
+    median, times, _ = timed(render, repeats)
+    print(f"{what}: first {cold * 1000:.0f} ms, median of {repeats} {median * 1000:.0f} ms "
+          f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")  # fmt: skip
+    print(f"queries per render: {len(queries.captured_queries)}")
+    return rendered, median
+
+
 def python_side_baseline(day: dt.date, previous: dt.date) -> dict:
     """The same figures the report shows, computed in Python from every sales line."""
     products = {
@@ -90,24 +103,19 @@ def main() -> None:
     day_lines = DailySales.objects.filter(day=REPORT_DAY).count()
     print(f"table: {total:,} lines; business day {REPORT_DAY}: {day_lines:,} lines")
 
-    definition = ReportDefinition(name="Benchmark end of day", timezone="Europe/Berlin")
+    definition = ReportDefinition(
+        name="Benchmark end of day", kind="end_of_day", timezone="Europe/Berlin"
+    )
 
     def render():
         return report_render(definition=definition, business_date=REPORT_DAY)
 
-    with CaptureQueriesContext(connection) as queries:
-        cold_started = time.perf_counter()
-        rendered = render()
-        cold = time.perf_counter() - cold_started
-    median, times, _ = timed(render, args.repeats)
+    rendered, median = render_measured(render, repeats=args.repeats, what="end-of-day render")
     previous = REPORT_DAY - dt.timedelta(days=1)
     base_median, _, _ = timed(lambda: python_side_baseline(REPORT_DAY, previous), args.repeats)
     with CaptureQueriesContext(connection) as base_queries:
         python_side_baseline(REPORT_DAY, previous)
 
-    print(f"end-of-day render: first {cold * 1000:.0f} ms, median of {args.repeats} "
-          f"{median * 1000:.0f} ms (min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")  # fmt: skip
-    print(f"queries per render: {len(queries.captured_queries)}")
     print(f"CSV attachment: {len(rendered.detail_rows)} rows, {len(rendered.attachment):,} bytes; "
           f"HTML {len(rendered.html_body):,} chars, text {len(rendered.text_body):,} chars")  # fmt: skip
     print(f"baseline (the same sales figures computed in Python from every line of both days): "

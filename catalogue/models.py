@@ -60,7 +60,7 @@ class DailySales(models.Model):
 
 
 class Airport(models.Model):
-    """Rows of the real file shared/data/airports.csv; natural key `iata`."""
+    """Rows of the real file catalogue/data/airports.csv; natural key `iata`."""
 
     iata = models.CharField(max_length=8, unique=True)
     name = models.CharField(max_length=200)

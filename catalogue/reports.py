@@ -7,7 +7,6 @@ platform's day (imports, periodic runs, open alerts) from the reporting selector
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -16,8 +15,6 @@ from django.conf import settings
 from catalogue import selectors
 from reporting import registry
 from reporting import selectors as platform
-from reporting.business_days import local_day_bounds, previous_business_day
-from reporting.models import ReportDefinition
 
 
 def _change(current: Decimal | int, previous: Decimal | int) -> dict[str, Any]:
@@ -30,14 +27,13 @@ class EndOfDayReport(registry.ReportKind):
     key = "end_of_day"
     label = "End of day: sales and platform activity"
     template_prefix = "catalogue/reports/end_of_day"
+    empty_means = "no sales lines on the day"
     detail_header = [
         "sku", "product", "category", "units", "revenue", "previous_revenue", "change", "stores",
     ]  # fmt: skip
 
-    def build(
-        self, *, definition: ReportDefinition, business_date: dt.date
-    ) -> registry.ReportContent:
-        previous = previous_business_day(definition=definition, day=business_date)
+    def build(self, day: registry.ReportDay) -> registry.ReportContent:
+        business_date, previous = day.business_date, day.previous_business_date
         totals = selectors.sales_totals(day=business_date, previous_day=previous)
         categories = selectors.sales_by_category(day=business_date, previous_day=previous)
         for row in categories:
@@ -46,11 +42,9 @@ class EndOfDayReport(registry.ReportKind):
             day=business_date, previous_day=previous, limit=settings.REPORTING_TOP_ITEMS
         )
         detail = selectors.product_detail(day=business_date, previous_day=previous)
-        start, end = local_day_bounds(day=business_date, timezone=definition.timezone)
+        start, end = day.window
         context = {
-            "business_date": business_date,
             "previous_date": previous,
-            "timezone": definition.timezone,
             "totals": totals,
             "revenue_change": _change(totals["revenue"], totals["previous_revenue"]),
             "units_change": _change(totals["units"], totals["previous_units"]),
@@ -66,7 +60,11 @@ class EndOfDayReport(registry.ReportKind):
                    "stores"]  # fmt: skip
         rows = [[line[column] for column in columns] for line in detail]
         return registry.ReportContent(
-            context=context, detail_header=self.detail_header, detail_rows=rows
+            context=context,
+            summary={"revenue": totals["revenue"], "units": totals["units"]},
+            detail_header=self.detail_header,
+            detail_rows=rows,
+            empty=totals["lines"] == 0,
         )
 
 

@@ -2,7 +2,8 @@
 
 run:  servers, migrations, demo admin, default schedules, then web + worker + beat
       in the foreground until Ctrl-C, which stops them all cleanly.
-test: servers, `makemigrations --check`, ruff, mypy, then pytest with any extra arguments.
+test: servers, `makemigrations --check`, ruff, mypy, import-linter (the layers), then
+      pytest with any extra arguments.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from devstack.services import BASE_DIR, VAR_DIR, ensure_services
 
@@ -34,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     _manage("migrate", "--noinput")
     _manage("collectstatic", "--noinput", "--verbosity", "0")
     _manage("ensure_demo_admin")
+    _manage("ensure_default_reports")
     _manage("sync_default_schedules")
 
     celery = [PYTHON, "-m", "celery", "-A", "config"]
@@ -108,9 +111,12 @@ def test(args: argparse.Namespace, pytest_args: list[str]) -> int:
         [PYTHON, "-m", "ruff", "check", "."],
         [PYTHON, "-m", "ruff", "format", "--check", "."],
         [PYTHON, "-m", "mypy"],  # services and selectors, configured in pyproject.toml
+        # The layers and the no-cycles contracts in pyproject.toml (docs/architecture.md).
+        [str(Path(PYTHON).with_name("lint-imports"))],
     ]
     for command in checks:
-        print(f"[devstack] {' '.join(command[1:])}", flush=True)
+        shown = command[1:] if command[0] == PYTHON else [Path(command[0]).name, *command[1:]]
+        print(f"[devstack] {' '.join(shown)}", flush=True)
         if subprocess.run(command, cwd=BASE_DIR).returncode != 0:
             return 1
     if not any(arg == "-n" or arg.startswith(("-n", "--numprocesses")) for arg in pytest_args):

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import copy
+from typing import Any, ClassVar
+
 import holidays
 from django import forms
 from django.core.exceptions import ValidationError
@@ -7,7 +10,17 @@ from django.core.validators import EmailValidator
 from django.utils import timezone
 
 from reporting import registry
-from reporting.models import WEEKDAY_CHOICES, ReportDefinition, split_addresses, timezone_choices
+from reporting.models import (
+    ATTACHMENT_FORMAT_CHOICES,
+    PLATFORM_KIND,
+    WEEKDAY_CHOICES,
+    ReportDefinition,
+    split_addresses,
+    timezone_choices,
+)
+
+# A kind's parameters appear in the definition form as fields named `parameter_<name>`.
+PARAMETER_PREFIX = "parameter_"
 
 _validate_email = EmailValidator()
 
@@ -35,7 +48,23 @@ def holiday_country_choices() -> list[tuple[str, str]]:
 
 
 class ReportDefinitionForm(forms.ModelForm):
-    kind = forms.ChoiceField(choices=registry.kind_choices)
+    """The definition form; `form_for_kind` adds the fields of a kind's parameters."""
+
+    report_kind: ClassVar[registry.ReportKind | None] = None
+
+    kind = forms.ChoiceField(
+        choices=registry.kind_choices,
+        initial=PLATFORM_KIND,
+        help_text="What the report says. After changing it, use “Save and continue editing” "
+        "to fill in the new kind's parameters, if it has any.",
+    )
+    attachment_formats = forms.MultipleChoiceField(
+        choices=ATTACHMENT_FORMAT_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        initial=["csv"],
+        help_text="The detail table as files attached to the email; none ticked sends none.",
+    )
     business_weekdays = forms.MultipleChoiceField(
         choices=WEEKDAY_CHOICES,
         widget=forms.CheckboxSelectMultiple,
@@ -50,7 +79,7 @@ class ReportDefinitionForm(forms.ModelForm):
         fields = [
             "name", "kind", "enabled", "to_recipients", "cc_recipients", "send_hour",
             "send_minute", "business_weekdays", "timezone", "holiday_country",
-            "holiday_subdivision",
+            "holiday_subdivision", "skip_when_empty", "attachment_formats",
         ]  # fmt: skip
         widgets = {
             "to_recipients": forms.Textarea(attrs={"rows": 3}),
@@ -61,6 +90,17 @@ class ReportDefinitionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial["business_weekdays"] = [str(day) for day in self.instance.weekday_numbers]
+            self.initial["attachment_formats"] = self.instance.attachment_format_list
+        kind = self.report_kind
+        if kind is not None:
+            self.fields[
+                "skip_when_empty"
+            ].help_text = (
+                f"Send nothing on a day with {kind.empty_means}; the skip is recorded as a run."
+            )
+            if self.instance.kind == kind.key:
+                for name, value in (self.instance.parameters or {}).items():
+                    self.initial[PARAMETER_PREFIX + name] = value
 
     def clean_to_recipients(self) -> str:
         return clean_addresses(self.cleaned_data["to_recipients"], required=True)
@@ -83,6 +123,9 @@ class ReportDefinitionForm(forms.ModelForm):
     def clean_business_weekdays(self) -> str:
         return ",".join(sorted(self.cleaned_data["business_weekdays"]))
 
+    def clean_attachment_formats(self) -> str:
+        return ",".join(sorted(self.cleaned_data["attachment_formats"]))
+
     def clean(self):
         cleaned = super().clean()
         country = cleaned.get("holiday_country")
@@ -96,7 +139,48 @@ class ReportDefinitionForm(forms.ModelForm):
                 )
             except NotImplementedError as exc:
                 self.add_error("holiday_subdivision", str(exc))
+        self._clean_parameters(cleaned)
         return cleaned
+
+    def _clean_parameters(self, cleaned: dict[str, Any]) -> None:
+        """The chosen kind validates its parameters (each field, then its form's clean)."""
+        kind = registry.find(cleaned.get("kind") or "")
+        if kind is None or kind.parameters_form is None:
+            self.instance.parameters = {}
+            return
+        names = list(kind.parameters_form.base_fields)
+        if any(self.has_error(PARAMETER_PREFIX + name) for name in names):
+            return  # already told, field by field
+        stored = {
+            name: registry.as_form_input(cleaned.get(PARAMETER_PREFIX + name)) for name in names
+        }
+        form = kind.parameters_form(data=stored)
+        if not form.is_valid():
+            for name, errors in form.errors.items():
+                field = PARAMETER_PREFIX + name
+                if field in self.fields:
+                    self.add_error(field, errors)
+                else:  # the form was built for another kind: say which parameter
+                    self.add_error("kind", [f"{name}: {error}" for error in errors])
+            return
+        self.instance.parameters = stored
+
+
+def form_for_kind(key: str) -> type[ReportDefinitionForm]:
+    """The definition form with the fields of kind `key`'s parameters (if any)."""
+    kind = registry.find(key)
+    attrs: dict[str, Any] = {"report_kind": kind, "__module__": __name__}
+    if kind is not None and kind.parameters_form is not None:
+        for name, field in kind.parameters_form.base_fields.items():
+            attrs[PARAMETER_PREFIX + name] = copy.deepcopy(field)
+    return type("ReportDefinitionForm", (ReportDefinitionForm,), attrs)
+
+
+def parameter_field_names(key: str) -> list[str]:
+    kind = registry.find(key)
+    if kind is None or kind.parameters_form is None:
+        return []
+    return [PARAMETER_PREFIX + name for name in kind.parameters_form.base_fields]
 
 
 class PreviewDateForm(forms.Form):

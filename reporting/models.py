@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+PLATFORM_KIND = "platform_day"
+ATTACHMENT_FORMAT_CHOICES = [("csv", "CSV"), ("xlsx", "Excel (XLSX)")]
 WEEKDAY_CHOICES = [
     ("1", "Monday"), ("2", "Tuesday"), ("3", "Wednesday"), ("4", "Thursday"),
     ("5", "Friday"), ("6", "Saturday"), ("7", "Sunday"),
@@ -22,7 +24,10 @@ class ReportDefinition(models.Model):
     """A report that goes out on a schedule, on the business days of its timezone."""
 
     name = models.CharField(max_length=200, unique=True)
-    kind = models.CharField(max_length=50, default="end_of_day")
+    # A key of reporting.registry; the platform's own end-of-day report by default.
+    kind = models.CharField(max_length=50, default=PLATFORM_KIND)
+    # The kind's parameters, as its parameters form reads them back (JSON-ready values).
+    parameters = models.JSONField(default=dict, blank=True)
     to_recipients = models.TextField(
         "to", help_text="Email addresses, separated by commas or new lines."
     )
@@ -37,6 +42,12 @@ class ReportDefinition(models.Model):
     )
     holiday_subdivision = models.CharField(max_length=16, blank=True)
     enabled = models.BooleanField(default=True)
+    skip_when_empty = models.BooleanField(
+        default=False,
+        help_text="Send nothing on a day the report has nothing to say (recorded as a skipped run).",
+    )
+    # Comma-separated ATTACHMENT_FORMATS keys; empty sends no attachment.
+    attachment_formats = models.CharField(max_length=20, default="csv", blank=True)
     periodic_task = models.OneToOneField(
         "django_celery_beat.PeriodicTask",
         null=True,
@@ -64,6 +75,10 @@ class ReportDefinition(models.Model):
     @property
     def weekday_numbers(self) -> list[int]:
         return sorted(int(day) for day in self.business_weekdays.split(",") if day.strip())
+
+    @property
+    def attachment_format_list(self) -> list[str]:
+        return [name.strip() for name in self.attachment_formats.split(",") if name.strip()]
 
     @property
     def to_list(self) -> list[str]:

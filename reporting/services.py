@@ -22,7 +22,9 @@ import uuid
 import sentry_sdk
 from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import make_msgid
 from django.db import transaction
@@ -30,6 +32,7 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from ops.services import alert_raise
+from reporting import registry
 from reporting.business_days import (
     business_date_at,
     business_day_verdict,
@@ -37,7 +40,12 @@ from reporting.business_days import (
     schedule_in_words,
 )
 from reporting.exceptions import ReportSendFailed
-from reporting.models import ReportDefinition, ReportRun
+from reporting.models import (
+    ATTACHMENT_FORMAT_CHOICES,
+    PLATFORM_KIND,
+    ReportDefinition,
+    ReportRun,
+)
 from reporting.rendering import RenderedReport, report_render, report_subject
 from schedules.services.audit import periodic_task_write
 
@@ -92,11 +100,28 @@ def report_definition_schedule_sync(*, definition: ReportDefinition) -> Periodic
     return task
 
 
+def _definition_validate(definition: ReportDefinition) -> None:
+    definition.full_clean(exclude=["periodic_task"])
+    kind = registry.find(definition.kind)
+    if kind is None:
+        known = ", ".join(key for key, _ in registry.kind_choices())
+        raise ValidationError({"kind": f"Unknown report kind {definition.kind!r}; known: {known}"})
+    unknown = set(definition.attachment_format_list) - set(dict(ATTACHMENT_FORMAT_CHOICES))
+    if unknown:
+        raise ValidationError(
+            {"attachment_formats": f"Unknown attachment format(s): {', '.join(sorted(unknown))}"}
+        )
+    try:
+        definition.parameters = kind.parameters_stored(definition.parameters or {})
+    except ValidationError as exc:
+        raise ValidationError({"parameters": exc.messages}) from exc
+
+
 @transaction.atomic
 def report_definition_save(*, definition: ReportDefinition) -> ReportDefinition:
-    """The one way a definition is saved (admin, command, code): validated, then its beat
-    entry follows."""
-    definition.full_clean(exclude=["periodic_task"])
+    """The one way a definition is saved (admin, command, code): validated (its kind,
+    attachment formats and the kind's parameters too), then its beat entry follows."""
+    _definition_validate(definition)
     definition.save()
     report_definition_schedule_sync(definition=definition)
     return definition
@@ -104,6 +129,28 @@ def report_definition_save(*, definition: ReportDefinition) -> ReportDefinition:
 
 def report_definition_create(**fields: object) -> ReportDefinition:
     return report_definition_save(definition=ReportDefinition(**fields))
+
+
+DEFAULT_REPORT_NAME = "Platform end of day"
+
+
+@transaction.atomic
+def report_definition_ensure_default(*, to: str) -> tuple[ReportDefinition, bool]:
+    """The platform report, weekdays 18:00 in TIME_ZONE, to `to`; created only if no
+    definition of the platform kind exists, so an admin's edits are never overwritten
+    (to stop it, untick *enabled*: deleting it brings it back on the next `make run`)."""
+    existing = ReportDefinition.objects.filter(kind=PLATFORM_KIND).order_by("pk").first()
+    if existing is not None:
+        return existing, False
+    name = DEFAULT_REPORT_NAME
+    if ReportDefinition.objects.filter(name=name).exists():  # a different report took it
+        name = f"{name} (platform)"
+    definition = report_definition_create(
+        name=name, kind=PLATFORM_KIND, to_recipients=to, send_hour=18, send_minute=0,
+        business_weekdays="1,2,3,4,5", timezone=settings.TIME_ZONE, enabled=True,
+        attachment_formats="csv",
+    )  # fmt: skip
+    return definition, True
 
 
 def report_definition_schedule_remove(*, definition: ReportDefinition) -> None:
@@ -248,6 +295,12 @@ def report_run_deliver(
         run = ReportRun.objects.select_for_update().select_related("definition").get(pk=run_id)
         if run.status != ReportRun.Status.PENDING:
             return run.status  # another message took it while we rendered
+        if _skips_when_empty(run, rendered):
+            run.status = ReportRun.Status.SKIPPED
+            run.subject = rendered.subject
+            run.error = f"skipped: empty: {rendered.empty_means}"
+            run.save(update_fields=["status", "subject", "error"])
+            return run.status
         run.status = ReportRun.Status.SENDING
         run.attempt_task_id = attempt_id
         run.attempts += 1
@@ -269,6 +322,13 @@ def report_run_deliver(
         status=ReportRun.Status.SENT, sent_at=timezone.now(), error=""
     )
     return ReportRun.Status.SENT
+
+
+def _skips_when_empty(run: ReportRun, rendered: RenderedReport) -> bool:
+    # Only the schedule skips: a test, resend or manual send is asked for by a person.
+    return (
+        run.kind == ReportRun.Kind.SCHEDULED and run.definition.skip_when_empty and rendered.empty
+    )
 
 
 def _found_sending(*, run: ReportRun, attempt_id: str) -> str:
@@ -334,7 +394,8 @@ def _send_email(*, run: ReportRun, rendered: RenderedReport) -> None:
         },
     )
     message.attach_alternative(rendered.html_body, "text/html")
-    message.attach(rendered.attachment_name, rendered.attachment, "text/csv")
+    for attachment in rendered.attachments:
+        message.attach(attachment.name, attachment.content, attachment.mimetype)
     message.send(fail_silently=False)
 
 

@@ -1,7 +1,7 @@
 """Settings shared by every environment; the environment decides the rest.
 
-Everything a deployment changes is an environment variable (see the README's
-settings table and `.env.example`). `local`, `test` and `production` only hold
+Everything a deployment changes is an environment variable (see the settings table
+in docs/settings.md and `.env.example`). `local`, `test` and `production` only hold
 what the environment cannot express.
 """
 
@@ -279,6 +279,8 @@ REPORTING_SEND_MAX_RETRIES = env.int("REPORTING_SEND_MAX_RETRIES", default=5)
 REPORTING_SEND_RETRY_BACKOFF = env.int("REPORTING_SEND_RETRY_BACKOFF", default=60)
 REPORTING_SEND_RETRY_BACKOFF_MAX = env.int("REPORTING_SEND_RETRY_BACKOFF_MAX", default=900)
 REPORTING_TOP_ITEMS = env.int("REPORTING_TOP_ITEMS", default=10)
+# Detail rows shown in an email body by the default templates; the attachment has them all.
+REPORTING_BODY_MAX_ROWS = env.int("REPORTING_BODY_MAX_ROWS", default=50)
 
 # --- Ops app settings ---------------------------------------------------------------------
 OPS_ALERT_EMAIL = env.list("OPS_ALERT_EMAIL", default=[])

@@ -1,14 +1,14 @@
 """A permission refusal explains itself in the admin's own look."""
 
 import pytest
-from django.contrib.auth import get_user_model
+
+from tests.support.factories import StaffFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def test_a_staff_user_without_permission_gets_an_explanatory_403_page(client):
-    staff = get_user_model().objects.create_user("clerk", password="pw", is_staff=True)
-    client.force_login(staff)
+    client.force_login(StaffFactory())
     response = client.get("/admin/batches/importjob/upload/")
     assert response.status_code == 403
     page = response.content.decode()

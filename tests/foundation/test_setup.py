@@ -1,12 +1,12 @@
-"""Set-up pieces a new user relies on: health endpoints, demo data, defaults as code."""
+"""Set-up pieces a new user relies on: health endpoints, the demo admin, defaults as code.
 
-import datetime as dt
+The demo data command is tested with the sample domain (tests/catalogue/test_demo_data.py).
+"""
 
 import pytest
 from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 
-from catalogue.models import DailySales, Product
 from schedules.services.default_schedules import default_schedules_sync
 
 pytestmark = pytest.mark.django_db
@@ -23,14 +23,6 @@ def test_readiness_reports_database_and_broker(client):
     body = client.get("/health/ready/").json()
     assert body["checks"]["database"]["ok"]
     assert body["checks"]["broker"]["ok"]
-
-
-def test_demo_data_generation_is_repeatable_without_duplicates():
-    call_command("generate_demo_data", rows=2_000, products=50, end_day=dt.date(2026, 3, 6))
-    call_command("generate_demo_data", rows=2_000, products=50, end_day=dt.date(2026, 3, 6))
-    assert Product.objects.count() == 50
-    assert DailySales.objects.count() == 2_000
-    assert DailySales.objects.filter(day=dt.date(2026, 3, 6)).exists()
 
 
 def test_demo_admin_is_created_once_and_reused(capsys):

@@ -81,6 +81,7 @@ def make_definition(db):
     def make(**fields):
         values = {
             "name": "Daily sales",
+            "kind": "end_of_day",
             "to_recipients": "ceo@example.com, ops@example.com",
             "cc_recipients": "audit@example.com",
             "timezone": "Europe/Berlin",

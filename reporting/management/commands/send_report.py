@@ -38,9 +38,10 @@ class Command(BaseCommand):
         if render_only:
             rendered = report_render(definition=found, business_date=date)
             self.stdout.write(f"Subject: {rendered.subject}\n\n{rendered.text_body}")
+            names = ", ".join(file.name for file in rendered.attachments) or "no attachment"
             self.stdout.write(
-                f"\n{rendered.attachment_name}: {len(rendered.detail_rows)} rows\n"
-                + rendered.attachment.decode("utf-8-sig")
+                f"\n{names}: {len(rendered.detail_rows)} rows; the detail table as CSV:\n"
+                + rendered.detail_csv.decode("utf-8-sig")
             )
             return
         if resend:
