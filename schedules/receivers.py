@@ -120,6 +120,9 @@ def _release(task, task_id: str, args=None, kwargs=None) -> None:
     lock = run_lock_header(task.request) if task.request.id == task_id else None
     try:
         key = lock["key"] if lock else lock_key(task, task.name, args, kwargs)
+    except TypeError:
+        return  # arguments that do not bind to the task: no lock was taken for them
+    try:
         periodic_run_release(key=key, celery_task_id=task_id)
     except Exception:
         logger.exception("could not release the overlap lock of %s[%s]", task.name, task_id)
@@ -160,6 +163,8 @@ def on_task_failure(sender=None, task_id=None, exception=None, args=None, kwargs
     # child is lost, where no task_postrun follows: record it and free the lock here.
     if sender is None:
         return
+    if sender.request.id == task_id and not _is_tracked(sender):
+        return  # the run's own request says it is not periodic work
     # In the worker's own process task_postrun releases it too: a second release of a
     # lock this run no longer holds does nothing.
     _release(sender, task_id, args, kwargs)
