@@ -9,8 +9,8 @@ class BatchesConfig(AppConfig):
     def ready(self) -> None:
         from django.utils.module_loading import autodiscover_modules
 
-        from batches.monitoring import register_conditions
+        from batches.monitoring import register_with_ops
 
         # Each app declares its importable datasets in `<app>/imports.py`.
         autodiscover_modules("imports")
-        register_conditions()
+        register_with_ops()

@@ -16,6 +16,7 @@ class OpsConfig(AppConfig):
         checks.register(ops_checks.check_task_time_limits, checks.Tags.compatibility)
         celery_signals.beat_init.connect(ops_signals.on_beat_init, weak=False)
         celery_signals.worker_ready.connect(ops_signals.on_worker_ready, weak=False)
+        celery_signals.task_received.connect(ops_signals.on_task_received, weak=False)
         celery_signals.worker_shutdown.connect(ops_signals.on_worker_shutdown, weak=False)
         crons.connect()
         schedule_alerts.connect()

@@ -46,6 +46,7 @@ from reporting.models import (
     ReportDefinition,
     ReportRun,
 )
+from reporting.monitoring import run_alert_subject, run_sent_alerts_resolve
 from reporting.rendering import RenderedReport, report_render, report_subject
 from schedules.services.audit import periodic_task_write
 
@@ -321,6 +322,7 @@ def report_run_deliver(
     ReportRun.objects.filter(pk=run.pk).update(
         status=ReportRun.Status.SENT, sent_at=timezone.now(), error=""
     )
+    run_sent_alerts_resolve(run=run)  # a resend that worked ends the failed send's alert
     return ReportRun.Status.SENT
 
 
@@ -352,7 +354,7 @@ def _mark_unknown(*, run_id: int, reason: str) -> None:
         ReportRun.objects.filter(pk=run_id).update(status=ReportRun.Status.UNKNOWN, error=error)
         _ops_alert(
             kind="report_send_unknown",
-            subject=f"{run.definition.name} {run.business_date} ({run.kind} run #{run.pk})",
+            subject=run_alert_subject(run),
             message=error,
         )
 
@@ -373,7 +375,7 @@ def _send_failed(*, run_id: int, exc: Exception, final_attempt: bool) -> str:
         )
         _ops_alert(
             kind="report_send_failed",
-            subject=f"{run.definition.name} {run.business_date} ({run.kind} run #{run.pk})",
+            subject=run_alert_subject(run),
             message=f"The report could not be sent after {run.attempts} attempt(s): {error}",
         )
     logger.error("report run %s failed for good: %s", run_id, error)

@@ -312,3 +312,14 @@ OPS_CHECKS_IN_WORKERS = env.bool("OPS_CHECKS_IN_WORKERS", default=True)
 # Heartbeats are frequent and watched by ops itself; no Sentry cron monitor for them.
 OPS_SENTRY_CRONS_EXCLUDE = env.list("OPS_SENTRY_CRONS_EXCLUDE", default=["ops.heartbeat"])
 OPS_SENTRY_CHECKIN_MARGIN = env.int("OPS_SENTRY_CHECKIN_MARGIN", default=2)  # minutes
+# /health/ready/ tells the public only its status and the names of failed checks; staff,
+# or a request with `Authorization: Bearer <OPS_HEALTH_TOKEN>`, also get the details.
+OPS_HEALTH_TOKEN = env.str("OPS_HEALTH_TOKEN", default="")
+# /metrics answers staff with ops.view_dashboard, or `Authorization: Bearer <token>`.
+OPS_METRICS_TOKEN = env.str("OPS_METRICS_TOKEN", default="")
+# Every worker refreshes a liveness key this often (seconds); one not refreshed for
+# OPS_WORKER_DEAD_AFTER is dead, and the late-acknowledged messages it held are sent
+# again (checked every OPS_RECOVERY_INTERVAL by every worker and beat).
+OPS_WORKER_ALIVE_INTERVAL = env.float("OPS_WORKER_ALIVE_INTERVAL", default=5.0)
+OPS_WORKER_DEAD_AFTER = env.float("OPS_WORKER_DEAD_AFTER", default=20.0)
+OPS_RECOVERY_INTERVAL = env.float("OPS_RECOVERY_INTERVAL", default=5.0)
