@@ -27,9 +27,18 @@ def periodic_tasks_with_last_run(queryset: QuerySet[PeriodicTask]) -> QuerySet[P
     )
 
 
+_task_modules_imported = False
+
+
 def registered_tasks() -> dict[str, Any]:
-    """Task name -> task, after every installed app's tasks module is imported."""
-    current_app.loader.import_default_modules()
+    """Task name -> task, after every installed app's tasks module is imported.
+
+    Imported once per process: Celery's Django fix-up runs django.setup() (which
+    reconfigures logging) and every system check on each import_default_modules()."""
+    global _task_modules_imported
+    if not _task_modules_imported:
+        current_app.loader.import_default_modules()
+        _task_modules_imported = True
     return {
         name: task for name, task in current_app.tasks.items() if not name.startswith("celery.")
     }

@@ -109,12 +109,10 @@ def run_lock_header(request) -> dict[str, Any] | None:
 
 
 def _registered_task(task_name: str):
-    task = current_app.tasks.get(task_name)
-    if task is None:
-        # Beat and the web process import task modules lazily; the key must be the
-        # one the worker computes, from the bound arguments.
-        task = selectors.registered_tasks().get(task_name)
-    return task
+    # Not selectors.registered_tasks(): importing the task modules again runs Celery's
+    # Django fix-up (django.setup(), which reconfigures logging, and every system
+    # check) on each send. Beat and workers imported them at start; Run now lists them.
+    return current_app.tasks.get(task_name)
 
 
 def task_publisher(task, task_name: str) -> Publish:
