@@ -178,6 +178,11 @@ CELERY_ONCE: dict[str, Any] = {
     "settings": {"url": REDIS_URL, "default_timeout": CELERY_TASK_TIME_LIMIT + 60},
 }
 
+# Every task's before_start refuses a periodic run whose overlap lock expired while it
+# waited in the queue (schedules.guard; checked by schedules.E001). Keep it in the list
+# if you add annotations of your own.
+CELERY_TASK_ANNOTATIONS = ["schedules.guard.OverlapGuard"]
+
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # --- Cache -------------------------------------------------------------------------

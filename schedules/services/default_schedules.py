@@ -48,8 +48,9 @@ def default_schedules_sync(*, entries: list[dict[str, Any]] | None = None) -> di
             **_schedule_for(entry),
         }
         options: dict[str, Any] = {"platform_owned": True}
-        if "catch_up" in entry:
-            options["catch_up"] = entry["catch_up"]
+        for name in ("catch_up", "overlap", "pause_after_failures"):
+            if name in entry:
+                options[name] = entry[name]
         _, outcome = periodic_task_write(
             periodic_task=PeriodicTask.objects.filter(name=entry["name"]).first(),
             fields=fields,
