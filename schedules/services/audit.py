@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.db.models import Model
@@ -22,6 +22,8 @@ from schedules.models import ScheduleChange, ScheduleOptions
 from schedules.signals import periodic_task_failure_pause_cleared
 
 SOURCE_ADMIN = "admin"
+
+ScheduleModel = TypeVar("ScheduleModel", bound=Model)
 
 
 def _jsonable(value: Any) -> Any:
@@ -187,9 +189,38 @@ def schedule_object_save(
 
 
 @transaction.atomic
+def schedule_object_find_or_create(
+    *, model: type[ScheduleModel], fields: dict[str, Any], user=None, source: str
+) -> ScheduleModel:
+    """The first crontab, interval, solar or clocked schedule with these fields, else a
+    new one, audited. Not get_or_create: admins and other apps make identical rows too,
+    and get_or_create fails on the duplicates."""
+    found = model._default_manager.filter(**fields).order_by("pk").first()
+    if found is not None:
+        return found
+    created = model(**fields)
+    schedule_object_save(obj=created, user=user, source=source)
+    return created
+
+
+def _periodic_tasks_using(schedule: Model) -> list[PeriodicTask]:
+    fields = [
+        field.name
+        for field in PeriodicTask._meta.concrete_fields
+        if field.is_relation and field.related_model is type(schedule)
+    ]
+    if not fields:
+        return []
+    return list(PeriodicTask.objects.filter(**{fields[0]: schedule}))
+
+
+@transaction.atomic
 def schedule_objects_delete(*, objects: list[Model], user=None, source: str) -> int:
-    """Delete periodic tasks or schedules, each audited with what it was."""
+    """Delete periodic tasks or schedules, each audited with what it was; the periodic
+    tasks a deleted schedule takes with it (CASCADE) are audited too."""
     for obj in objects:
+        if not isinstance(obj, PeriodicTask):
+            schedule_objects_delete(objects=_periodic_tasks_using(obj), user=user, source=source)
         schedule_change_record(
             action=ScheduleChange.Action.DELETED,
             obj=obj,
