@@ -118,7 +118,7 @@ REDIS_URL = env("REDIS_URL")
 
 # One visibility timeout for the whole platform: a message not acked within it is
 # delivered again, so every task's hard time limit must stay below it
-# (enforced by the `config.E001` system check).
+# (enforced by the `ops.E002` system check).
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
