@@ -16,6 +16,7 @@ COPY batches ./batches
 COPY reporting ./reporting
 COPY ops ./ops
 COPY catalogue ./catalogue
+COPY common ./common
 COPY templates ./templates
 COPY manage.py ./
 RUN pip install --no-cache-dir . \

@@ -11,9 +11,9 @@ class BatchesConfig(AppConfig):
         from django.utils.module_loading import autodiscover_modules
 
         from batches.checks import check_datasets
-        from batches.monitoring import register_conditions
+        from batches.monitoring import register_with_ops
 
         # Each app declares its importable datasets in `<app>/imports.py`.
         autodiscover_modules("imports")
-        register_conditions()
+        register_with_ops()
         checks.register(check_datasets)

@@ -49,9 +49,9 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django_celery_beat.models import PeriodicTask  # noqa: E402
 
 from ops import state  # noqa: E402
+from ops.conditions import platform_status  # noqa: E402
 from ops.models import Alert, Heartbeat  # noqa: E402
 from ops.periodic import heartbeat_schedules  # noqa: E402
-from ops.selectors import platform_status  # noqa: E402
 from schedules.services.default_schedules import default_schedules_sync  # noqa: E402
 from tests.support.processes import BeatProcess, WorkerProcess  # noqa: E402
 

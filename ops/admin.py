@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
@@ -10,7 +11,8 @@ from ops import selectors
 from ops.charts import line_chart_svg
 from ops.conditions import platform_status
 from ops.models import Alert, Dashboard, Heartbeat
-from ops.services import alert_acknowledge
+from ops.panels import panels_render
+from ops.services import alert_acknowledge, alerts_resolve_by_hand
 
 
 class AcknowledgedFilter(admin.SimpleListFilter):
@@ -30,19 +32,28 @@ class AcknowledgedFilter(admin.SimpleListFilter):
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
-    list_display = ["severity_label", "kind_display", "subject", "status", "first_seen_at",
-                    "last_seen_at", "resolved_at", "acknowledged_by", "acknowledged_at"]  # fmt: skip
+    list_display = ["severity_label", "kind_display", "subject", "status", "occurrences",
+                    "first_seen_at", "last_seen_at", "resolved_at", "resolved_how",
+                    "acknowledged_by", "acknowledged_at"]  # fmt: skip
     list_filter = ["status", "severity", "kind", AcknowledgedFilter]
-    list_select_related = ["acknowledged_by"]
+    list_select_related = ["acknowledged_by", "resolved_by"]
     search_fields = ["subject", "message", "kind"]
     date_hierarchy = "first_seen_at"
     ordering = ["status", "-last_seen_at"]
-    actions = ["acknowledge"]
+    actions = ["acknowledge", "resolve_by_hand"]
     readonly_fields = [field.name for field in Alert._meta.fields]
 
     @admin.display(description="kind", ordering="kind")
     def kind_display(self, obj: Alert) -> str:
         return format_html("{} <code>{}</code>", obj.kind_label, obj.kind)
+
+    @admin.display(description="resolved how")
+    def resolved_how(self, obj: Alert) -> str:
+        if obj.resolved_at is None:
+            return "-"
+        if obj.resolved_by_id is None:
+            return "condition cleared"
+        return f"by {obj.resolved_by}: {obj.resolution_note}"
 
     @admin.display(description="severity", ordering="severity")
     def severity_label(self, obj: Alert) -> str:
@@ -66,6 +77,42 @@ class AlertAdmin(admin.ModelAdmin):
         self.message_user(
             request, f"{changed} alert(s) acknowledged by {request.user}.", messages.SUCCESS
         )
+
+    def has_resolve_permission(self, request) -> bool:
+        return request.user.has_perm("ops.resolve_alert")
+
+    @admin.action(description="Resolve selected open alerts by hand, with a note",
+                  permissions=["resolve"])  # fmt: skip
+    def resolve_by_hand(self, request, queryset):
+        form = ResolveForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            resolved = alerts_resolve_by_hand(
+                alert_ids=list(queryset.values_list("id", flat=True)),
+                user_id=request.user.id,
+                note=form.cleaned_data["note"],
+            )
+            self.message_user(
+                request, f"{resolved} alert(s) resolved by {request.user}.", messages.SUCCESS
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Resolve alerts by hand",
+            "opts": self.model._meta,
+            "form": form,
+            "alerts": queryset.filter(status=Alert.Status.OPEN).order_by("id"),
+            "action_name": "resolve_by_hand",
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "ops/resolve_alerts.html", context)
+
+
+class ResolveForm(forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why these alerts need no more action (kept with each alert, emailed to ops).",
+        max_length=2000,
+    )
 
 
 @admin.register(Heartbeat)
@@ -142,6 +189,8 @@ class DashboardAdmin(admin.ModelAdmin):
             "open_alerts": selectors.alerts_open(),
             "recent_alerts": selectors.alerts_recent(limit=15),
             "failed_runs": selectors.failed_runs_recent(limit=10),
+            "panels": panels_render(),
             "can_acknowledge": request.user.has_perm("ops.acknowledge_alert"),
+            "can_resolve": request.user.has_perm("ops.resolve_alert"),
         }
         return TemplateResponse(request, "ops/dashboard.html", context)

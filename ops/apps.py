@@ -10,11 +10,13 @@ class OpsConfig(AppConfig):
         from django.core import checks
 
         from ops import checks as ops_checks
-        from ops import crons
+        from ops import crons, schedule_alerts
         from ops import signals as ops_signals
 
         checks.register(ops_checks.check_task_time_limits, checks.Tags.compatibility)
         celery_signals.beat_init.connect(ops_signals.on_beat_init, weak=False)
         celery_signals.worker_ready.connect(ops_signals.on_worker_ready, weak=False)
+        celery_signals.task_received.connect(ops_signals.on_task_received, weak=False)
         celery_signals.worker_shutdown.connect(ops_signals.on_worker_shutdown, weak=False)
         crons.connect()
+        schedule_alerts.connect()

@@ -8,7 +8,7 @@ above ops add their own with `register(kind=..., evaluate=...)` from their
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +19,7 @@ from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
 from ops import probes, state
+from ops.models import Alert
 from schedules.models import TaskRun
 
 KIND_QUEUE_STALLED = "queue_stalled"
@@ -35,6 +36,7 @@ _RANK = {GREEN: 0, AMBER: 1, RED: 2}
 # {subject: (severity, message)} for every subject of one kind firing now.
 Firing = dict[str, tuple[str, str]]
 Evaluate = Callable[..., Firing]  # called as evaluate(now=<aware datetime>)
+StillFiring = Callable[..., Iterable[str]]  # called as still_firing(subjects=[...])
 
 
 def worst(levels: list[str]) -> str:
@@ -70,11 +72,22 @@ class PlatformStatus:
     # kinds whose evaluation succeeded; only these may be resolved
     evaluated_kinds: set[str]
     errors: list[str] = field(default_factory=list)
+    # {(kind, subject): severity} of the alerts open when the status was read
+    open_alerts: dict[tuple[str, str], str] = field(default_factory=dict)
+    # open alerts raised by an app whose condition no longer holds: to resolve
+    cleared: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def state(self) -> str:
+        """The worst of the queue states, what fires now and the alerts still open."""
         levels = [queue.state for queue in self.queues]
         levels += [severity for severity, _ in self.conditions.values()]
+        levels += [
+            severity
+            for (kind, subject), severity in self.open_alerts.items()
+            # Kinds evaluated just now are in `conditions`; cleared ones are being resolved.
+            if kind not in self.evaluated_kinds and (kind, subject) not in self.cleared
+        ]
         if self.errors:
             levels.append(AMBER)
         return worst(levels)
@@ -154,28 +167,43 @@ def task_failure_conditions(*, now: datetime) -> Firing:
 
 # Conditions read from the database, one function per alert kind. Ops' own are listed
 # here; apps above ops add theirs through register().
-_registered: dict[str, Evaluate] = {KIND_TASK_FAILING: task_failure_conditions}
+_evaluators: dict[str, Evaluate] = {KIND_TASK_FAILING: task_failure_conditions}
+# Kinds an app raises itself when something happens; the checks only resolve them.
+_resolvers: dict[str, StillFiring] = {}
 
 
-def register(*, kind: str, evaluate: Evaluate) -> None:
-    """Evaluate `kind` with every check: `evaluate(now=...)` returns {subject: (severity,
-    message)} for what fires now; open alerts of `kind` not in it are resolved.
+def register(
+    *, kind: str, evaluate: Evaluate | None = None, still_firing: StillFiring | None = None
+) -> None:
+    """Make the checks keep alerts of `kind` true to their condition; give exactly one of:
+
+    - `evaluate(now=...)` returns {subject: (severity, message)} for what fires now: the
+      checks open those alerts and resolve the open ones of `kind` not in it;
+    - `still_firing(subjects=[...])` is for a kind the app raises itself when something
+      happens (an import failed): given the subjects of its open alerts, it returns
+      those whose condition still holds, and the checks resolve the others.
 
     Called from the registering app's `AppConfig.ready()`. Registering another function
     for a kind already taken is refused: two rules would resolve each other's alerts.
     """
-    current = _registered.get(kind)
-    if current is not None and current is not evaluate:
+    if (evaluate is None) == (still_firing is None):
+        raise TypeError("give exactly one of evaluate= or still_firing=")
+    function: Evaluate | StillFiring = evaluate or still_firing  # type: ignore[assignment]
+    current = _evaluators.get(kind) or _resolvers.get(kind)
+    if current is not None and current is not function:
         raise ValueError(f"ops condition {kind!r} is already registered by {current!r}")
-    _registered[kind] = evaluate
+    if evaluate is not None:
+        _evaluators[kind] = evaluate
+    else:
+        _resolvers[kind] = function  # type: ignore[assignment]
 
 
 def registered_kinds() -> list[str]:
-    return sorted(_registered)
+    return sorted({*_evaluators, *_resolvers})
 
 
 def _registered_conditions(status: PlatformStatus, *, now: datetime) -> None:
-    for kind, evaluate in _registered.items():
+    for kind, evaluate in _evaluators.items():
         try:
             firing = evaluate(now=now)
         except Exception as exc:
@@ -185,6 +213,17 @@ def _registered_conditions(status: PlatformStatus, *, now: datetime) -> None:
         status.evaluated_kinds.add(kind)
         for subject, (severity, message) in firing.items():
             status.fire(kind, subject, severity, message)
+    open_subjects: dict[str, list[str]] = {}
+    for kind, subject in status.open_alerts:
+        if kind in _resolvers:
+            open_subjects.setdefault(kind, []).append(subject)
+    for kind, subjects in sorted(open_subjects.items()):
+        try:
+            holding = set(_resolvers[kind](subjects=subjects))
+        except Exception as exc:
+            status.errors.append(f"could not evaluate {kind}: {type(exc).__name__}: {exc}")
+            continue
+        status.cleared |= {(kind, subject) for subject in subjects if subject not in holding}
 
 
 # --- built-in conditions: beat and the queues ----------------------------------------------
@@ -308,5 +347,14 @@ def platform_status(*, inspect_workers: bool = True) -> PlatformStatus:
         )
         for name in queues
     ]
+    try:
+        status.open_alerts = dict(
+            ((kind, subject), severity)
+            for kind, subject, severity in Alert.objects.filter(status=Alert.Status.OPEN)
+            .values_list("kind", "subject", "severity")
+            .order_by()
+        )
+    except Exception as exc:
+        status.errors.append(f"could not read the open alerts: {type(exc).__name__}: {exc}")
     _registered_conditions(status, now=status.checked_at)
     return status

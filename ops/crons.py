@@ -5,8 +5,9 @@ message headers) reports `in_progress` when a worker starts it and `ok` / `error
 when it ends, to a monitor named after the periodic task, whose schedule Sentry
 learns from `monitor_config`. Sentry then also notices a run that never came.
 
-A run the overlap lock refused was never sent, so it would look missed: for it we
-send one complete `ok` check-in for that slot, and never an `in_progress`.
+A run the overlap lock refused (skipped when due, or expired in the queue) never
+runs, so it would look missed: for it we send one complete `ok` check-in for that
+slot (or close the one already open), and never an `in_progress`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from django.utils.text import slugify
 from sentry_sdk.crons import capture_checkin
 
 from ops import state
+from schedules.guard import refused_runs
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +94,8 @@ def on_task_prerun(
     if task is None or not task_id or not _sentry_active() or not _monitored(task.name):
         return
     name = getattr(task.request, "periodic_task_name", None)
-    if not name:
-        return
+    if not name or task_id in refused_runs:
+        return  # not periodic, or refused by its expired overlap lock: it never runs
     try:
         key = CHECKIN_KEY + task_id
         if state.client().exists(key):

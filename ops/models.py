@@ -47,6 +47,18 @@ class Alert(models.Model):
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
+    occurrences = models.PositiveIntegerField(
+        default=1, help_text="how many times this condition was raised while open"
+    )
+    # Empty when the condition cleared by itself; who and why when resolved by hand.
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    resolution_note = models.TextField(blank=True)
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -72,10 +84,14 @@ class Alert(models.Model):
             models.Index(fields=["kind", "status"], name="ops_alert_kind_status"),
             models.Index(fields=["severity", "status"], name="ops_alert_severity_status"),
             models.Index(fields=["-first_seen_at"], name="ops_alert_first_seen"),
+            # Recently resolved (dashboard), pruning, and the platform report's day.
+            models.Index(fields=["status", "-resolved_at"], name="ops_alert_status_resolved"),
+            models.Index(fields=["resolved_at"], name="ops_alert_resolved"),
         ]
         permissions = [
             ("view_dashboard", "Can view the ops dashboard"),
             ("acknowledge_alert", "Can acknowledge ops alerts"),
+            ("resolve_alert", "Can resolve ops alerts by hand, with a note"),
         ]
 
     def __str__(self) -> str:

@@ -17,6 +17,9 @@ def heartbeat_schedules(*, interval: int | None = None) -> list[dict[str, Any]]:
             "interval": every,
             "queue": queue,
             "kwargs": {"queue": queue},
+            # HeartbeatTask refuses a second live heartbeat itself and records beat's
+            # tick on every send: the platform's overlap lock must not skip sends.
+            "overlap": "allow",
             "description": f"Measures how long queue '{queue}' makes work wait; "
             "a missing heartbeat raises an ops alert.",
         }

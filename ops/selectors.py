@@ -82,7 +82,7 @@ def alerts_open() -> list[Alert]:
 def alerts_recent(*, limit: int = 20) -> list[Alert]:
     return list(
         Alert.objects.filter(status=Alert.Status.RESOLVED)
-        .select_related("acknowledged_by")
+        .select_related("acknowledged_by", "resolved_by")
         .order_by("-resolved_at")[:limit]
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -28,7 +29,7 @@ def _notify(*, alert_id: int, event: str) -> None:
     Deliberately not a Celery task: the alert may be about the very queue the task
     would wait in.
     """
-    alert = Alert.objects.filter(id=alert_id).first()
+    alert = Alert.objects.select_related("resolved_by").filter(id=alert_id).first()
     if alert is None:
         return
     verb = "RESOLVED" if event == "resolved" else f"OPEN {alert.severity.upper()}"
@@ -36,9 +37,14 @@ def _notify(*, alert_id: int, event: str) -> None:
     body = (
         f"{verb}: {alert.kind} on {alert.subject}\n\n{alert.message}\n\n"
         f"first seen {alert.first_seen_at:%Y-%m-%d %H:%M:%S %Z}, "
-        f"last seen {alert.last_seen_at:%Y-%m-%d %H:%M:%S %Z}"
+        f"last seen {alert.last_seen_at:%Y-%m-%d %H:%M:%S %Z}, "
+        f"raised {alert.occurrences} time(s)"
         + (f", resolved {alert.resolved_at:%Y-%m-%d %H:%M:%S %Z}" if alert.resolved_at else "")
     )
+    if alert.resolved_by is not None:
+        body += f"\n\nResolved by hand by {alert.resolved_by}: {alert.resolution_note}"
+    elif alert.resolved_at:
+        body += "\n\nIts condition cleared."
     level: Literal["info", "error", "warning"] = (
         "info" if event == "resolved" else ("error" if alert.severity == "red" else "warning")
     )
@@ -58,11 +64,15 @@ def _notify(*, alert_id: int, event: str) -> None:
             logger.exception("could not email ops alert %s", subject)
 
 
-def alert_raise(*, kind: str, subject: str, message: str, severity: str = "red") -> Alert:
-    """Open the alert for (kind, subject), or touch it (last_seen_at) if already open.
+def alert_raise(
+    *, kind: str, subject: str, message: str, severity: str = "red", occurrence: bool = True
+) -> Alert:
+    """Open the alert for (kind, subject), or fold this into the one already open.
 
-    Race-safe: the partial unique constraint refuses a second open row, and the loser
-    of an insert race updates the winner's row instead.
+    A repeat counts one more occurrence and moves last_seen_at; the checks loop, which
+    re-reads a standing condition every interval, passes occurrence=False (still seen,
+    not seen again). Race-safe: the partial unique constraint refuses a second open
+    row, and the loser of an insert race updates the winner's row instead.
     """
     now = timezone.now()
     for _attempt in range(3):
@@ -73,12 +83,13 @@ def alert_raise(*, kind: str, subject: str, message: str, severity: str = "red")
                 .first()
             )
             if alert is not None:
+                escalated = alert.severity != severity and severity == Alert.Severity.RED
                 alert.last_seen_at = now
                 alert.message = message
-                escalated = alert.severity != severity
                 alert.severity = severity
-                alert.save(update_fields=["last_seen_at", "message", "severity"])
-                if escalated and severity == Alert.Severity.RED:
+                alert.occurrences += 1 if occurrence else 0
+                alert.save(update_fields=["last_seen_at", "message", "severity", "occurrences"])
+                if escalated:
                     transaction.on_commit(partial(_notify, alert_id=alert.id, event="opened"))
                 return alert
             try:
@@ -99,9 +110,19 @@ def alert_raise(*, kind: str, subject: str, message: str, severity: str = "red")
     raise RuntimeError(f"could not open or find the open alert {kind} {subject}")
 
 
+def _resolve(alert: Alert, *, user_id: int | None = None, note: str = "") -> None:
+    alert.status = Alert.Status.RESOLVED
+    alert.resolved_at = timezone.now()
+    alert.resolved_by_id = user_id
+    alert.resolution_note = note
+    alert.save(update_fields=["status", "resolved_at", "resolved_by", "resolution_note"])
+    transaction.on_commit(partial(_notify, alert_id=alert.id, event="resolved"))
+
+
 @transaction.atomic
 def alert_resolve(*, kind: str, subject: str) -> bool:
-    """Resolve the open alert for (kind, subject); False when none was open."""
+    """Resolve the open alert for (kind, subject): its condition cleared. False when
+    none was open."""
     alert = (
         Alert.objects.select_for_update()
         .filter(kind=kind, subject=subject, status=Alert.Status.OPEN)
@@ -109,11 +130,29 @@ def alert_resolve(*, kind: str, subject: str) -> bool:
     )
     if alert is None:
         return False
-    alert.status = Alert.Status.RESOLVED
-    alert.resolved_at = timezone.now()
-    alert.save(update_fields=["status", "resolved_at"])
-    transaction.on_commit(partial(_notify, alert_id=alert.id, event="resolved"))
+    _resolve(alert)
     return True
+
+
+@transaction.atomic
+def alerts_resolve_by_hand(*, alert_ids: list[int], user_id: int, note: str) -> int:
+    """A person resolves open alerts, saying why; returns how many were open.
+
+    A condition that still holds opens a new alert at the next check (or the next
+    time the app raises it): resolving by hand is for alerts whose condition cannot
+    be seen clearing (a fixed report recipient, a file removed by hand, ...).
+    """
+    note = note.strip()
+    if not note:
+        raise ValueError("resolving an alert by hand needs a note saying why")
+    alerts = list(
+        Alert.objects.select_for_update()
+        .filter(id__in=alert_ids, status=Alert.Status.OPEN)
+        .order_by("id")
+    )
+    for alert in alerts:
+        _resolve(alert, user_id=user_id, note=note)
+    return len(alerts)
 
 
 @transaction.atomic
@@ -124,16 +163,24 @@ def alert_acknowledge(*, alert_ids: list[int], user_id: int) -> int:
     ).update(acknowledged_by_id=user_id, acknowledged_at=timezone.now())
 
 
-def alerts_reconcile(*, kinds: set[str], firing: dict[tuple[str, str], tuple[str, str]]) -> None:
-    """Make the open alerts of `kinds` match `firing` {(kind, subject): (severity, message)}."""
+def alerts_reconcile(
+    *,
+    kinds: set[str],
+    firing: dict[tuple[str, str], tuple[str, str]],
+    cleared: Collection[tuple[str, str]] = (),
+) -> None:
+    """Make the open alerts of `kinds` match `firing` {(kind, subject): (severity, message)},
+    and resolve the app-raised alerts in `cleared` (their condition no longer holds)."""
     for (kind, subject), (severity, message) in firing.items():
-        alert_raise(kind=kind, subject=subject, message=message, severity=severity)
+        alert_raise(
+            kind=kind, subject=subject, message=message, severity=severity, occurrence=False
+        )
     stale = (
         Alert.objects.filter(kind__in=kinds, status=Alert.Status.OPEN)
         .values_list("kind", "subject")
         .order_by()
     )
-    for kind, subject in list(stale):
+    for kind, subject in sorted({*stale, *cleared}):
         if (kind, subject) not in firing:
             alert_resolve(kind=kind, subject=subject)
 
@@ -207,7 +254,7 @@ def ops_checks_run(*, status: PlatformStatus | None = None) -> PlatformStatus:
             if queue.depth is not None
         ]
     )
-    alerts_reconcile(kinds=status.evaluated_kinds, firing=status.conditions)
+    alerts_reconcile(kinds=status.evaluated_kinds, firing=status.conditions, cleared=status.cleared)
     state.client().set(state.CHECKS_LAST, status.checked_at.timestamp())
     return status
 

@@ -15,6 +15,11 @@ PREFIX = "ops:"
 BEAT_TICK = PREFIX + "beat:tick"
 CHECKS_LOCK = PREFIX + "checks:lock"
 CHECKS_LAST = PREFIX + "checks:last"
+# Worker instances (ops.recovery): a set of ids, and per id its info, liveness key,
+# the delivery tags it holds and the claim of the sweeper recovering it.
+WORKERS = PREFIX + "workers"
+RECOVERY_RESENT = PREFIX + "recovery:resent"
+RECOVERY_LOG = PREFIX + "recovery:log"
 # kombu's Redis transport keeps priority levels in sibling lists named queue + SEP + level.
 KOMBU_PRIORITY_SEP = "\x06\x16"
 KOMBU_PRIORITY_STEPS = (3, 6, 9)
@@ -38,6 +43,22 @@ def heartbeat_outstanding_key(queue: str) -> str:
 
 def heartbeat_last_key(queue: str) -> str:
     return f"{PREFIX}hb:last:{queue}"
+
+
+def worker_key(instance: str) -> str:
+    return f"{PREFIX}worker:{instance}"
+
+
+def worker_alive_key(instance: str) -> str:
+    return f"{PREFIX}worker:{instance}:alive"
+
+
+def worker_held_key(instance: str) -> str:
+    return f"{PREFIX}worker:{instance}:held"
+
+
+def worker_claim_key(instance: str) -> str:
+    return f"{PREFIX}worker:{instance}:claim"
 
 
 def queue_list_keys(queue: str) -> list[str]:

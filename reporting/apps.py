@@ -10,6 +10,7 @@ class ReportingConfig(AppConfig):
         from django.utils.module_loading import autodiscover_modules
 
         from reporting.models import ReportDefinition
+        from reporting.monitoring import register_with_ops
         from reporting.signals import definition_deleted
 
         post_delete.connect(
@@ -17,3 +18,4 @@ class ReportingConfig(AppConfig):
         )
         # Each app declares its report kinds in `<app>/reports.py`.
         autodiscover_modules("reports")
+        register_with_ops()

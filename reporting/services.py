@@ -46,8 +46,13 @@ from reporting.models import (
     ReportDefinition,
     ReportRun,
 )
+from reporting.monitoring import run_alert_subject, run_sent_alerts_resolve
 from reporting.rendering import RenderedReport, report_render, report_subject
-from schedules.services.audit import periodic_task_write
+from schedules.services.audit import (
+    periodic_task_write,
+    schedule_object_find_or_create,
+    schedule_objects_delete,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,15 +73,21 @@ FINISHED = {
 # --- Definitions and their periodic task -------------------------------------------------
 
 
+def _schedule_source(definition: ReportDefinition) -> str:
+    """How the schedules audit trail names a definition's changes to its beat entry."""
+    return f"report definition {definition.name!r} (#{definition.pk})"
+
+
 @transaction.atomic
 def report_definition_schedule_sync(*, definition: ReportDefinition) -> PeriodicTask:
     """Create or update the definition's beat entry; disabled definitions pause it."""
-    fields = {**crontab_fields(definition=definition), "timezone": definition.timezone}
-    # Not get_or_create: other apps and admins create identical crontab rows too, and
-    # get_or_create would fail on the duplicates.
-    crontab = CrontabSchedule.objects.filter(**fields).order_by("pk").first()
-    if crontab is None:
-        crontab = CrontabSchedule.objects.create(**fields)
+    # Through schedules' audited writes: the beat entry's changes show in the audit trail.
+    source = _schedule_source(definition)
+    crontab = schedule_object_find_or_create(
+        model=CrontabSchedule,
+        fields={**crontab_fields(definition=definition), "timezone": definition.timezone},
+        source=source,
+    )
     wanted = {
         "name": f"report: {definition.name} (#{definition.pk})"[:200],
         "task": SCHEDULED_TASK_NAME,
@@ -88,11 +99,8 @@ def report_definition_schedule_sync(*, definition: ReportDefinition) -> Periodic
         "description": f"Report {definition.name!r}: {schedule_in_words(definition=definition)}. "
         "Managed by the report definition; edit it there.",
     }
-    # Through schedules' audited write: the beat entry's changes show in the audit trail.
     task, outcome = periodic_task_write(
-        periodic_task=definition.periodic_task,
-        fields=wanted,
-        source=f"report definition {definition.name!r} (#{definition.pk})",
+        periodic_task=definition.periodic_task, fields=wanted, source=source
     )
     if outcome == "created":
         definition.periodic_task = task
@@ -154,9 +162,13 @@ def report_definition_ensure_default(*, to: str) -> tuple[ReportDefinition, bool
 
 
 def report_definition_schedule_remove(*, definition: ReportDefinition) -> None:
-    """Called after a definition is deleted (post_delete signal): its beat entry goes too."""
+    """Called after a definition is deleted (post_delete signal): its beat entry goes
+    too, audited with the definition as source."""
     if definition.periodic_task_id:
-        PeriodicTask.objects.filter(pk=definition.periodic_task_id).delete()
+        schedule_objects_delete(
+            objects=list(PeriodicTask.objects.filter(pk=definition.periodic_task_id)),
+            source=_schedule_source(definition),
+        )
 
 
 # --- Runs -------------------------------------------------------------------------------------
@@ -321,6 +333,7 @@ def report_run_deliver(
     ReportRun.objects.filter(pk=run.pk).update(
         status=ReportRun.Status.SENT, sent_at=timezone.now(), error=""
     )
+    run_sent_alerts_resolve(run=run)  # a resend that worked ends the failed send's alert
     return ReportRun.Status.SENT
 
 
@@ -352,7 +365,7 @@ def _mark_unknown(*, run_id: int, reason: str) -> None:
         ReportRun.objects.filter(pk=run_id).update(status=ReportRun.Status.UNKNOWN, error=error)
         _ops_alert(
             kind="report_send_unknown",
-            subject=f"{run.definition.name} {run.business_date} ({run.kind} run #{run.pk})",
+            subject=run_alert_subject(run),
             message=error,
         )
 
@@ -373,7 +386,7 @@ def _send_failed(*, run_id: int, exc: Exception, final_attempt: bool) -> str:
         )
         _ops_alert(
             kind="report_send_failed",
-            subject=f"{run.definition.name} {run.business_date} ({run.kind} run #{run.pk})",
+            subject=run_alert_subject(run),
             message=f"The report could not be sent after {run.attempts} attempt(s): {error}",
         )
     logger.error("report run %s failed for good: %s", run_id, error)

@@ -7,13 +7,22 @@ class SchedulesConfig(AppConfig):
 
     def ready(self) -> None:
         from celery import signals
+        from django.core import checks
 
+        from schedules import checks as schedule_checks
         from schedules import defaults, receivers
 
         # Each app declares its default schedules in `<app>/periodic.py`; a wrong entry
         # stops start-up here rather than surfacing at the next sync.
         defaults.discover()
+        checks.register(schedule_checks.check_overlap_guard, checks.Tags.compatibility)
 
-        signals.task_prerun.connect(receivers.on_task_prerun, dispatch_uid="schedules.prerun")
-        signals.task_postrun.connect(receivers.on_task_postrun, dispatch_uid="schedules.postrun")
-        signals.task_failure.connect(receivers.on_task_failure, dispatch_uid="schedules.failure")
+        for signal, receiver in (
+            (signals.task_prerun, receivers.on_task_prerun),
+            (signals.task_postrun, receivers.on_task_postrun),
+            (signals.task_failure, receivers.on_task_failure),
+            (signals.task_retry, receivers.on_task_retry),
+            (signals.task_revoked, receivers.on_task_revoked),
+            (signals.before_task_publish, receivers.on_before_task_publish),
+        ):
+            signal.connect(receiver, dispatch_uid=f"schedules.{receiver.__name__}")

@@ -12,7 +12,8 @@ it keeps an existing entry's enabled flag and last-run time.
 
 An entry has `name`, `task`, and exactly one of `interval` (seconds) or `crontab` (a
 5-field string), plus optional `queue`, `kwargs`, `description`, `timezone` (for
-crontab) and `catch_up` ("run_once" or "skip"). A wrong entry is refused when it is
+crontab), `catch_up` ("run_once" or "skip"), `overlap` ("skip", "queue_one" or
+"allow") and `pause_after_failures` (N). A wrong entry is refused when it is
 registered, naming the entry and the field.
 """
 
@@ -28,7 +29,10 @@ from django.apps import apps
 from schedules.models import ScheduleOptions
 
 REQUIRED = {"name", "task"}
-OPTIONAL = {"interval", "crontab", "queue", "kwargs", "description", "timezone", "catch_up"}
+OPTIONAL = {
+    "interval", "crontab", "queue", "kwargs", "description", "timezone", "catch_up",
+    "overlap", "pause_after_failures",
+}  # fmt: skip
 # Celery's own crontab parser, field by field: (field, max, min).
 CRONTAB_FIELDS = (
     ("minute", 60, 0),
@@ -81,6 +85,14 @@ def entry_validate(entry: dict[str, Any], *, origin: str = "") -> dict[str, Any]
             f"catch_up must be one of {', '.join(ScheduleOptions.CatchUp.values)}, "
             f"got {entry['catch_up']!r}"
         )
+    if "overlap" in entry and entry["overlap"] not in ScheduleOptions.Overlap.values:
+        raise refuse(
+            f"overlap must be one of {', '.join(ScheduleOptions.Overlap.values)}, "
+            f"got {entry['overlap']!r}"
+        )
+    failures = entry.get("pause_after_failures")
+    if failures is not None and (not isinstance(failures, int) or failures < 1):
+        raise refuse(f"pause_after_failures must be a whole number >= 1, got {failures!r}")
     if not isinstance(entry.get("kwargs", {}), dict):
         raise refuse("kwargs must be a dict")
     return entry

@@ -14,6 +14,8 @@ from schedules.selectors import registered_tasks, task_signature
 
 
 class ValidatedPeriodicTaskForm(PeriodicTaskForm):
+    OPTION_FIELDS = ("catch_up", "overlap", "pause_after_failures")
+
     catch_up = forms.ChoiceField(
         label="Catch-up policy",
         choices=ScheduleOptions.CatchUp.choices,
@@ -24,6 +26,27 @@ class ValidatedPeriodicTaskForm(PeriodicTaskForm):
         ),
     )
 
+    overlap = forms.ChoiceField(
+        label="Overlap policy",
+        choices=ScheduleOptions.Overlap.choices,
+        initial=ScheduleOptions.Overlap.SKIP,
+        help_text=(
+            "When a run is due while the previous one still runs: skip it (recorded as "
+            "skipped), let one wait behind it, or allow them to overlap. Runs of the same "
+            "task with the same arguments share one lock, whichever schedule sends them."
+        ),
+    )
+    pause_after_failures = forms.IntegerField(
+        label="Pause after failures in a row",
+        required=False,
+        min_value=1,
+        max_value=1000,
+        help_text=(
+            "Optional: after this many failed runs in a row the schedule pauses itself and "
+            "ops get an alert; Resume clears it. Empty: never."
+        ),
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         instance = self.instance
@@ -31,6 +54,8 @@ class ValidatedPeriodicTaskForm(PeriodicTaskForm):
             options = ScheduleOptions.objects.filter(periodic_task_id=instance.pk).first()
             if options is not None:
                 self.fields["catch_up"].initial = options.catch_up
+                self.fields["overlap"].initial = options.overlap
+                self.fields["pause_after_failures"].initial = options.pause_after_failures
             if instance.task in registered_tasks():
                 # Show the task the schedule runs, not "---------", in the dropdown.
                 self.fields["regtask"].initial = instance.task

@@ -1,114 +1,81 @@
-"""Overlap locks for periodic tasks: celery-once, keyed on task name + bound arguments.
+"""`PeriodicOnceTask`: celery-once's QueueOnce for tasks that are also sent from code.
 
-The lock is taken when a run is queued (by beat, by "Run now" or by code) and held
-until the run finishes, successfully or not. A retry keeps it. Its timeout is the
-task's hard time limit plus a margin, refreshed when the run starts, so a killed
-worker wedges the schedule for at most that long. Next to each lock a small
-"holder" record says which Celery task holds it, since when and who queued it, so
-the admin can show it and release it.
+Every periodic run is overlap-safe whatever its task's class: beat, *Run now* and
+catch-up runs go through `schedules.services.overlap`, which takes celery-once's lock
+by the schedule's overlap policy, and every task's `before_start` refuses a run whose
+lock expired (`schedules.guard`). A team needs this base class only for what that
+does not cover:
+
+- `my_task.delay(...)` from code (not through a schedule) takes the same lock, so a
+  run sent by code never overlaps a scheduled one (skip: refused and recorded);
+- `once={"keys": ["account_id"]}` keys the lock on some arguments only, and
+  `once={"timeout": 600}` gives the lock an explicit lifetime;
+- `once={"graceful": True}` returns a result with no id instead of raising
+  `AlreadyQueued` when a call from code is refused.
+
+Use: @shared_task(base=PeriodicOnceTask, name="x.y", once={"graceful": True},
+soft_time_limit=..., time_limit=...). The class only delegates to the services.
 """
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime
-from functools import partial
 from typing import Any
 
-from celery import states
 from celery.app.task import Task
 from celery_once import QueueOnce
-from django.conf import settings
-from django.utils import timezone
 
-from schedules.locks import lock_extend, lock_release, lock_run_started
-from schedules.services.enqueue import periodic_run_enqueue
-
-logger = logging.getLogger(__name__)
+from schedules.locks import lock_key, lock_redis
+from schedules.services.overlap import (
+    LOCK_HEADER,
+    periodic_once_run_send,
+    run_lock_lifetime,
+    task_hard_time_limit,
+)
 
 
 class PeriodicOnceTask(QueueOnce):
-    """celery-once base class for periodic tasks that records every run.
-
-    Use: @shared_task(base=PeriodicOnceTask, name="x.y", once={"graceful": True},
-    soft_time_limit=..., time_limit=...)
-    """
-
     abstract = True
     once = {"graceful": True, "unlock_before_run": False}
 
-    # --- lock timing ---------------------------------------------------------------
+    # --- lock arithmetic, for callers and tests: one implementation, in the services
     @property
     def default_timeout(self) -> int:
         """Seconds a lock lives: the hard time limit plus a margin."""
-        return self.hard_time_limit() + int(settings.SCHEDULES_LOCK_MARGIN_SECONDS)
+        return run_lock_lifetime(self)
 
     def hard_time_limit(self) -> int:
-        return int(
-            self.time_limit or self.app.conf.task_time_limit or settings.CELERY_TASK_TIME_LIMIT
-        )
+        return task_hard_time_limit(self)
 
     def lock_timeout(
         self, once_options: dict[str, Any] | None = None, time_limit: float | None = None
     ) -> int:
         """A per-call time_limit (apply_async(time_limit=...)) wins over the task's."""
-        once_options = once_options or {}
-        if "timeout" in once_options or "timeout" in self.once:
-            timeout = once_options["timeout"] if "timeout" in once_options else self.once["timeout"]
-            return int(timeout)
-        if time_limit:
-            return int(time_limit) + int(settings.SCHEDULES_LOCK_MARGIN_SECONDS)
-        return self.default_timeout
-
-    def _running_lock_timeout(self) -> int:
-        # The message header is (hard, soft): Celery's amqp sends [time_limit, soft].
-        timelimit = getattr(self.request, "timelimit", None) or (None, None)
-        return self.lock_timeout(time_limit=timelimit[0] if timelimit else None)
+        return run_lock_lifetime(self, time_limit=time_limit, once_options=once_options)
 
     @property
     def lock_redis(self):
-        return self.once_backend.redis
+        return lock_redis()
 
     def lock_key(self, args=None, kwargs=None) -> str:
-        return self.get_key(args or [], kwargs or {})
+        return lock_key(self, self.name, args, kwargs)
 
-    # --- enqueue -------------------------------------------------------------------
+    # --- sending ----------------------------------------------------------------------
     def apply_async(self, args=None, kwargs=None, **options):
-        if options.get("retries"):
-            # A retry of a run that already holds the lock: keep it, queue again.
+        headers = options.get("headers") or {}
+        if options.get("retries") or LOCK_HEADER in headers:
+            # A retry keeps its run's lock; a run the platform already sent through
+            # the overlap policy must not be locked twice.
             return Task.apply_async(self, args, kwargs, **options)
-        return periodic_run_enqueue(
-            task=self,
-            args=args,
-            kwargs=kwargs,
-            options=options,
-            publish=partial(Task.apply_async, self),
-        )
-
-    # --- worker side ---------------------------------------------------------------
-    def before_start(self, task_id, args, kwargs):
-        # Measure the wedge from the start of the run, not from when it was queued.
-        lock_run_started(
-            self.lock_redis,
-            self.lock_key(args, kwargs),
-            celery_task_id=task_id,
-            worker=self.request.hostname or "",
-            timeout_ms=self._running_lock_timeout() * 1000,
-        )
-        super().before_start(task_id, args, kwargs)
-
-    def on_retry(self, exc, task_id, args, kwargs, einfo):
-        # The retry runs after its countdown: keep the lock at least that long.
-        when = getattr(exc, "when", None)
-        delay = when if isinstance(when, int | float) else 0
-        if isinstance(when, datetime):
-            delay = max(0.0, (when - timezone.now()).total_seconds())
-        timeout_ms = int((self._running_lock_timeout() + delay) * 1000)
-        lock_extend(self.lock_redis, self.lock_key(args, kwargs), timeout_ms=timeout_ms)
-        super().on_retry(exc, task_id, args, kwargs, einfo)
+        return periodic_once_run_send(task=self, args=args, kwargs=kwargs, options=options)
 
     def after_return(self, status, retval, task_id, args, kwargs, einfo):
-        # Celery 5.7 does not call after_return for RETRY; guard anyway, a retry keeps it.
-        if status == states.RETRY or self.unlock_before_run():
-            return
-        lock_release(self, self.lock_key(args, kwargs), celery_task_id=task_id)
+        """Nothing: QueueOnce would delete the lock whoever holds it; the platform's
+        receivers release only this run's, for every task (schedules.receivers)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if (getattr(cls, "once", None) or {}).get("unlock_before_run"):
+            raise TypeError(
+                f"{cls.__name__}: once={{'unlock_before_run': True}} is not supported by "
+                "PeriodicOnceTask: the lock is held until the run ends."
+            )

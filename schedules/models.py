@@ -19,6 +19,8 @@ class TaskRun(models.Model):
         RETRIED = "retried", "retried"
         SKIPPED = "skipped", "skipped (previous run still holds the lock)"
         MISSED = "missed", "missed (beat was down; catch-up policy skip)"
+        WAITING = "waiting", "waiting (behind the running one; overlap policy queue one)"
+        EXPIRED = "expired", "expired in queue (its overlap lock expired before it started)"
 
     class Trigger(models.TextChoices):
         BEAT = "beat", "beat"
@@ -83,22 +85,40 @@ class TaskRun(models.Model):
 
 
 class ScheduleOptions(models.Model):
-    """What django-celery-beat's PeriodicTask has no field for."""
+    """What django-celery-beat's PeriodicTask has no field for. A periodic task without
+    a row has the defaults (catch-up run once, overlap skip, never paused)."""
 
     class CatchUp(models.TextChoices):
         RUN_ONCE = "run_once", "run once after downtime"
         SKIP = "skip", "skip due times missed during downtime"
 
+    class Overlap(models.TextChoices):
+        SKIP = "skip", "skip (no run while one runs or waits)"
+        QUEUE_ONE = "queue_one", "queue one (one waits behind the running one)"
+        ALLOW = "allow", "allow (runs may overlap: no lock)"
+
     periodic_task = models.OneToOneField(
         PeriodicTask, on_delete=models.CASCADE, related_name="schedule_options"
     )
     catch_up = models.CharField(max_length=16, choices=CatchUp.choices, default=CatchUp.RUN_ONCE)
+    overlap = models.CharField(max_length=16, choices=Overlap.choices, default=Overlap.SKIP)
+    # Pause the schedule after this many failed runs in a row (None: never).
+    pause_after_failures = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Set while the schedule is paused by that rule; Resume clears it.
+    paused_for_failures_at = models.DateTimeField(null=True, blank=True)
+    # Failures before this (the last resume) no longer count towards the rule.
+    failures_counted_since = models.DateTimeField(null=True, blank=True)
     # Declared in code (<app>/periodic.py); sync_default_schedules keeps it up to date.
     platform_owned = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = "schedule options"
         verbose_name_plural = "schedule options"
+        indexes = [
+            # The admin's list filters on these.
+            models.Index(fields=["overlap"], name="sched_opt_overlap_idx"),
+            models.Index(fields=["catch_up"], name="sched_opt_catch_up_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"options for {self.periodic_task_id}"

@@ -1,14 +1,35 @@
-"""Celery signal receivers that keep the run history; connected in SchedulesConfig.ready()."""
+"""Celery signal receivers: the run history and the overlap lock over a run's life, for
+every task whatever its base class; connected in SchedulesConfig.ready().
+
+In the worker: `task_prerun` claims the run's lock (a run whose lock expired is
+refused, see schedules.guard) and records the start; `task_postrun` and
+`task_failure` (also sent by the pool's parent after a hard time limit or a lost
+child) record the outcome and release the lock, publishing the run waiting behind
+it; `task_retry` keeps the lock through the countdown; `task_revoked` records a
+message that expired unread. Before any publish, `before_task_publish` gives a
+retry's message an expiry tied to its extended lock.
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from celery import states
 
+from schedules.guard import refused_runs
 from schedules.locking import PeriodicOnceTask
+from schedules.locks import lock_key
 from schedules.models import TaskRun
+from schedules.services.failures import run_failure_pause_check
+from schedules.services.overlap import (
+    LOCK_HEADER,
+    periodic_run_claim,
+    periodic_run_expired,
+    periodic_run_extend,
+    periodic_run_release,
+    run_lock_header,
+)
 from schedules.services.runs import (
     run_history_excluded,
     run_record_finished,
@@ -32,9 +53,14 @@ def _periodic_task_name(task) -> str | None:
 
 
 def _is_tracked(task) -> bool:
-    # Only periodic work: beat-sent tasks and PeriodicOnceTask runs. Import chunks,
-    # report sends and the like keep their own status rows.
-    return isinstance(task, PeriodicOnceTask) or bool(_periodic_task_name(task))
+    # Only periodic work: beat-sent tasks, runs sent through the overlap policy and
+    # PeriodicOnceTask runs. Import chunks, report sends and the like keep their own
+    # status rows.
+    return (
+        isinstance(task, PeriodicOnceTask)
+        or bool(_periodic_task_name(task))
+        or run_lock_header(task.request) is not None
+    )
 
 
 def _hard_time_limit(task) -> float | None:
@@ -44,8 +70,31 @@ def _hard_time_limit(task) -> float | None:
     return per_call or task.time_limit or task.app.conf.task_time_limit
 
 
+def _claimed(task, task_id: str) -> bool:
+    """False for a run whose overlap lock expired while it waited (it must not run)."""
+    lock = run_lock_header(task.request)
+    if lock is None:
+        return True
+    try:
+        claimed = periodic_run_claim(
+            lock=lock,
+            celery_task_id=task_id,
+            task_name=task.name,
+            worker=task.request.hostname or "",
+            periodic_task_name=_periodic_task_name(task),
+        )
+    except Exception:
+        # Redis or the database failing must not stop the work: run it, as beat
+        # sends when it cannot decide.
+        logger.exception("could not claim the overlap lock of %s[%s]", task.name, task_id)
+        return True
+    if not claimed:
+        refused_runs.add(task_id)
+    return claimed
+
+
 def on_task_prerun(sender=None, task_id=None, task=None, **kwargs) -> None:
-    if task is None or not _is_tracked(task):
+    if task is None or not _is_tracked(task) or not _claimed(task, task_id):
         return
     worker = task.request.hostname or ""
     if run_history_excluded(task_name=task.name):
@@ -63,9 +112,27 @@ def on_task_prerun(sender=None, task_id=None, task=None, **kwargs) -> None:
         logger.exception("could not record the start of %s[%s]", task.name, task_id)
 
 
+def _release(task, task_id: str, args=None, kwargs=None) -> None:
+    """Release the run's lock (only if it still holds it), publishing the waiting run.
+
+    The pool's parent (hard time limit) has no request: the key is computed from the
+    arguments, as the sender computed it."""
+    lock = run_lock_header(task.request) if task.request.id == task_id else None
+    try:
+        key = lock["key"] if lock else lock_key(task, task.name, args, kwargs)
+    except TypeError:
+        return  # arguments that do not bind to the task: no lock was taken for them
+    try:
+        periodic_run_release(key=key, celery_task_id=task_id)
+    except Exception:
+        logger.exception("could not release the overlap lock of %s[%s]", task.name, task_id)
+
+
 def on_task_postrun(sender=None, task_id=None, task=None, retval=None, state=None, **kwargs):
     if task is None or not _is_tracked(task):
         return
+    if state != states.RETRY and run_lock_header(task.request) is not None:
+        _release(task, task_id)
     started_at, worker = _excluded_started.pop(task_id, (None, ""))
     status = {
         states.SUCCESS: TaskRun.Status.SUCCEEDED,
@@ -85,15 +152,22 @@ def on_task_postrun(sender=None, task_id=None, task=None, retval=None, state=Non
             worker=worker,
             periodic_task_name=_periodic_task_name(task),
         )
+        if status == TaskRun.Status.FAILED:
+            run_failure_pause_check(celery_task_id=task_id)
     except Exception:
         logger.exception("could not record the outcome of %s[%s]", task.name, task_id)
 
 
-def on_task_failure(sender=None, task_id=None, exception=None, **kwargs) -> None:
-    # Also sent by the pool's parent when a hard time limit kills the child, where
-    # no task_postrun follows.
-    if sender is None or not isinstance(sender, PeriodicOnceTask):
+def on_task_failure(sender=None, task_id=None, exception=None, args=None, kwargs=None, **kw):
+    # Also sent by the pool's parent when a hard time limit kills the child or the
+    # child is lost, where no task_postrun follows: record it and free the lock here.
+    if sender is None:
         return
+    if sender.request.id == task_id and not _is_tracked(sender):
+        return  # the run's own request says it is not periodic work
+    # In the worker's own process task_postrun releases it too: a second release of a
+    # lock this run no longer holds does nothing.
+    _release(sender, task_id, args, kwargs)
     # In the worker's own process the start is known; in the pool's parent it is not.
     started_at, worker = _excluded_started.get(task_id, (None, ""))
     try:
@@ -106,5 +180,54 @@ def on_task_failure(sender=None, task_id=None, exception=None, **kwargs) -> None
             worker=worker,
             periodic_task_name=_periodic_task_name(sender) if started_at else None,
         )
+        run_failure_pause_check(celery_task_id=task_id)
     except Exception:
         logger.exception("could not record the failure of %s", task_id)
+
+
+def on_task_retry(sender=None, request=None, reason=None, **kwargs) -> None:
+    lock = run_lock_header(request)
+    if lock is None or request is None:
+        return
+    when = getattr(reason, "when", None)
+    delay = float(when) if isinstance(when, int | float) else 0.0
+    if isinstance(when, datetime):
+        delay = (when - datetime.now(UTC)).total_seconds()
+    try:
+        periodic_run_extend(lock=lock, celery_task_id=request.id, delay=delay)
+    except Exception:
+        logger.exception("could not extend the overlap lock of %s", request.id)
+
+
+def on_task_revoked(sender=None, request=None, expired=False, **kwargs) -> None:
+    """A message the worker dropped unread because it expired (with its lock)."""
+    lock = run_lock_header(request) if expired else None
+    if lock is None or sender is None:
+        return
+    try:
+        periodic_run_expired(
+            lock=lock,
+            celery_task_id=request.id,
+            task_name=sender.name,
+            periodic_task_name=getattr(request, "periodic_task_name", None),
+        )
+    except Exception:
+        logger.exception("could not record the expired run %s", request.id)
+
+
+def on_before_task_publish(sender=None, headers=None, **kwargs) -> None:
+    """A retry's message expires with its run's lock, which lives through the countdown
+    (the message would otherwise keep the first send's expiry)."""
+    lock = (headers or {}).get(LOCK_HEADER)
+    if (
+        not headers
+        or not isinstance(lock, dict)
+        or not lock.get("key")
+        or not headers.get("retries")
+    ):
+        return
+    eta = headers.get("eta")
+    start = datetime.fromisoformat(eta) if eta else datetime.now(UTC)
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    headers["expires"] = (start + timedelta(seconds=int(lock["lifetime"]))).isoformat()

@@ -1,6 +1,7 @@
 """Beat scheduler: django-celery-beat's DatabaseScheduler plus catch-up policy,
-a per-due-time claim so two beats never send the same run twice, and run history
-for periodic tasks that do not use PeriodicOnceTask.
+a per-due-time claim so two beats never send the same run twice, and every send
+through the schedule's overlap policy (schedules.services.overlap), which also
+records the run, whatever the task's class.
 
 Set by default through CELERY_BEAT_SCHEDULER = "schedules.scheduler:PlatformScheduler".
 """
@@ -9,15 +10,17 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import redis
 from celery import schedules as celery_schedules
+from celery.beat import _evaluate_entry_args, _evaluate_entry_kwargs
 from django.conf import settings
 from django_celery_beat.schedulers import DatabaseScheduler
 
-from schedules.locking import PeriodicOnceTask
 from schedules.models import ScheduleOptions, TaskRun
-from schedules.services.runs import run_record_missed, run_record_queued
+from schedules.services.overlap import periodic_run_send, task_publisher
+from schedules.services.runs import run_record_missed
 from schedules.timing import next_run_after
 
 logger = logging.getLogger(__name__)
@@ -127,23 +130,33 @@ class PlatformScheduler(DatabaseScheduler):
             self.sync()
             return
         logger.info("Scheduler: Sending due task %s (%s)", entry.name, entry.task)
-        queued_at = datetime.now(UTC)
         try:
-            result = self.apply_async(entry, producer=producer, advance=False)
+            self._send(entry, producer)
         except Exception as exc:
             logger.error("Message Error: %s", exc, exc_info=True)
+        finally:
+            self._tasks_since_sync += 1
+            if self.should_sync():
+                self._do_sync()
+
+    def _send(self, entry, producer) -> None:
+        """Through the schedule's overlap policy, whatever the task's class; published
+        the way Celery's Scheduler.apply_async publishes (task's apply_async, beat's
+        producer, the celery_beat_task header)."""
+        if entry.model is None:
+            self.apply_async(entry, producer=producer, advance=False)
             return
-        task = self.app.tasks.get(entry.task)
-        task_id = getattr(result, "id", None)
-        if task_id and not isinstance(task, PeriodicOnceTask) and entry.model is not None:
-            try:
-                run_record_queued(
-                    task_name=entry.task,
-                    periodic_task_id=entry.model.pk,
-                    trigger=TaskRun.Trigger.BEAT,
-                    celery_task_id=task_id,
-                    queued_at=queued_at,
-                    time_limit=getattr(task, "time_limit", None) or self.app.conf.task_time_limit,
-                )
-            except Exception:
-                logger.exception("could not record the run of %s", entry.name)
+        options = dict(entry.options)
+        options["headers"] = {**(options.get("headers") or {}), "celery_beat_task": True}
+
+        publish = partial(task_publisher(self.app.tasks.get(entry.task), entry.task),
+                          producer=producer)  # fmt: skip
+        periodic_run_send(
+            task_name=entry.task,
+            args=_evaluate_entry_args(entry.args),
+            kwargs=_evaluate_entry_kwargs(entry.kwargs),
+            options=options,
+            trigger=TaskRun.Trigger.BEAT,
+            periodic_task_id=entry.model.pk,
+            publish=publish,
+        )

@@ -1,4 +1,5 @@
-"""Reads for schedules: periodic tasks with their last run, registered tasks, lock holders."""
+"""Reads for schedules: periodic tasks with their last run, registered tasks, overlap
+policies and lock holders."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ import json
 from typing import Any
 
 from celery import current_app
-from celery_once import QueueOnce
 from django.db.models import OuterRef, QuerySet, Subquery
 from django_celery_beat.models import PeriodicTask
 
-from schedules.locks import lock_holder_read
-from schedules.models import TaskRun
+from schedules.locks import lock_holder_read, lock_key
+from schedules.models import ScheduleOptions, TaskRun
 
 
 def periodic_tasks_with_last_run(queryset: QuerySet[PeriodicTask]) -> QuerySet[PeriodicTask]:
@@ -27,9 +27,18 @@ def periodic_tasks_with_last_run(queryset: QuerySet[PeriodicTask]) -> QuerySet[P
     )
 
 
+_task_modules_imported = False
+
+
 def registered_tasks() -> dict[str, Any]:
-    """Task name -> task, after every installed app's tasks module is imported."""
-    current_app.loader.import_default_modules()
+    """Task name -> task, after every installed app's tasks module is imported.
+
+    Imported once per process: Celery's Django fix-up runs django.setup() (which
+    reconfigures logging) and every system check on each import_default_modules()."""
+    global _task_modules_imported
+    if not _task_modules_imported:
+        current_app.loader.import_default_modules()
+        _task_modules_imported = True
     return {
         name: task for name, task in current_app.tasks.items() if not name.startswith("celery.")
     }
@@ -48,24 +57,37 @@ def periodic_task_id_for_name(*, name: str) -> int | None:
     return PeriodicTask.objects.filter(name=name).values_list("id", flat=True).first()
 
 
-def periodic_task_lock_key(periodic_task: PeriodicTask) -> tuple[QueueOnce | None, str]:
-    task = registered_tasks().get(periodic_task.task)
-    if not isinstance(task, QueueOnce):
-        return None, ""
+def periodic_task_overlap_policy(*, periodic_task_id: int | None) -> str:
+    """The schedule's overlap policy; skip for a task without options or no schedule."""
+    policy = None
+    if periodic_task_id is not None:
+        policy = (
+            ScheduleOptions.objects.filter(periodic_task_id=periodic_task_id)
+            .values_list("overlap", flat=True)
+            .first()
+        )
+    return policy or ScheduleOptions.Overlap.SKIP
+
+
+def periodic_task_lock_key(periodic_task: PeriodicTask) -> str | None:
+    """The overlap lock of this periodic task's job (task + arguments), or None when its
+    policy is allow or its arguments no longer bind to the task."""
+    if periodic_task_overlap_policy(periodic_task_id=periodic_task.pk) == "allow":
+        return None
     args = json.loads(periodic_task.args or "[]")
     kwargs = json.loads(periodic_task.kwargs or "{}")
-    return task, task.lock_key(args, kwargs)
+    try:
+        return lock_key(
+            registered_tasks().get(periodic_task.task), periodic_task.task, args, kwargs
+        )
+    except TypeError:
+        return None
 
 
 def periodic_task_lock_holder(periodic_task: PeriodicTask) -> dict[str, Any] | None:
-    """Who holds the overlap lock of this periodic task's job, or None."""
-    task, key = periodic_task_lock_key(periodic_task)
-    if task is None:
-        return None
-    try:
-        return lock_holder_read(task, key)
-    except TypeError:  # arguments no longer bind to the task: no lock can exist for them
-        return None
+    """Who holds the overlap lock of this periodic task's job (and who waits), or None."""
+    key = periodic_task_lock_key(periodic_task)
+    return lock_holder_read(key) if key else None
 
 
 def lock_holder_text(holder: dict[str, Any] | None) -> str:
@@ -76,7 +98,14 @@ def lock_holder_text(holder: dict[str, Any] | None) -> str:
     who = holder.get("queued_by") or holder.get("trigger") or "unknown"
     where = f" on {holder['worker']}" if holder.get("worker") else ""
     expires = holder.get("expires_in")
+    waiting = holder.get("waiting")
+    behind = (
+        f"; run {waiting.get('celery_task_id')} waits behind it (queued at "
+        f"{waiting.get('queued_at')}, by {waiting.get('queued_by') or waiting.get('trigger')})"
+        if waiting
+        else ""
+    )
     return (
         f"held by run {holder.get('celery_task_id') or '(unknown)'}, {verb} since {since}{where}, "
-        f"queued by {who}; the lock expires in {expires} s"
+        f"queued by {who}; the lock expires in {expires} s{behind}"
     )

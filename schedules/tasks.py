@@ -1,10 +1,13 @@
 """Schedules' own tasks."""
 
+import logging
 import time
 
 from celery import shared_task
 
 from schedules.locking import PeriodicOnceTask
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -32,10 +35,15 @@ def sleep_probe(seconds: float = 1.0) -> float:
     time_limit=60,
 )
 def reap_lost_runs() -> dict:
-    """Mark runs failed whose worker was killed or whose message was lost (idempotent)."""
-    from schedules.services.reaper import runs_lost_reap
+    """Mark runs failed whose worker was killed or whose message was lost, and send
+    (or expire) runs left waiting behind them (idempotent)."""
+    from schedules.services.reaper import runs_lost_reap, waiting_runs_reap
 
-    return runs_lost_reap()
+    counts = runs_lost_reap()
+    waiting = waiting_runs_reap()
+    if any(waiting.values()):
+        logger.warning("schedules: runs left waiting: %s", waiting)
+    return counts
 
 
 @shared_task(

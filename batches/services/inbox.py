@@ -15,7 +15,7 @@ from django.utils import timezone
 from batches import registry
 from batches.csvfiles import file_checksum, raw_file
 from batches.models import ImportJob, InboxFile
-from batches.services.notifications import inbox_alert_file_failed
+from batches.services.notifications import inbox_alert_file_failed, inbox_alert_file_taken
 from batches.services.transitions import job_mark_ended
 from batches.services.uploads import ALLOWED_EXTENSIONS, ImportRejected, job_create, job_queue
 
@@ -65,6 +65,7 @@ def inbox_scan() -> list[int]:
             logger.exception("inbox file %s could not be taken", path)
             inbox_alert_file_failed(path=path, exc=exc)
             continue
+        inbox_alert_file_taken(path=path)
         if job_id:
             job_ids.append(job_id)
     return job_ids

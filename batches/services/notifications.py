@@ -1,11 +1,24 @@
-"""What people hear about an import: the uploader's email and the ops alerts."""
+"""What people hear about an import: the uploader's email and the ops alerts.
+
+The alert policy (docs/ops.md): a refused file or rejected rows are the uploader's to
+fix: the email, the job page and the ops dashboard's "recent import failures" panel
+say so, and ops get no alert. An import that fails for the platform's reasons (chunks
+that failed for good: database errors past their retries, a chunk killing its
+worker, a time limit; a lost chord callback) alerts. Each alert resolves itself when
+its condition clears (batches.monitoring tells the ops checks how to see that).
+"""
 
 from __future__ import annotations
 
 from django.core.mail import send_mail
 
-from batches.models import ImportJob
-from ops.services import alert_raise
+from batches.models import ImportChunk, ImportJob
+from batches.monitoring import (
+    KIND_CHUNK_KILLED_WORKER,
+    KIND_IMPORT_FAILED,
+    KIND_INBOX_FILE_FAILED,
+)
+from ops.services import alert_raise, alert_resolve
 
 
 def job_email_uploader(*, job_id: int) -> None:
@@ -37,22 +50,45 @@ def job_email_uploader(*, job_id: int) -> None:
     )
 
 
-def job_alert_failed(*, job: ImportJob) -> None:
-    """Red alert for a failed import, amber for a partially failed one."""
+def job_alert_ended(*, job: ImportJob) -> None:
+    """A job just ended: alert ops if chunks failed for good (red when the whole job
+    failed, amber when part of it did); otherwise resolve its alert (a retry worked)."""
+    subject = f"import #{job.id}"
+    failed = job.chunks.filter(status=ImportChunk.Status.FAILED).count()
+    if not failed or job.status not in (ImportJob.Status.FAILED, ImportJob.Status.PARTIALLY_FAILED):
+        alert_resolve(kind=KIND_IMPORT_FAILED, subject=subject)
+        return
     alert_raise(
-        kind="import_failed",
-        subject=f"import #{job.id}",
+        kind=KIND_IMPORT_FAILED,
+        subject=subject,
         message=(
             f"Import #{job.id} ({job.dataset}, {job.original_name or job.file}) ended "
-            f"{job.get_status_display()}: {job.rows_rejected:,} rows rejected. {job.error}"
+            f"{job.get_status_display()}: {failed} of {job.chunks_total} chunks failed for "
+            f"the platform's reasons (see the chunks); they can be retried. {job.error}"
         ).strip(),
         severity="red" if job.status == ImportJob.Status.FAILED else "amber",
     )
 
 
+def job_alert_chord_lost(*, job: ImportJob) -> None:
+    """The stall sweep finished a job whose chord callback never came (its counter was
+    lost, e.g. Redis restarted without its data): amber, resolved by the next check
+    once the job has no failed chunk."""
+    alert_raise(
+        kind=KIND_IMPORT_FAILED,
+        subject=f"import #{job.id}",
+        message=(
+            f"Import #{job.id} ({job.dataset}): its chord callback was lost, so the stall "
+            f"sweep finished it ({job.get_status_display()}). Check that Redis keeps its "
+            "data across restarts (appendonly)."
+        ),
+        severity="amber",
+    )
+
+
 def chunk_alert_killed_worker(*, job: ImportJob, chunk_index: int, error: str) -> None:
     alert_raise(
-        kind="import_chunk_killed_worker",
+        kind=KIND_CHUNK_KILLED_WORKER,
         subject=f"import #{job.id} chunk {chunk_index}",
         message=(
             f"Import #{job.id} ({job.dataset}, {job.original_name or job.file}): chunk "
@@ -64,7 +100,12 @@ def chunk_alert_killed_worker(*, job: ImportJob, chunk_index: int, error: str) -
 
 def inbox_alert_file_failed(*, path: str, exc: Exception) -> None:
     alert_raise(
-        kind="inbox_file_failed",
+        kind=KIND_INBOX_FILE_FAILED,
         subject=path,
         message=f"Inbox file {path} could not be taken: {type(exc).__name__}: {exc}",
     )
+
+
+def inbox_alert_file_taken(*, path: str) -> None:
+    """The file a scan could not take was taken: its alert, if any, is over."""
+    alert_resolve(kind=KIND_INBOX_FILE_FAILED, subject=path)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from batches.models import ImportChunk, ImportJob, ImportKey
 from batches.services import sending
 from batches.services.finishing import job_finish
+from batches.services.notifications import job_alert_chord_lost
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ def job_resume(*, job_id: int) -> str:
             return "resent"
     logger.warning("import #%s: every chunk ended but the job did not; finishing it", job_id)
     job_finish(job_id=job_id, phase=phase)
+    job_alert_chord_lost(job=ImportJob.objects.get(id=job_id))
     return "finished"
 
 

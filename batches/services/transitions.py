@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from batches.models import ImportChunk, ImportJob
-from batches.services.notifications import job_alert_failed, job_email_uploader
+from batches.services.notifications import job_alert_ended, job_email_uploader
 
 Status = ImportJob.Status
 
@@ -58,8 +58,9 @@ def job_mark_ended(
 ) -> None:
     """-> a finished status (a cancelled job keeps CANCELLED and gets its finish time).
 
-    A failure's alert is raised in this transaction (nobody sees a failed job without
-    it); the uploader's email goes after the commit. `error` None keeps the job's.
+    A platform failure's alert is raised in this transaction (nobody sees such a failed
+    job without it), or a retried job's alert resolved; the uploader's email goes after
+    the commit. `error` None keeps the job's.
     """
     job.status = status
     if error is not None:
@@ -67,8 +68,7 @@ def job_mark_ended(
     job.finished_at = timezone.now()
     job.started_at = job.started_at or job.finished_at
     job.save(update_fields=["status", "error", "finished_at", "started_at", *fields])
-    if job.status in (Status.FAILED, Status.PARTIALLY_FAILED):
-        job_alert_failed(job=job)
+    job_alert_ended(job=job)
     transaction.on_commit(functools.partial(job_email_uploader, job_id=job.id))
 
 

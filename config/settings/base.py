@@ -118,7 +118,7 @@ REDIS_URL = env("REDIS_URL")
 
 # One visibility timeout for the whole platform: a message not acked within it is
 # delivered again, so every task's hard time limit must stay below it
-# (enforced by the `config.E001` system check).
+# (enforced by the `ops.E002` system check).
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
@@ -177,6 +177,11 @@ CELERY_ONCE: dict[str, Any] = {
     "backend": "celery_once.backends.Redis",
     "settings": {"url": REDIS_URL, "default_timeout": CELERY_TASK_TIME_LIMIT + 60},
 }
+
+# Every task's before_start refuses a periodic run whose overlap lock expired while it
+# waited in the queue (schedules.guard; checked by schedules.E001). Keep it in the list
+# if you add annotations of your own.
+CELERY_TASK_ANNOTATIONS = ["schedules.guard.OverlapGuard"]
 
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
@@ -307,3 +312,14 @@ OPS_CHECKS_IN_WORKERS = env.bool("OPS_CHECKS_IN_WORKERS", default=True)
 # Heartbeats are frequent and watched by ops itself; no Sentry cron monitor for them.
 OPS_SENTRY_CRONS_EXCLUDE = env.list("OPS_SENTRY_CRONS_EXCLUDE", default=["ops.heartbeat"])
 OPS_SENTRY_CHECKIN_MARGIN = env.int("OPS_SENTRY_CHECKIN_MARGIN", default=2)  # minutes
+# /health/ready/ tells the public only its status and the names of failed checks; staff,
+# or a request with `Authorization: Bearer <OPS_HEALTH_TOKEN>`, also get the details.
+OPS_HEALTH_TOKEN = env.str("OPS_HEALTH_TOKEN", default="")
+# /metrics answers staff with ops.view_dashboard, or `Authorization: Bearer <token>`.
+OPS_METRICS_TOKEN = env.str("OPS_METRICS_TOKEN", default="")
+# Every worker refreshes a liveness key this often (seconds); one not refreshed for
+# OPS_WORKER_DEAD_AFTER is dead, and the late-acknowledged messages it held are sent
+# again (checked every OPS_RECOVERY_INTERVAL by every worker and beat).
+OPS_WORKER_ALIVE_INTERVAL = env.float("OPS_WORKER_ALIVE_INTERVAL", default=5.0)
+OPS_WORKER_DEAD_AFTER = env.float("OPS_WORKER_DEAD_AFTER", default=20.0)
+OPS_RECOVERY_INTERVAL = env.float("OPS_RECOVERY_INTERVAL", default=5.0)

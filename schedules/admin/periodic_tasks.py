@@ -1,9 +1,12 @@
 """The periodic task list and change page: plain words, next runs, last run, overlap
-lock, recent runs, and the actions pause, resume, run now and release the lock."""
+policy and lock, pause on failure, recent runs, and the actions pause, resume, run
+now and release the lock."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
@@ -17,6 +20,31 @@ from schedules.forms import ValidatedPeriodicTaskForm
 from schedules.models import ScheduleOptions, TaskRun
 from schedules.services import actions
 
+OVERLAP_SHORT = {
+    ScheduleOptions.Overlap.SKIP: "skip",
+    ScheduleOptions.Overlap.QUEUE_ONE: "queue one",
+    ScheduleOptions.Overlap.ALLOW: "allow (runs may overlap)",
+}
+
+
+class OverlapPolicyFilter(admin.SimpleListFilter):
+    """A periodic task without options has the default policy, skip."""
+
+    title = "overlap policy"
+    parameter_name = "overlap"
+
+    def lookups(self, request, model_admin):
+        return list(OVERLAP_SHORT.items())
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        chosen = Q(schedule_options__overlap=value)
+        if value == ScheduleOptions.Overlap.SKIP:
+            chosen |= Q(schedule_options__isnull=True)
+        return queryset.filter(chosen)
+
 
 @admin.register(PeriodicTask)
 class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.PeriodicTaskAdmin):
@@ -29,13 +57,20 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
         "last_status",
         "last_duration",
         "catch_up_policy",
+        "overlap_policy",
         "owner",
     )
-    list_filter = ["enabled", "schedule_options__catch_up", "schedule_options__platform_owned"]
+    list_filter = [
+        "enabled",
+        OverlapPolicyFilter,
+        "schedule_options__catch_up",
+        "schedule_options__platform_owned",
+    ]
     list_per_page = 50
     date_hierarchy = None
     actions = ("pause_tasks", "resume_tasks", "run_now", "show_lock_holder", "release_lock")
     readonly_fields = (
+        "failure_pause",
         "last_run_at",
         "crontab_translation",
         "schedule_in_words",
@@ -71,7 +106,14 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
             },
         ),
         ("Arguments", {"fields": ("args", "kwargs"), "classes": ("extrapretty", "wide")}),
-        ("Runs", {"fields": ("lock_holder", "recent_runs"), "classes": ("extrapretty", "wide")}),
+        (
+            "Overlap and failures",
+            {
+                "fields": ("overlap", "lock_holder", "pause_after_failures", "failure_pause"),
+                "classes": ("extrapretty", "wide"),
+            },
+        ),
+        ("Runs", {"fields": ("recent_runs",), "classes": ("extrapretty", "wide")}),
         (
             "Execution options",
             {
@@ -93,7 +135,7 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
         return selectors.periodic_tasks_with_last_run(super().get_queryset(request))
 
     def schedule_options(self, form) -> dict:
-        return {"catch_up": form.cleaned_data["catch_up"]}
+        return {name: form.cleaned_data.get(name) for name in form.OPTION_FIELDS}
 
     # --- columns and read-only fields ---------------------------------------------
     @admin.display(description="schedule")
@@ -121,6 +163,14 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
 
     @admin.display(description="last status", ordering="last_run_status")
     def last_status(self, obj):
+        options = self._options(obj)
+        if options and options.paused_for_failures_at:
+            return f"paused after {options.pause_after_failures} failures in a row"
+        if obj.task in settings.SCHEDULES_HISTORY_EXCLUDE:
+            # Quiet tasks (SCHEDULES_HISTORY_EXCLUDE) record failures and recoveries only.
+            if obj.last_run_status:
+                return f"{obj.last_run_status} (successes not recorded)"
+            return "no failure recorded (successes not recorded)"
         return obj.last_run_status or "never run"
 
     @admin.display(description="last duration", ordering="last_run_duration")
@@ -138,6 +188,22 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
         options = self._options(obj)
         return options.get_catch_up_display() if options else ScheduleOptions.CatchUp.RUN_ONCE.label
 
+    @admin.display(description="overlap policy")
+    def overlap_policy(self, obj):
+        options = self._options(obj)
+        return OVERLAP_SHORT[options.overlap if options else ScheduleOptions.Overlap.SKIP]
+
+    @admin.display(description="paused on failure")
+    def failure_pause(self, obj):
+        options = self._options(obj) if obj.pk else None
+        if options is None or not options.paused_for_failures_at:
+            return "no"
+        return (
+            f"yes, since {options.paused_for_failures_at:%Y-%m-%d %H:%M:%S %Z}, after "
+            f"{options.pause_after_failures} failed runs in a row (see the audit trail); "
+            "Resume clears it"
+        )
+
     @admin.display(description="owner")
     def owner(self, obj):
         options = self._options(obj)
@@ -149,6 +215,9 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
     def lock_holder(self, obj):
         if not obj.pk:
             return "-"
+        options = self._options(obj)
+        if options and options.overlap == ScheduleOptions.Overlap.ALLOW:
+            return "none: the overlap policy is allow, so runs may overlap"
         return selectors.lock_holder_text(selectors.periodic_task_lock_holder(obj))
 
     @admin.display(description="recent runs")

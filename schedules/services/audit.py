@@ -9,16 +9,21 @@ and `source` names the entry point.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.db.models import Model
 from django.forms.models import model_to_dict
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from schedules.models import ScheduleChange, ScheduleOptions
+from schedules.signals import periodic_task_failure_pause_cleared
 
 SOURCE_ADMIN = "admin"
+
+ScheduleModel = TypeVar("ScheduleModel", bound=Model)
 
 
 def _jsonable(value: Any) -> Any:
@@ -44,8 +49,30 @@ def schedule_snapshot(obj: Model) -> dict[str, Any]:
     if isinstance(obj, PeriodicTask):
         options = ScheduleOptions.objects.filter(periodic_task_id=obj.pk).first()
         if options is not None:
-            snapshot["catch_up"] = options.catch_up
+            snapshot.update(
+                catch_up=options.catch_up,
+                overlap=options.overlap,
+                pause_after_failures=options.pause_after_failures,
+            )
     return snapshot
+
+
+def failure_pause_end(*, periodic_task: PeriodicTask) -> bool:
+    """The schedule runs again (resumed, re-enabled or deleted): a pause on failure
+    ends, earlier failures stop counting, and (after commit) ops resolve the alert."""
+    ended = ScheduleOptions.objects.filter(
+        periodic_task_id=periodic_task.pk, paused_for_failures_at__isnull=False
+    ).update(paused_for_failures_at=None, failures_counted_since=timezone.now())
+    if ended:
+        transaction.on_commit(
+            partial(
+                periodic_task_failure_pause_cleared.send,
+                sender=PeriodicTask,
+                periodic_task_id=periodic_task.pk,
+                periodic_task_name=periodic_task.name,
+            )
+        )
+    return bool(ended)
 
 
 def schedule_change_record(
@@ -119,6 +146,8 @@ def periodic_task_write(
         periodic_task.save(update_fields=changed + extra)
     if options:
         _options_apply(periodic_task=periodic_task, options=options)
+    if "enabled" in changed and periodic_task.enabled:
+        failure_pause_end(periodic_task=periodic_task)
     after = schedule_snapshot(periodic_task)
     if after == before:
         return periodic_task, "unchanged"
@@ -143,8 +172,11 @@ def schedule_object_save(
     current = None if adding else type(obj)._default_manager.filter(pk=obj.pk).first()
     before = schedule_snapshot(current) if current is not None else None
     obj.save()  # a periodic task's save moves PeriodicTasks.changed: beat reloads
-    if options and isinstance(obj, PeriodicTask):
-        _options_apply(periodic_task=obj, options=options)
+    if isinstance(obj, PeriodicTask):
+        if options:
+            _options_apply(periodic_task=obj, options=options)
+        if obj.enabled:
+            failure_pause_end(periodic_task=obj)
     schedule_change_record(
         action=ScheduleChange.Action.CREATED if before is None else ScheduleChange.Action.CHANGED,
         obj=obj,
@@ -157,9 +189,38 @@ def schedule_object_save(
 
 
 @transaction.atomic
+def schedule_object_find_or_create(
+    *, model: type[ScheduleModel], fields: dict[str, Any], user=None, source: str
+) -> ScheduleModel:
+    """The first crontab, interval, solar or clocked schedule with these fields, else a
+    new one, audited. Not get_or_create: admins and other apps make identical rows too,
+    and get_or_create fails on the duplicates."""
+    found = model._default_manager.filter(**fields).order_by("pk").first()
+    if found is not None:
+        return found
+    created = model(**fields)
+    schedule_object_save(obj=created, user=user, source=source)
+    return created
+
+
+def _periodic_tasks_using(schedule: Model) -> list[PeriodicTask]:
+    fields = [
+        field.name
+        for field in PeriodicTask._meta.concrete_fields
+        if field.is_relation and field.related_model is type(schedule)
+    ]
+    if not fields:
+        return []
+    return list(PeriodicTask.objects.filter(**{fields[0]: schedule}))
+
+
+@transaction.atomic
 def schedule_objects_delete(*, objects: list[Model], user=None, source: str) -> int:
-    """Delete periodic tasks or schedules, each audited with what it was."""
+    """Delete periodic tasks or schedules, each audited with what it was; the periodic
+    tasks a deleted schedule takes with it (CASCADE) are audited too."""
     for obj in objects:
+        if not isinstance(obj, PeriodicTask):
+            schedule_objects_delete(objects=_periodic_tasks_using(obj), user=user, source=source)
         schedule_change_record(
             action=ScheduleChange.Action.DELETED,
             obj=obj,
@@ -167,5 +228,7 @@ def schedule_objects_delete(*, objects: list[Model], user=None, source: str) -> 
             source=source,
             before=schedule_snapshot(obj),
         )
+        if isinstance(obj, PeriodicTask):
+            failure_pause_end(periodic_task=obj)
         obj.delete()
     return len(objects)

@@ -9,25 +9,31 @@ from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from schedules.defaults import default_schedule_entries
-from schedules.services.audit import periodic_task_write
+from schedules.services.audit import periodic_task_write, schedule_object_find_or_create
 
 SOURCE = "sync_default_schedules"
 
 
 def _schedule_for(entry: dict[str, Any]) -> dict[str, Any]:
     if "interval" in entry:
-        interval, _ = IntervalSchedule.objects.get_or_create(
-            every=int(entry["interval"]), period=IntervalSchedule.SECONDS
+        interval = schedule_object_find_or_create(
+            model=IntervalSchedule,
+            fields={"every": int(entry["interval"]), "period": IntervalSchedule.SECONDS},
+            source=SOURCE,
         )
         return {"interval": interval, "crontab": None}
     minute, hour, day_of_month, month_of_year, day_of_week = entry["crontab"].split()
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute=minute,
-        hour=hour,
-        day_of_month=day_of_month,
-        month_of_year=month_of_year,
-        day_of_week=day_of_week,
-        timezone=entry.get("timezone", "UTC"),
+    crontab = schedule_object_find_or_create(
+        model=CrontabSchedule,
+        fields={
+            "minute": minute,
+            "hour": hour,
+            "day_of_month": day_of_month,
+            "month_of_year": month_of_year,
+            "day_of_week": day_of_week,
+            "timezone": entry.get("timezone", "UTC"),
+        },
+        source=SOURCE,
     )
     return {"crontab": crontab, "interval": None}
 
@@ -48,8 +54,9 @@ def default_schedules_sync(*, entries: list[dict[str, Any]] | None = None) -> di
             **_schedule_for(entry),
         }
         options: dict[str, Any] = {"platform_owned": True}
-        if "catch_up" in entry:
-            options["catch_up"] = entry["catch_up"]
+        for name in ("catch_up", "overlap", "pause_after_failures"):
+            if name in entry:
+                options[name] = entry[name]
         _, outcome = periodic_task_write(
             periodic_task=PeriodicTask.objects.filter(name=entry["name"]).first(),
             fields=fields,

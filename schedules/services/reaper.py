@@ -26,7 +26,11 @@ from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from schedules import selectors
+from schedules.locks import waiting_runs
 from schedules.models import TaskRun
+from schedules.services.failures import periodic_tasks_failure_pause_check
+from schedules.services.overlap import waiting_runs_publish_orphans
+from schedules.services.runs import run_record_expired
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +105,34 @@ def runs_lost_reap(*, now: datetime | None = None) -> dict[str, int]:
     )
     if counts["started"] or counts["queued"]:
         logger.warning("schedules: marked lost runs failed: %s", counts)
+        reaped = (
+            TaskRun.objects.filter(reaped_at=now, periodic_task__isnull=False)
+            .values_list("periodic_task_id", flat=True)
+            .distinct()
+        )
+        periodic_tasks_failure_pause_check(periodic_task_ids=list(reaped))
+    return counts
+
+
+def waiting_runs_reap(*, now: datetime | None = None) -> dict[str, int]:
+    """Runs waiting behind a run whose worker died (its lock expired, so nothing
+    released it): the waiting run takes the lock and is sent. A `waiting` row whose
+    place is gone (it outlived its own lock) is recorded expired in queue."""
+    now = now or timezone.now()
+    counts = {"waiting_sent": waiting_runs_publish_orphans(), "waiting_expired": 0}
+    live = {waiting["celery_task_id"] for waiting in waiting_runs().values()}
+    # A row a few seconds old may belong to a place being taken right now.
+    stale = TaskRun.objects.filter(
+        status=TaskRun.Status.WAITING, queued_at__lt=now - timedelta(seconds=10)
+    ).exclude(celery_task_id__in=live)
+    for run in stale.only("celery_task_id", "task_name"):
+        run_record_expired(
+            celery_task_id=run.celery_task_id,
+            task_name=run.task_name,
+            periodic_task_name=None,
+            why="its place behind the running run expired with its lock",
+        )
+        counts["waiting_expired"] += 1
     return counts
 
 

@@ -20,9 +20,15 @@ def run_history_excluded(*, task_name: str) -> bool:
     return task_name in settings.SCHEDULES_HISTORY_EXCLUDE
 
 
-def _holder_reason(held_by: dict[str, Any] | None) -> str:
+def _holder_reason(held_by: dict[str, Any] | None, waiting: dict[str, Any] | None = None) -> str:
+    behind = (
+        f"; run {waiting['celery_task_id']} already waits behind it (queued at "
+        f"{waiting.get('queued_at') or '?'})"
+        if waiting and waiting.get("celery_task_id")
+        else ""
+    )
     if not held_by or not held_by.get("celery_task_id"):
-        return "previous run still holds the lock"
+        return "previous run still holds the lock" + behind
     verb = "running" if held_by.get("started_at") else "queued"
     since = held_by.get("started_at") or held_by.get("queued_at") or "?"
     where = f" on {held_by['worker']}" if held_by.get("worker") else ""
@@ -31,7 +37,7 @@ def _holder_reason(held_by: dict[str, Any] | None) -> str:
     queued_at = f" at {held_by['queued_at']}" if held_by.get("queued_at") else ""
     return (
         f"previous run {held_by['celery_task_id']} still holds the lock: {verb} since "
-        f"{since}{where}, queued by {who}{via}{queued_at}"
+        f"{since}{where}, queued by {who}{via}{queued_at}{behind}"
     )
 
 
@@ -44,8 +50,10 @@ def run_record_queued(
     celery_task_id: str,
     queued_at: datetime | None = None,
     time_limit: float | None = None,
+    waiting_behind: dict[str, Any] | None = None,
 ) -> TaskRun | None:
-    """A run was sent to the broker (beat or manual); None for an excluded task."""
+    """A run was sent to the broker (beat or manual), or waits behind the running one
+    (`waiting_behind`: its holder, policy queue one); None for an excluded task."""
     if run_history_excluded(task_name=task_name) and trigger != TaskRun.Trigger.MANUAL:
         return None
     values: dict[str, Any] = {
@@ -55,13 +63,15 @@ def run_record_queued(
         "queued_by": queued_by,
         "queued_at": queued_at or timezone.now(),
     }
+    status = TaskRun.Status.QUEUED
+    if waiting_behind is not None:
+        status = TaskRun.Status.WAITING
+        values["error"] = "waiting: " + _holder_reason(waiting_behind)
     if time_limit:
         values["time_limit"] = int(time_limit)
     try:
         with transaction.atomic():
-            return TaskRun.objects.create(
-                celery_task_id=celery_task_id, status=TaskRun.Status.QUEUED, **values
-            )
+            return TaskRun.objects.create(celery_task_id=celery_task_id, status=status, **values)
     except IntegrityError:
         # The worker was faster and already wrote the row: add what only we know.
         TaskRun.objects.filter(celery_task_id=celery_task_id).update(**values)
@@ -76,14 +86,15 @@ def run_record_skipped(
     queued_by: str = "",
     celery_task_id: str | None = None,
     held_by: dict[str, Any] | None = None,
+    waiting: dict[str, Any] | None = None,
 ) -> TaskRun:
     """The overlap lock refused a run: record it and tell listeners (ops).
 
     The row's error names the holder (Celery task id, running/queued since, worker,
-    who queued it), so the admin shows why runs were skipped while a dead run's lock
-    waits out its time-out.
+    who queued it) and the run waiting behind it, so the admin shows why runs were
+    skipped while a dead run's lock waits out its time-out.
     """
-    reason = _holder_reason(held_by)
+    reason = _holder_reason(held_by, waiting)
     run = TaskRun.objects.create(
         task_name=task_name,
         periodic_task_id=periodic_task_id,
@@ -101,6 +112,67 @@ def run_record_skipped(
         celery_task_id=celery_task_id,
         reason=reason,
         held_by=held_by,
+        outcome=TaskRun.Status.SKIPPED,
+    )
+    return run
+
+
+def run_record_promoted(*, celery_task_id: str) -> None:
+    """A waiting run took the lock and was sent: it is queued from now on."""
+    TaskRun.objects.filter(celery_task_id=celery_task_id, status=TaskRun.Status.WAITING).update(
+        status=TaskRun.Status.QUEUED, error=""
+    )
+
+
+def run_record_not_sent(*, celery_task_id: str, reason: str) -> None:
+    """The run was never published (its lock was released again): skipped, saying why."""
+    TaskRun.objects.filter(
+        celery_task_id=celery_task_id, status__in=[TaskRun.Status.QUEUED, TaskRun.Status.WAITING]
+    ).update(status=TaskRun.Status.SKIPPED, finished_at=timezone.now(), error=reason[:10000])
+
+
+def run_record_expired(
+    *,
+    celery_task_id: str,
+    task_name: str,
+    periodic_task_name: str | None,
+    why: str,
+    held_by: dict[str, Any] | None = None,
+) -> TaskRun | None:
+    """A run that waited past its overlap lock's lifetime and is not executed: recorded
+    *expired in queue* with how long it waited, and listeners told (as for a skip)."""
+    now = timezone.now()
+    with transaction.atomic():
+        run = TaskRun.objects.select_for_update().filter(celery_task_id=celery_task_id).first()
+        if run is None:
+            if run_history_excluded(task_name=task_name):
+                return None
+            _late_run_row_create(
+                celery_task_id=celery_task_id,
+                task_name=task_name,
+                periodic_task_name=periodic_task_name,
+                fields={"status": TaskRun.Status.QUEUED, "queued_at": now},
+                on_conflict_update=None,
+            )
+            run = TaskRun.objects.select_for_update().get(celery_task_id=celery_task_id)
+        waited = (now - run.queued_at).total_seconds() if run.queued_at else 0.0
+        run.status = TaskRun.Status.EXPIRED
+        run.finished_at = now
+        run.started_at = None
+        run.duration = None
+        run.error = (
+            f"expired in queue after waiting {waited:.1f} s: {why}; not run"
+            + (f" ({_holder_reason(held_by)})" if held_by else "")
+        )[:10000]
+        run.save(update_fields=["status", "finished_at", "started_at", "duration", "error"])
+    periodic_run_skipped.send(
+        sender=TaskRun,
+        task_name=task_name,
+        periodic_task_id=run.periodic_task_id,
+        celery_task_id=celery_task_id,
+        reason=run.error,
+        held_by=held_by,
+        outcome=TaskRun.Status.EXPIRED,
     )
     return run
 

@@ -89,6 +89,8 @@ def test_chunk_failing_for_good_leaves_a_partial_import_that_retry_completes(
     assert not job.chunks.filter(status=ImportChunk.Status.FAILED).exists()
     assert DailySales.objects.count() == 1999
     assert (job.rows_new, job.rows_rejected, job.error) == (1999, 1, "")
+    alert.refresh_from_db()
+    assert alert.status == "resolved", "the retry worked: the platform's failure is over"
 
 
 def test_cancel_stops_the_chunks_not_started_and_retry_resumes_them(celery_worker, monkeypatch):

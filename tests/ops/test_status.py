@@ -106,8 +106,20 @@ def test_liveness_answers_without_checking_anything(client):
 
 
 @pytest.mark.django_db
-def test_readiness_fails_with_503_naming_stale_heartbeats(client, clean_redis):
+def test_readiness_tells_the_public_only_the_status_and_the_names_of_failed_checks(
+    client, clean_redis
+):
     response = client.get("/health/ready/")
+    assert response.status_code == 503
+    assert response.json() == {"status": "fail", "failed": ["heartbeats"]}
+
+
+@pytest.mark.django_db
+def test_readiness_details_with_the_health_token_name_stale_heartbeats(
+    client, clean_redis, settings
+):
+    settings.OPS_HEALTH_TOKEN = "s3cret-health"
+    response = client.get("/health/ready/", headers={"Authorization": "Bearer s3cret-health"})
     assert response.status_code == 503
     body = response.json()
     assert body["failed"] == ["heartbeats"]
@@ -115,6 +127,19 @@ def test_readiness_fails_with_503_naming_stale_heartbeats(client, clean_redis):
     assert body["checks"]["broker"] == {"ok": True}
     assert body["checks"]["heartbeats"]["stale_queues"] == ["default", "imports", "reports", "ops"]
     assert body["checks"]["heartbeats"]["beat"] == "beat has not ticked"
+    wrong = client.get("/health/ready/", headers={"Authorization": "Bearer guess"})
+    assert "checks" not in wrong.json()
+
+
+@pytest.mark.django_db
+def test_readiness_details_for_staff_allowed_the_dashboard(client, clean_redis, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("oncall", is_staff=True)
+    client.force_login(user)
+    assert "checks" not in client.get("/health/ready/").json()
+    user.user_permissions.add(Permission.objects.get(codename="view_dashboard"))
+    assert client.get("/health/ready/").json()["checks"]["database"] == {"ok": True}
 
 
 @pytest.mark.django_db
@@ -127,19 +152,36 @@ def test_readiness_is_ok_when_everything_answers_and_heartbeats_are_fresh(client
 
 
 @pytest.mark.django_db
-def test_readiness_names_the_broker_when_it_is_unreachable(client, clean_redis, settings):
+def test_readiness_names_the_broker_when_it_is_unreachable_without_exception_text(
+    client, clean_redis, settings
+):
+    settings.OPS_HEALTH_TOKEN = "s3cret-health"
     _fresh_heartbeats()
     from config.celery_app import app
 
     good = app.conf.broker_url
     app.conf.broker_url = "redis://127.0.0.1:1/0"
     try:
-        response = client.get("/health/ready/")
+        public = client.get("/health/ready/")
+        response = client.get("/health/ready/", headers={"Authorization": "Bearer s3cret-health"})
     finally:
         app.conf.broker_url = good
-    assert response.status_code == 503
+    assert public.status_code == 503
+    assert public.json() == {"status": "fail", "failed": ["broker"]}
     assert response.json()["failed"] == ["broker"]
-    assert "Error" in response.json()["checks"]["broker"]["error"]
+    error = response.json()["checks"]["broker"]["error"]
+    assert "Error" in error
+    assert "127.0.0.1" not in error, "no exception text"
+    assert "refused" not in error
+
+
+@pytest.mark.django_db
+def test_readiness_declares_no_queue_per_request(client, clean_redis):
+    _fresh_heartbeats()
+    before = set(clean_redis.keys("_kombu.binding.*"))
+    for _ in range(3):
+        assert client.get("/health/ready/").status_code == 200
+    assert set(clean_redis.keys("_kombu.binding.*")) == before
 
 
 @pytest.mark.django_db

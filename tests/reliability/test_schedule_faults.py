@@ -82,7 +82,7 @@ def test_a_worker_killed_holding_an_overlap_lock_wedges_the_schedule_only_until_
     assert text.count(first.id) >= 2, "each skipped run names the run holding the lock"
     assert "running since" in text or "queued at" in text
 
-    holder = lock_holder_read(sleep_probe, sleep_probe.lock_key([], {"seconds": 30}))
+    holder = lock_holder_read(sleep_probe.lock_key([], {"seconds": 30}))
     assert holder["expires_in"] <= 5  # hard limit 4 s + 1 s margin
     time.sleep(holder["expires_in"] + 0.5)
     # What the periodic schedules.reap_lost_runs does: the dead run stops claiming "started".

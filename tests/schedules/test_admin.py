@@ -35,6 +35,8 @@ def _form(interval, **overrides):
         "start_time_0": "",
         "start_time_1": "",
         "catch_up": "run_once",
+        "overlap": "skip",
+        "pause_after_failures": "",
         "args": '["k"]',
         "kwargs": '{"seconds": 1}',
         "expires_0": "",

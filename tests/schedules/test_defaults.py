@@ -93,6 +93,8 @@ def test_the_reaper_and_the_history_prune_are_default_schedules(db):
         ({"interval": 60, "catch_up": "later"}, "catch_up must be one of run_once, skip"),
         ({"interval": 60, "intervall": 5}, "unknown field(s) intervall"),
         ({"crontab": "0 2 * * *", "timezone": "Mars/Olympus"}, "unknown timezone"),
+        ({"interval": 60, "overlap": "sometimes"}, "overlap must be one of skip, queue_one, allow"),
+        ({"interval": 60, "pause_after_failures": 0}, "pause_after_failures must be a whole"),
     ],
 )
 def test_a_default_schedule_beat_cannot_honour_is_refused_at_registration(fields, message):
@@ -106,3 +108,13 @@ def test_both_forms_of_periodic_py_are_read(db):
     names = {entry["name"] for entry in defaults.default_schedule_entries()}
 
     assert {"schedules: reap lost runs", "imports: scan inbox"} <= names
+
+
+def test_a_teams_default_schedule_brings_its_overlap_policy_and_pause_on_failure(db):
+    # tests/team/periodic.py registers it, as a team would.
+    default_schedules_sync()
+
+    options = PeriodicTask.objects.get(name="team: nightly stock sync").schedule_options
+    assert (options.overlap, options.pause_after_failures) == ("queue_one", 3)
+    heartbeat = PeriodicTask.objects.get(name="ops: heartbeat default").schedule_options
+    assert heartbeat.overlap == "allow"

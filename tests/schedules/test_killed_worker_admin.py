@@ -11,7 +11,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from schedules.locks import lock_holder_read
 from schedules.models import TaskRun
-from schedules.services.enqueue import PERIODIC_TASK_ID_OPTION, QUEUED_BY_OPTION, TRIGGER_OPTION
+from schedules.services.overlap import PERIODIC_TASK_ID_OPTION, QUEUED_BY_OPTION, TRIGGER_OPTION
 from schedules.services.reaper import runs_lost_reap
 from schedules.tasks import sleep_probe
 from tests.support.processes import subprocess_env, wait_for
@@ -73,7 +73,7 @@ def test_after_a_worker_is_killed_holding_the_lock_the_admin_names_the_holder_of
 
     # Recovery: within the lock's time-out (4 s + 1 s from the start) the job runs again,
     # and the reaper has marked the dead run failed as lost.
-    holder = lock_holder_read(sleep_probe, sleep_probe.lock_key([], {"seconds": 30}))
+    holder = lock_holder_read(sleep_probe.lock_key([], {"seconds": 30}))
     assert holder["expires_in"] <= 5
     time.sleep(holder["expires_in"] + 0.5)
     response = admin_client.post(

@@ -88,7 +88,7 @@ def test_killed_worker_wedges_the_schedule_only_until_the_lock_times_out(worker_
 
     refused = sleep_probe.apply_async(kwargs={"seconds": 30}, time_limit=4, soft_time_limit=3)
     assert refused.state == states.REJECTED
-    holder = lock_holder_read(sleep_probe, sleep_probe.lock_key([], {"seconds": 30}))
+    holder = lock_holder_read(sleep_probe.lock_key([], {"seconds": 30}))
     assert holder["celery_task_id"] == first.id
     assert holder["expires_in"] <= 5
 
@@ -101,7 +101,7 @@ def test_killed_worker_wedges_the_schedule_only_until_the_lock_times_out(worker_
 def test_holder_record_lives_next_to_the_lock(clean_redis, transactional_db):
     result = hold.delay("h")  # no worker: it stays queued
     key = hold.lock_key(["h"], {})
-    holder = lock_holder_read(hold, key)
+    holder = lock_holder_read(key)
     assert holder["celery_task_id"] == result.id
     assert holder["trigger"] == "manual"
     assert clean_redis.exists(key + HOLDER_SUFFIX)

@@ -1,0 +1,68 @@
+"""The team's own Celery tasks, written the way teams write them: plain `@shared_task`
+functions with a stable name and time limits, no platform base class. The platform
+schedules them like any other (overlap policy, history, pause on failure).
+
+They count what they do in Redis, so a test can see it from outside the worker.
+"""
+
+import time
+
+import redis
+from celery import current_task, shared_task
+from celery_once import QueueOnce
+from django.conf import settings
+
+# INCR the running count and keep its peak: how many runs of one key ran at once.
+_ENTER = """
+local now = redis.call('INCR', KEYS[1])
+if now > tonumber(redis.call('GET', KEYS[2]) or '0') then redis.call('SET', KEYS[2], now) end
+return now
+"""
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@shared_task(name="team.slow_step", soft_time_limit=20, time_limit=25)
+def slow_step(key: str, seconds: float = 3.0) -> int:
+    """A step that takes `seconds`; team:peak:<key> says how many ran at once."""
+    client = _redis()
+    running = client.eval(_ENTER, 2, f"team:running:{key}", f"team:peak:{key}")
+    try:
+        time.sleep(seconds)
+    finally:
+        client.decr(f"team:running:{key}")
+    return int(running)
+
+
+@shared_task(name="team.tally", soft_time_limit=1, time_limit=2)
+def tally(key: str) -> int:
+    """A quick step with a short time limit (so its overlap lock lives briefly)."""
+    return int(_redis().incr(f"team:tally:{key}"))
+
+
+@shared_task(name="team.hold_until", soft_time_limit=50, time_limit=60)
+def hold_until(key: str, seconds: float = 30.0) -> bool:
+    """Keeps a worker busy until team:go:<key> is set (or `seconds` pass)."""
+    client = _redis()
+    client.set(f"team:holding:{key}", current_task.request.id or "")
+    deadline = time.monotonic() + seconds
+    while not client.exists(f"team:go:{key}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bool(client.exists(f"team:go:{key}"))
+
+
+@shared_task(name="team.sync_stock", soft_time_limit=10, time_limit=15)
+def sync_stock(warehouse: str, fail: bool = False) -> str:
+    """Fails while the (pretend) warehouse is down."""
+    if fail:
+        raise ConnectionError(f"warehouse {warehouse} did not answer")
+    return warehouse
+
+
+@shared_task(base=QueueOnce, name="team.export_ledger", once={"graceful": True},
+             soft_time_limit=20, time_limit=25)  # fmt: skip
+def export_ledger(month: str) -> str:
+    """A team that already used celery-once's own base class before the platform."""
+    return month
