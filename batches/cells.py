@@ -15,6 +15,9 @@ on it: a `ValueError` from a widget makes the row invalid for that field and the
 other fields are still read (INVALID); any other exception stops the row (ERROR);
 a value the database refuses is only met when saving, after every field was read
 without a problem (DATABASE).
+
+One module over 400 lines on purpose: the literal converter and its fast lane must
+give the same text, and the conformance suite checks them side by side.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ and `after_import_row`. What changes is how the database is reached:
 
 Hooks must not depend on other rows of the file: chunks run in parallel processes
 (import_data() runs them in one process, in file order).
+
+One module over 400 lines on purpose: it mirrors `Resource.import_row` step by step,
+and reading the steps in one place is how to check it still does.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ converts them to UTF-8 as it stores them (`wide_encoding`, `transcode_to_utf8`),
 so everything after it only ever reads an ASCII-compatible file.
 
 Row numbers count CSV records with the header as row 1, like a spreadsheet.
+
+One module over 400 lines on purpose: the byte scanner, the encodings and the record
+reader must agree on what a record boundary is, so they live together.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ per chunk. The model fields the file does not give get what a new instance gets
 (`Model()` defaults, called per row, `auto_now_add`/`auto_now`, `db_default`), and an
 existing row keeps them (but `auto_now`). `batches.writer` then writes the chunk with
 one COPY and one natural-key upsert.
+
+One module over 400 lines on purpose: the converters, the generated row function and
+the defaults are one pipeline whose parts only make sense read together.
 """
 
 from __future__ import annotations

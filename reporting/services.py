@@ -9,6 +9,9 @@ Exactly-once, in short (the long form is docs/reporting.md):
 - an exception from the SMTP backend means the message was not accepted: the run goes
   back to pending and the task retries with exponential backoff and jitter; after the
   last try it is `failed`, reported to Sentry and to the ops alerts.
+
+One module a little over 400 lines: definitions, runs and sending share the run
+lifecycle above, which splitting would scatter.
 """
 
 from __future__ import annotations
