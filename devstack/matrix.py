@@ -29,7 +29,9 @@ SUPPORTED = {"5.2": PYTHONS, "6.0": ("3.12", "3.13")}
 OUT_DIR = BASE_DIR / "var" / "matrix"
 SHOWN_PACKAGES = ("django", "celery", "django-celery-beat", "django-import-export",
                   "sentry-sdk", "redis", "kombu", "holidays")  # fmt: skip
-SUMMARY = re.compile(r"^=+ (?P<text>.*\b(passed|failed|error|errors|skipped)\b.*) in (?P<s>[\d.]+)s")
+SUMMARY = re.compile(
+    r"^=+ (?P<text>.*\b(passed|failed|error|errors|skipped)\b.*) in (?P<s>[\d.]+)s"
+)
 
 
 def all_cells() -> list[Cell]:
