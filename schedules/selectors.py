@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import inspect
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from celery import current_app
+from django.db import connection
 from django.db.models import OuterRef, QuerySet, Subquery
 from django_celery_beat.models import PeriodicTask
 
@@ -25,6 +28,53 @@ def periodic_tasks_with_last_run(queryset: QuerySet[PeriodicTask]) -> QuerySet[P
         last_run_duration=Subquery(latest.values("duration")[:1]),
         last_run_queued_at=Subquery(latest.values("queued_at")[:1]),
     )
+
+
+RUN_STRIP_LENGTH = 20
+
+
+@dataclass(frozen=True)
+class RunMark:
+    """One run in a periodic task's strip of recent runs."""
+
+    id: int
+    status: str
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+def periodic_tasks_recent_runs(
+    *, periodic_task_ids: list[int], limit: int = RUN_STRIP_LENGTH
+) -> dict[int, list[RunMark]]:
+    """The last `limit` runs of each periodic task, oldest first, in one query.
+
+    A lateral join reads each task's newest runs from the (periodic_task, -queued_at)
+    index and stops at `limit`: the cost follows the tasks shown, never the history.
+    """
+    strips: dict[int, list[RunMark]] = {pk: [] for pk in periodic_task_ids}
+    if not periodic_task_ids:
+        return strips
+    table = connection.ops.quote_name(TaskRun._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT task.id, run.id, run.status, run.queued_at, run.started_at, run.finished_at
+            FROM unnest(%s::integer[]) AS task(id)
+            CROSS JOIN LATERAL (
+                SELECT id, status, queued_at, started_at, finished_at
+                FROM {table}
+                WHERE periodic_task_id = task.id
+                ORDER BY queued_at DESC, id DESC
+                LIMIT %s
+            ) AS run
+            ORDER BY task.id, run.queued_at ASC NULLS LAST, run.id ASC
+            """,
+            [list(periodic_task_ids), limit],
+        )
+        for task_id, *fields in cursor.fetchall():
+            strips[task_id].append(RunMark(*fields))
+    return strips
 
 
 _task_modules_imported = False

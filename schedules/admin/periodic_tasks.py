@@ -1,13 +1,19 @@
-"""The periodic task list and change page: plain words, next runs, last run, overlap
-policy and lock, pause on failure, recent runs, and the actions pause, resume, run
-now and release the lock."""
+"""The periodic task list and change page: plain words, next runs, overlap policy and
+lock, pause on failure, the strip of recent runs, and the actions pause, resume, run
+now and release the lock.
+
+The list fits a 1366 px laptop screen: name, schedule, next run, enabled, overlap
+policy and a strip of the last runs. Catch-up policy, owner, durations and the
+lock live on the change page and in the filters."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django_celery_beat import admin as beat_admin
@@ -18,6 +24,7 @@ from schedules import selectors, timing
 from schedules.admin.base import AuditedAdminMixin, LabelledDateTimeMixin
 from schedules.forms import ValidatedPeriodicTaskForm
 from schedules.models import ScheduleOptions, TaskRun
+from schedules.selectors import RUN_STRIP_LENGTH, RunMark
 from schedules.services import actions
 
 OVERLAP_SHORT = {
@@ -46,19 +53,78 @@ class OverlapPolicyFilter(admin.SimpleListFilter):
         return queryset.filter(chosen)
 
 
+# A run's status -> (outcome shown on its mark, CSS class). Waiting and queued runs
+# have not started; retried ones will run again.
+RUN_OUTCOMES = {
+    TaskRun.Status.SUCCEEDED: ("succeeded", "ok"),
+    TaskRun.Status.FAILED: ("failed", "failed"),
+    TaskRun.Status.SKIPPED: ("skipped", "skipped"),
+    TaskRun.Status.MISSED: ("missed", "missed"),
+    TaskRun.Status.EXPIRED: ("expired", "expired"),
+    TaskRun.Status.STARTED: ("running", "running"),
+    TaskRun.Status.QUEUED: ("queued", "queued"),
+    TaskRun.Status.WAITING: ("waiting", "queued"),
+    TaskRun.Status.RETRIED: ("retried", "retried"),
+}
+
+
+def run_strip_html(*, marks: list[RunMark], note: str = "") -> str:
+    """A strip of run marks, oldest first: each links to its run and says its outcome
+    and time (as a tooltip and as the link's accessible name)."""
+    items = []
+    for mark in marks:
+        outcome, css = RUN_OUTCOMES.get(mark.status, (mark.status, "queued"))
+        when = mark.queued_at or mark.started_at or mark.finished_at
+        text = (
+            outcome
+            if when is None
+            else f"{outcome} {timezone.localtime(when):%Y-%m-%d %H:%M:%S %Z}"
+        )
+        url = reverse("admin:schedules_taskrun_change", args=[mark.id])
+        items.append((css, url, text, text))
+    strip = (
+        format_html(
+            '<ol class="run-strip" aria-label="last {} runs, oldest first">{}</ol>',
+            len(marks),
+            format_html_join(
+                "",
+                '<li><a class="run-mark run-{}" href="{}" title="{}" aria-label="{}"></a></li>',
+                items,
+            ),
+        )
+        if marks
+        else ""
+    )
+    note_html = format_html('<span class="run-note">{}</span>', note) if note else ""
+    return format_html('<span class="run-cell">{}{}</span>', strip, note_html)
+
+
+class PeriodicTaskChangeList(ChangeList):
+    """Loads the run strips of the tasks on the page in one query (no query per row)."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        tasks = list(self.result_list)
+        strips = selectors.periodic_tasks_recent_runs(periodic_task_ids=[task.pk for task in tasks])
+        for task in tasks:
+            task.run_marks = strips[task.pk]
+
+
 @admin.register(PeriodicTask)
 class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.PeriodicTaskAdmin):
     form = ValidatedPeriodicTaskForm
+    change_list_template = "schedules/periodictask_change_list.html"
+
+    class Media:
+        css = {"all": ("schedules/run_strip.css",)}
+
     list_display = (
         "name",
-        "enabled",
         "schedule_in_words",
         "next_run",
-        "last_status",
-        "last_duration",
-        "catch_up_policy",
+        "enabled",
         "overlap_policy",
-        "owner",
+        "last_runs",
     )
     list_filter = [
         "enabled",
@@ -76,6 +142,7 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
         "schedule_in_words",
         "next_five_runs",
         "lock_holder",
+        "last_runs",
         "recent_runs",
         "owner",
     )
@@ -113,7 +180,7 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
                 "classes": ("extrapretty", "wide"),
             },
         ),
-        ("Runs", {"fields": ("recent_runs",), "classes": ("extrapretty", "wide")}),
+        ("Runs", {"fields": ("last_runs", "recent_runs"), "classes": ("extrapretty", "wide")}),
         (
             "Execution options",
             {
@@ -132,7 +199,14 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
     )
 
     def get_queryset(self, request):
-        return selectors.periodic_tasks_with_last_run(super().get_queryset(request))
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("interval", "crontab", "solar", "clocked", "schedule_options")
+        )
+
+    def get_changelist(self, request, **kwargs):
+        return PeriodicTaskChangeList
 
     def schedule_options(self, form) -> dict:
         return {name: form.cleaned_data.get(name) for name in form.OPTION_FIELDS}
@@ -161,21 +235,24 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
             ),
         )
 
-    @admin.display(description="last status", ordering="last_run_status")
-    def last_status(self, obj):
+    @admin.display(description=f"last {RUN_STRIP_LENGTH} runs")
+    def last_runs(self, obj):
+        if not obj.pk:
+            return "-"
+        marks = getattr(obj, "run_marks", None)
+        if marks is None:  # the change page: one task, one query
+            marks = selectors.periodic_tasks_recent_runs(periodic_task_ids=[obj.pk])[obj.pk]
+        return run_strip_html(marks=marks, note=self._strip_note(obj, marks))
+
+    def _strip_note(self, obj, marks: list[RunMark]) -> str:
+        """A few words where the marks alone would mislead (kept on one line)."""
         options = self._options(obj)
         if options and options.paused_for_failures_at:
-            return f"paused after {options.pause_after_failures} failures in a row"
+            return f"paused after {options.pause_after_failures} failures"
         if obj.task in settings.SCHEDULES_HISTORY_EXCLUDE:
             # Quiet tasks (SCHEDULES_HISTORY_EXCLUDE) record failures and recoveries only.
-            if obj.last_run_status:
-                return f"{obj.last_run_status} (successes not recorded)"
-            return "no failure recorded (successes not recorded)"
-        return obj.last_run_status or "never run"
-
-    @admin.display(description="last duration", ordering="last_run_duration")
-    def last_duration(self, obj):
-        return duration_display(obj.last_run_duration)
+            return "failures only" if marks else "no failure recorded"
+        return "" if marks else "never run"
 
     def _options(self, obj) -> ScheduleOptions | None:
         try:
