@@ -1,4 +1,4 @@
-"""Reads for schedules: periodic tasks with their last run, registered tasks, overlap
+"""Reads for schedules: the recent runs of periodic tasks, registered tasks, overlap
 policies and lock holders."""
 
 from __future__ import annotations
@@ -11,24 +11,10 @@ from typing import Any
 
 from celery import current_app
 from django.db import connection
-from django.db.models import OuterRef, QuerySet, Subquery
 from django_celery_beat.models import PeriodicTask
 
 from schedules.locks import lock_holder_read, lock_key
 from schedules.models import ScheduleOptions, TaskRun
-
-
-def periodic_tasks_with_last_run(queryset: QuerySet[PeriodicTask]) -> QuerySet[PeriodicTask]:
-    """Annotate last status and duration in the same query (index periodic_task, -queued_at)."""
-    latest = TaskRun.objects.filter(periodic_task=OuterRef("pk")).order_by("-queued_at", "-id")
-    return queryset.select_related(
-        "interval", "crontab", "solar", "clocked", "schedule_options"
-    ).annotate(
-        last_run_status=Subquery(latest.values("status")[:1]),
-        last_run_duration=Subquery(latest.values("duration")[:1]),
-        last_run_queued_at=Subquery(latest.values("queued_at")[:1]),
-    )
-
 
 RUN_STRIP_LENGTH = 20
 
