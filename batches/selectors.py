@@ -149,7 +149,7 @@ def job_live(*, job_id: int, chunk_page: int = 1) -> dict:
         {
             **chunk,
             "status_display": ImportChunk.Status(chunk["status"]).label,
-            "rows": f"{chunk['first_row']:,}–{chunk['first_row'] + chunk['row_count'] - 1:,}",
+            "rows": f"{chunk['first_row']:,}-{chunk['first_row'] + chunk['row_count'] - 1:,}",
         }
         for chunk in chunks
     ]

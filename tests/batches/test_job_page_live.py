@@ -27,22 +27,19 @@ def running_job(
         chunks_total=len(chunks), started_at=timezone.now() - timezone.timedelta(seconds=10),
     )  # fmt: skip
     ImportChunk.objects.bulk_create(
-        ImportChunk(
-            job=job,
-            index=index,
-            offset=0,
-            length=1,
-            first_row=2 + index * ROWS_PER_CHUNK,
-            row_count=ROWS_PER_CHUNK,
-            status=status,
-            attempts=1 if status in (Status.DONE, Status.FAILED) else 0,
-            rows_new=ROWS_PER_CHUNK - 2 if status == Status.DONE else 0,
-            rows_rejected=2 if status == Status.DONE else 0,
-            error="database went away" if status == Status.FAILED else "",
-        )  # fmt: skip
-        for index, status in enumerate(chunks)
+        _chunk(job, index, status) for index, status in enumerate(chunks)
     )
     return job
+
+
+def _chunk(job: ImportJob, index: int, status: str) -> ImportChunk:
+    done, failed = status == Status.DONE, status == Status.FAILED
+    return ImportChunk(
+        job=job, index=index, offset=0, length=1, first_row=2 + index * ROWS_PER_CHUNK,
+        row_count=ROWS_PER_CHUNK, status=status, attempts=1 if done or failed else 0,
+        rows_new=ROWS_PER_CHUNK - 2 if done else 0, rows_rejected=2 if done else 0,
+        error="database went away" if failed else "",
+    )  # fmt: skip
 
 
 def poll(client, job: ImportJob, **params) -> dict:
@@ -103,7 +100,7 @@ def test_a_running_job_reports_the_counts_of_its_chunks_so_far(client, importer)
     assert state["rows_rejected"] == 8
     assert state["chunks_display"] == "20 chunks: 14 pending, 2 running, 4 done."
     assert [row["status"] for row in state["chunk_rows"]][:6] == ["done"] * 4 + ["running"] * 2
-    assert state["chunk_rows"][0]["rows"] == "2–50,001"
+    assert state["chunk_rows"][0]["rows"] == "2-50,001"
 
 
 def test_every_chunk_ended_but_the_job_not_yet_finished_is_the_finishing_phase(client, importer):
