@@ -11,10 +11,11 @@ from tqdm import tqdm
 
 from batches import registry
 from batches.csvfiles import wide_label
+from batches.filekinds import read_head
 from batches.models import ImportJob
 from batches.selectors import job_error_csv_lines, job_progress
 from batches.services.control import job_cancel
-from batches.services.uploads import ImportRejected, job_create, job_queue
+from batches.services.uploads import ImportRejected, job_create, job_queue, upload_check
 from common.display import duration_display
 
 
@@ -62,6 +63,12 @@ class Command(BaseCommand):
             delimiter = "\t"
         try:
             with path.open("rb") as handle:
+                upload_check(
+                    name=path.name,
+                    size=path.stat().st_size,
+                    head=read_head(handle),
+                    encoding=encoding,
+                )
                 job = job_create(
                     dataset=dataset,
                     file=File(handle, name=path.name),
