@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import subprocess
+import sys
 import zipfile
 
 import openpyxl
 import pytest
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 
@@ -17,6 +20,7 @@ from batches.models import ImportJob
 from batches.services.uploads import job_create
 from tests.batches.conftest import run_inline
 from tests.batches.test_admin import upload
+from tests.support.processes import subprocess_env
 
 pytestmark = pytest.mark.django_db
 
@@ -145,3 +149,22 @@ def test_a_job_made_from_a_stored_file_fails_naming_what_the_file_is():
 
     assert job.status == ImportJob.Status.FAILED
     assert job.error.startswith("sales.csv: this is an Excel spreadsheet (.xlsx)")
+
+
+def test_import_csv_exits_1_naming_the_file_in_one_line_in_its_own_process(
+    transactional_db, tmp_path
+):
+    path = tmp_path / "report.csv"
+    path.write_bytes(FILES[0][1])
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "import_csv", "airports", str(path)],
+        cwd=settings.BASE_DIR, env=subprocess_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "CommandError: report.csv: this is a PNG image, not a CSV file: export the data itself "
+        "as CSV (UTF-8) and upload that; a picture of a table cannot be imported"
+    ]
