@@ -8,6 +8,8 @@ lock live on the change page and in the filters."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
@@ -31,6 +33,12 @@ OVERLAP_SHORT = {
     ScheduleOptions.Overlap.SKIP: "skip",
     ScheduleOptions.Overlap.QUEUE_ONE: "queue one",
     ScheduleOptions.Overlap.ALLOW: "allow (runs may overlap)",
+}
+# The list column: one or two words (the filter and the change page say more).
+OVERLAP_COLUMN = {
+    ScheduleOptions.Overlap.SKIP: "skip",
+    ScheduleOptions.Overlap.QUEUE_ONE: "queue one",
+    ScheduleOptions.Overlap.ALLOW: "allow",
 }
 
 
@@ -219,7 +227,13 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
     @admin.display(description="next run")
     def next_run(self, obj):
         runs = timing.periodic_task_next_runs(obj, count=1)
-        return f"{runs[0]:%Y-%m-%d %H:%M %Z}" if runs else "-"
+        if not runs:
+            return "-"
+        # Short within the week ("Tue 02:30 GMT"); the full date is the tooltip.
+        soon = runs[0] - timezone.now() < timedelta(days=6)
+        shown = f"{runs[0]:%a %H:%M %Z}" if soon else f"{runs[0]:%Y-%m-%d %H:%M %Z}"
+        return format_html('<time datetime="{}" title="{}">{}</time>', runs[0].isoformat(),
+                           f"{runs[0]:%A %Y-%m-%d %H:%M %Z}", shown)  # fmt: skip
 
     @admin.display(description="next five runs")
     def next_five_runs(self, obj):
@@ -265,10 +279,13 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
         options = self._options(obj)
         return options.get_catch_up_display() if options else ScheduleOptions.CatchUp.RUN_ONCE.label
 
-    @admin.display(description="overlap policy")
+    @admin.display(description="overlap")
     def overlap_policy(self, obj):
         options = self._options(obj)
-        return OVERLAP_SHORT[options.overlap if options else ScheduleOptions.Overlap.SKIP]
+        policy = options.overlap if options else ScheduleOptions.Overlap.SKIP
+        return format_html(
+            '<span title="{}">{}</span>', OVERLAP_SHORT[policy], OVERLAP_COLUMN[policy]
+        )
 
     @admin.display(description="paused on failure")
     def failure_pause(self, obj):
