@@ -80,7 +80,7 @@ def twelve_tasks_with_history(transactional_db) -> list[PeriodicTask]:
                 else pattern[run % len(pattern)],
                 queued_at=now - step * (24 - run),
                 duration=dt.timedelta(seconds=1.5),
-            )  # fmt: skip
+            )
             for run in range(24)
         )
         tasks.append(task)
