@@ -11,7 +11,7 @@ from django.conf import settings
 
 from batches.models import ImportJob
 from catalogue.models import Airport
-from tests.browser.support import assert_accessible, save_screenshot
+from tests.browser.support import assert_accessible, save_guide_picture, save_screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -53,6 +53,7 @@ def test_staff_user_imports_airports_sees_the_broken_row_and_downloads_the_error
     page.get_by_label("Dataset:").select_option(label="Airports (keyed by IATA code)")
     page.get_by_label("File:").set_input_files(path)
     assert_accessible(page)
+    save_guide_picture(page, "import-upload")
     page.get_by_role("button", name="Upload and check").click()
 
     # The preview flags the broken row, on the row and on the cell.
@@ -68,7 +69,7 @@ def test_staff_user_imports_airports_sees_the_broken_row_and_downloads_the_error
         in page.locator("#result_list tbody tr.bad").nth(1).inner_text()
     )
     assert_accessible(page)
-    save_screenshot(page, "import_preview")
+    save_guide_picture(page, "import-preview")
 
     # Confirm, then watch the bar until the job is done.
     page.get_by_role("button", name="Import", exact=True).click()
@@ -87,8 +88,11 @@ def test_staff_user_imports_airports_sees_the_broken_row_and_downloads_the_error
     assert status.inner_text() == "partially failed"
     assert page.locator("#new").inner_text().replace(",", "") == str(data_rows - 1)
     assert page.locator("#rejected").inner_text() == "1"
+    page.wait_for_function("() => document.getElementById('phase').dataset.phase === 'finished'")
+    assert page.locator("#phase").inner_text() == "Finished: partially failed."
+    assert page.locator("#chunks tbody tr").first.locator("td").nth(2).inner_text() == "done"
     assert_accessible(page)
-    save_screenshot(page, "import_job_done")
+    save_guide_picture(page, "import-job-done")
 
     # The error file names the row, the column and what was wrong.
     with page.expect_download() as download_info:
