@@ -43,7 +43,8 @@ def job_phase(job: ImportJob, *, chunks: dict[str, int]) -> tuple[str, str]:
     if job.is_finished:
         if job.finished_at is None:  # cancelled while running: chunks still ending
             return "finishing", "Cancelled: the chunks already running finish their rows."
-        return "finished", f"Finished: {job.get_status_display()}."
+        took = f" in {duration_display(job.duration)}" if job.duration else ""
+        return "finished", f"Finished{took}."
     open_chunks = sum(chunks.get(status, 0) for status in _OPEN)
     if not open_chunks:
         return "finishing", "Finishing: every chunk has ended; adding up the totals."
