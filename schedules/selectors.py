@@ -10,7 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from celery import current_app
-from django.db import connection
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import OuterRef, QuerySet
+from django.db.models.functions import JSONObject
 from django_celery_beat.models import PeriodicTask
 
 from schedules.locks import lock_holder_read, lock_key
@@ -26,41 +28,36 @@ class RunMark:
     id: int
     status: str
     queued_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
 
 
-def periodic_tasks_recent_runs(
-    *, periodic_task_ids: list[int], limit: int = RUN_STRIP_LENGTH
-) -> dict[int, list[RunMark]]:
-    """The last `limit` runs of each periodic task, oldest first, in one query.
+def periodic_tasks_with_recent_runs(
+    queryset: QuerySet[PeriodicTask], *, limit: int = RUN_STRIP_LENGTH
+) -> QuerySet[PeriodicTask]:
+    """Each task with its last `limit` runs, in the query that loads the tasks.
 
-    A lateral join reads each task's newest runs from the (periodic_task, -queued_at)
-    index and stops at `limit`: the cost follows the tasks shown, never the history.
+    `ARRAY(SELECT ... ORDER BY queued_at DESC LIMIT n)` per task reads its newest runs
+    from the (periodic_task, -queued_at) index and stops at `limit`: the page costs the
+    queries it did before the strips, whatever the history holds.
     """
-    strips: dict[int, list[RunMark]] = {pk: [] for pk in periodic_task_ids}
-    if not periodic_task_ids:
-        return strips
-    table = connection.ops.quote_name(TaskRun._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT task.id, run.id, run.status, run.queued_at, run.started_at, run.finished_at
-            FROM unnest(%s::integer[]) AS task(id)
-            CROSS JOIN LATERAL (
-                SELECT id, status, queued_at, started_at, finished_at
-                FROM {table}
-                WHERE periodic_task_id = task.id
-                ORDER BY queued_at DESC, id DESC
-                LIMIT %s
-            ) AS run
-            ORDER BY task.id, run.queued_at ASC NULLS LAST, run.id ASC
-            """,
-            [list(periodic_task_ids), limit],
+    runs = (
+        TaskRun.objects.filter(periodic_task=OuterRef("pk"))
+        .order_by("-queued_at", "-id")
+        .values(mark=JSONObject(id="id", status="status", queued_at="queued_at"))[:limit]
+    )
+    return queryset.annotate(recent_run_marks=ArraySubquery(runs))
+
+
+def run_marks(periodic_task: PeriodicTask) -> list[RunMark]:
+    """The runs `periodic_tasks_with_recent_runs` loaded, oldest first."""
+    marks = getattr(periodic_task, "recent_run_marks", None) or []
+    return [
+        RunMark(
+            id=mark["id"],
+            status=mark["status"],
+            queued_at=datetime.fromisoformat(mark["queued_at"]) if mark["queued_at"] else None,
         )
-        for task_id, *fields in cursor.fetchall():
-            strips[task_id].append(RunMark(*fields))
-    return strips
+        for mark in reversed(marks)
+    ]
 
 
 _task_modules_imported = False

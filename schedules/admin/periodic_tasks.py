@@ -12,7 +12,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -82,7 +81,7 @@ def run_strip_html(*, marks: list[RunMark], note: str = "") -> str:
     items = []
     for mark in marks:
         outcome, css = RUN_OUTCOMES.get(mark.status, (mark.status, "queued"))
-        when = mark.queued_at or mark.started_at or mark.finished_at
+        when = mark.queued_at
         text = (
             outcome
             if when is None
@@ -105,17 +104,6 @@ def run_strip_html(*, marks: list[RunMark], note: str = "") -> str:
     )
     note_html = format_html('<span class="run-note">{}</span>', note) if note else ""
     return format_html('<span class="run-cell">{}{}</span>', strip, note_html)
-
-
-class PeriodicTaskChangeList(ChangeList):
-    """Loads the run strips of the tasks on the page in one query (no query per row)."""
-
-    def get_results(self, request):
-        super().get_results(request)
-        tasks = list(self.result_list)
-        strips = selectors.periodic_tasks_recent_runs(periodic_task_ids=[task.pk for task in tasks])
-        for task in tasks:
-            task.run_marks = strips[task.pk]
 
 
 @admin.register(PeriodicTask)
@@ -207,14 +195,11 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
     )
 
     def get_queryset(self, request):
-        return (
+        return selectors.periodic_tasks_with_recent_runs(
             super()
             .get_queryset(request)
             .select_related("interval", "crontab", "solar", "clocked", "schedule_options")
         )
-
-    def get_changelist(self, request, **kwargs):
-        return PeriodicTaskChangeList
 
     def schedule_options(self, form) -> dict:
         return {name: form.cleaned_data.get(name) for name in form.OPTION_FIELDS}
@@ -253,9 +238,7 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
     def last_runs(self, obj):
         if not obj.pk:
             return "-"
-        marks = getattr(obj, "run_marks", None)
-        if marks is None:  # the change page: one task, one query
-            marks = selectors.periodic_tasks_recent_runs(periodic_task_ids=[obj.pk])[obj.pk]
+        marks = selectors.run_marks(obj)  # loaded with the task (get_queryset)
         return run_strip_html(marks=marks, note=self._strip_note(obj, marks))
 
     def _strip_note(self, obj, marks: list[RunMark]) -> str:
