@@ -67,17 +67,6 @@ def login(page, username: str, password: str = PASSWORD) -> None:
     page.wait_for_url("**/admin/")
 
 
-# The changelist's button that runs the chosen action: "Go" up to Django 5.2, "Run" from 6.0.
-ACTION_BUTTON = re.compile(r"^(Go|Run)$")
-
-
-def run_admin_action(page, label: str) -> None:
-    """Choose an action of the changelist by its label and run it on the ticked rows."""
-    page.get_by_label("Action:").select_option(label=label)
-    page.locator("#changelist-form .actions").get_by_role("button", name=ACTION_BUTTON).click()
-    page.wait_for_load_state("load")
-
-
 def _axe_script() -> str:
     # axe-core ships inside the axe-playwright-python wheel: no CDN, no npm.
     from axe_playwright_python.base import AXE_SCRIPT
@@ -165,3 +154,13 @@ def assert_fits_viewport(page) -> None:
         f"{page.url} is {result['scrollWidth']}px wide in a {result['width']}px viewport; "
         f"overflowing: {result['culprits']}"
     )
+
+
+# The changelist's action button: "Go" up to Django 5.2, "Run" from Django 6.0.
+ACTION_BUTTON = re.compile(r"^(Go|Run)$")
+
+
+def run_admin_action(page, label: str) -> None:
+    """Choose a changelist action by its label and submit it, on any supported Django."""
+    page.get_by_label("Action:").select_option(label=label)
+    page.get_by_role("button", name=ACTION_BUTTON).click()
