@@ -140,6 +140,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             "title": f"Import #{job.id}: {job.dataset}",
             "job": job,
             "progress": live,
+            "chunk_page_numbers": range(1, live["chunk_pages"] + 1),
             "can_run": request.user.has_perm(RUN),
             "has_failed_chunks": bool(
                 live["chunks"][ImportChunk.Status.FAILED]

@@ -162,7 +162,6 @@ def job_live(*, job_id: int, chunk_page: int = 1) -> dict:
         **progress,
         "chunk_page": page,
         "chunk_pages": pages,
-        "chunk_range": list(range(1, pages + 1)),
         "chunks_per_page": CHUNKS_PER_PAGE,
         "chunk_rows": rows,
         "first_errors": first_errors,
