@@ -10,13 +10,12 @@ import datetime as dt
 from django.core.management.base import CommandError
 
 from common.commands import PlatformCommand
-from reporting.business_days import business_day_verdict
 from reporting.models import ReportDefinition, ReportRun
 from reporting.rendering import report_render
 from reporting.services import (
     report_run_create,
     report_run_deliver,
-    report_scheduled_run_get_or_create,
+    report_scheduled_run_for_day,
 )
 
 Status = ReportRun.Status
@@ -71,18 +70,16 @@ class Command(PlatformCommand):
                 definition=found, business_date=date, kind=ReportRun.Kind.RESEND, enqueue=False
             )
         else:
-            verdict = business_day_verdict(definition=found, day=date)
-            if not verdict.is_business_day and not verdict.is_holiday:
+            scheduled, created, why_not = report_scheduled_run_for_day(
+                definition=found, business_date=date
+            )
+            if scheduled is None:
                 self.stdout.write(
-                    f"Nothing sent for {date}: {verdict.reason} for {found.name!r}, so the "
+                    f"Nothing sent for {date}: {why_not} for {found.name!r}, so the "
                     "schedule does not send; use --resend to send it anyway."
                 )
                 return
-            run, created = report_scheduled_run_get_or_create(
-                definition=found,
-                business_date=date,
-                skip_reason="" if verdict.is_business_day else verdict.reason,
-            )
+            run = scheduled
             if not created and run.status != Status.PENDING:
                 self._already(run, date)
                 return
