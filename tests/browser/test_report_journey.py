@@ -15,7 +15,12 @@ from ops.models import Alert, Heartbeat, QueueSample
 from reporting.business_days import last_completed_business_day, local_day_bounds
 from reporting.models import ReportDefinition
 from schedules.models import TaskRun
-from tests.browser.support import assert_accessible, run_admin_action, save_screenshot
+from tests.browser.support import (
+    assert_accessible,
+    run_admin_action,
+    save_guide_picture,
+    save_screenshot,
+)
 from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.browser
@@ -60,6 +65,7 @@ def test_admin_creates_a_report_previews_it_sends_a_test_and_sees_the_run(
     row = page.locator("#result_list tbody tr", has_text="Daily sales for the board")
     assert "18:00" in row.inner_text()
     assert_accessible(page)
+    save_guide_picture(page, "report-definitions")
     row.get_by_role("link", name="preview").click()
 
     # Preview: subject, recipients and the HTML body rendered in the page.
@@ -70,7 +76,7 @@ def test_admin_creates_a_report_previews_it_sends_a_test_and_sees_the_run(
     html_body = page.frame_locator("iframe[title='HTML body']").locator("body")
     assert "Sourdough" in html_body.inner_text(timeout=5_000)  # the HTML body, as mailed
     assert_accessible(page)
-    save_screenshot(page, "report_preview")
+    save_guide_picture(page, "report-preview")
 
     # Send a test to myself with the changelist action.
     page.goto("/admin/reporting/reportdefinition/")
@@ -87,7 +93,7 @@ def test_admin_creates_a_report_previews_it_sends_a_test_and_sees_the_run(
     assert "test to self" in run_row.inner_text()
     assert "sent" in run_row.inner_text()
     assert_accessible(page)
-    save_screenshot(page, "report_runs")
+    save_guide_picture(page, "report-runs")
 
 
 def a_day_on_the_platform(start: dt.datetime) -> None:
