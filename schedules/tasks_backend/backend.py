@@ -159,6 +159,7 @@ class CeleryBackend(api.BaseTaskBackend):
             queue=task.queue_name,
             priority=runner.celery_priority(task.priority),
             eta=task.run_after,
+            **{runner.RECORDED_OPTION: True},
         )
         api.task_enqueued.send(sender=type(self), task_result=result)
 

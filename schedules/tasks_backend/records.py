@@ -2,9 +2,10 @@
 backend, CELERY_RESULT_BACKEND, for CELERY_RESULT_EXPIRES), as one JSON record per
 run under `tasks-backend-result-<id>`; the id is the run's Celery task id.
 
-Written three times: at enqueue (READY, before the message is published), when a
-worker starts the run (RUNNING) and when it ends (SUCCESSFUL or FAILED). A run that
-beat or *Run now* sent has no enqueue record; the worker writes its first one.
+Written three times: when the run is sent (READY, before the message is published:
+by the backend's enqueue, or by the Celery task's apply_async for a run that beat or
+*Run now* sent by name), when a worker starts it (RUNNING) and when it ends
+(SUCCESSFUL or FAILED; the pool's parent writes a hard time limit or a lost child).
 """
 
 from __future__ import annotations
@@ -95,7 +96,15 @@ def result_from(record: dict[str, Any], *, time_limit: float | None = None) -> a
 
 
 def record_write(result_id: str, record: dict[str, Any]) -> None:
-    current_app.backend.set(_key(result_id), json.dumps({**record, "id": result_id}))
+    backend = current_app.backend
+    value = json.dumps({**record, "id": result_id})
+    client = getattr(backend, "client", None)
+    if client is not None and backend.expires:
+        # Redis: one SETEX (the generic set() also publishes, for result consumers
+        # this record has none of).
+        client.setex(_key(result_id), int(backend.expires), value)
+    else:
+        backend.set(_key(result_id), value)
 
 
 def record_read(result_id: str) -> dict[str, Any] | None:

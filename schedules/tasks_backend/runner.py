@@ -20,6 +20,7 @@ from typing import Any
 
 from celery import current_app, current_task, shared_task
 from celery.app.task import Task as CeleryTask
+from celery.utils import uuid
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -28,6 +29,9 @@ from schedules.tasks_backend import api, records
 logger = logging.getLogger(__name__)
 
 _registered: set[str] = set()
+
+# apply_async's option saying that the backend has written the run's READY record.
+RECORDED_OPTION = "standard_task_recorded"
 
 
 class StandardTaskExited(Exception):  # noqa: N818 (it reports an exit, it is no error class)
@@ -48,6 +52,13 @@ class StandardTaskRunner(CeleryTask):
     def apply_async(self, args=None, kwargs=None, **options):
         options.setdefault("queue", self.standard_queue)
         options.setdefault("priority", self.standard_priority)
+        if not options.pop(RECORDED_OPTION, False):
+            # Sent by name (beat, *Run now*, code calling the Celery task): the result
+            # is READY from now on, as for a run enqueued through Django's API.
+            task_id = options.setdefault("task_id", uuid())
+            records.record_write(
+                task_id, _record_of_a_run_sent_by_name(self.name, args or [], kwargs or {})
+            )
         return super().apply_async(args, kwargs, **options)
 
 
@@ -105,8 +116,9 @@ def _hard_time_limit() -> float | None:
     return per_call or current_task.time_limit or current_app.conf.task_time_limit
 
 
-def _record_of_a_run_sent_by_name(module_path: str) -> dict[str, Any]:
-    """Beat and *Run now* send the Celery task by name: no enqueue record exists."""
+def _record_of_a_run_sent_by_name(module_path: str, args, kwargs) -> dict[str, Any]:
+    """The READY record of a run sent as a Celery task (beat, *Run now*), with the
+    Task's own queue and priority."""
     task = import_string(module_path)
     return {
         "task": module_path,
@@ -114,10 +126,28 @@ def _record_of_a_run_sent_by_name(module_path: str) -> dict[str, Any]:
         "priority": task.priority,
         "run_after": None,
         "backend": task.backend,
+        "status": str(api.TaskResultStatus.READY),
+        "args": list(args),
+        "kwargs": dict(kwargs),
         "enqueued_at": timezone.now().isoformat(),
+        "started_at": None,
+        "finished_at": None,
+        "last_attempted_at": None,
         "errors": [],
         "worker_ids": [],
+        "return_value": None,
     }
+
+
+def _raised_by_the_pool(exc: BaseException) -> bool:
+    """A SystemExit the pool raised in this process to end it (billiard's signal
+    handler at the hard time limit), not one the task body raised."""
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    return frame is not None and str(frame.tb_frame.f_globals.get("__name__", "")).startswith(
+        "billiard"
+    )
 
 
 def standard_task_execute(*, module_path: str, args: list, kwargs: dict) -> Any:
@@ -126,8 +156,9 @@ def standard_task_execute(*, module_path: str, args: list, kwargs: dict) -> Any:
     raised again after it is recorded, so Celery and the run history see the failure."""
     request = current_task.request
     result_id = request.id
-    record = records.record_read(result_id) or _record_of_a_run_sent_by_name(module_path)
-    record.update(args=args, kwargs=kwargs)
+    record = records.record_read(result_id) or _record_of_a_run_sent_by_name(
+        module_path, args, kwargs
+    )
     now = timezone.now().isoformat()
     record.update(
         status=str(api.TaskResultStatus.RUNNING),
@@ -152,6 +183,8 @@ def standard_task_execute(*, module_path: str, args: list, kwargs: dict) -> Any:
     except KeyboardInterrupt:
         raise
     except BaseException as exc:
+        if not isinstance(exc, Exception) and _raised_by_the_pool(exc):
+            raise  # the process is being ended (hard time limit): on_task_failure records it
         record = records.record_failed(
             record,
             exception_class_path=f"{type(exc).__module__}.{type(exc).__qualname__}",

@@ -85,6 +85,17 @@ def test_a_teams_periodic_py_declares_a_standard_task_schedule(db):
     )
 
 
+def test_a_run_now_is_ready_through_djangos_api_before_a_worker_takes_it(
+    db, clean_redis, admin_client
+):
+    task = _schedule("std tally now", team.tally.module_path, every=3600, key="now")
+    assert "queued now" in _run_now(admin_client, task)  # no worker: it stays queued
+    run = TaskRun.objects.get(periodic_task=task)
+    result = team.tally.get_result(run.celery_task_id)
+    assert (result.status, result.kwargs, result.args) == ("READY", {"key": "now"}, [])
+    assert result.enqueued_at is not None and result.started_at is None
+
+
 @pytest.mark.slow
 def test_beat_every_second_for_a_three_second_standard_task_skips_and_never_overlaps(
     worker_process, beat_process, redis_client
@@ -188,4 +199,30 @@ def test_a_standard_task_killed_mid_run_is_recovered_and_its_result_says_worker_
         .exists(),
         timeout=30,
         message="the next run to start on a live worker",
+    )
+
+
+@pytest.mark.slow
+def test_a_standard_task_past_its_hard_time_limit_fails_with_the_limit_as_its_error(
+    worker_process,
+):
+    worker_process(queues="default", concurrency=1)
+    # The body sleeps through its soft limit (1 s); at the hard one (2 s) the pool's
+    # parent kills the child, and the body never reaches its own except clause.
+    sent = periodic_run_send(
+        task_name=team.stubborn_sleep.module_path, args=[30], kwargs={},
+        options={"time_limit": 2, "soft_time_limit": 1}, trigger="manual", policy="skip",
+    )  # fmt: skip
+    wait_for(
+        lambda: team.stubborn_sleep.get_result(sent.celery_task_id).is_finished,
+        timeout=30,
+        message="the run killed at its limit",
+    )
+    result = team.stubborn_sleep.get_result(sent.celery_task_id)
+    assert result.status == api.TaskResultStatus.FAILED
+    assert result.errors[-1].exception_class_path.endswith("TimeLimitExceeded")
+    wait_for(
+        lambda: "TimeLimitExceeded" in TaskRun.objects.get(celery_task_id=sent.celery_task_id).error,
+        timeout=10,
+        message="the run history to say so too",
     )

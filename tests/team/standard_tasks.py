@@ -31,6 +31,19 @@ def slow_count(key: str, seconds: float = 3.0) -> int:
 
 
 @task()
+def stubborn_sleep(seconds: float) -> str:
+    """Sleeps through its soft time limit (careless code catches everything), so only
+    the hard limit ends it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.1)
+        except Exception:  # noqa: S112 (the soft time limit, ignored on purpose)
+            continue
+    return "woke up"
+
+
+@task()
 def tally(key: str) -> int:
     return int(team_redis().incr(f"team:tally:{key}"))
 
