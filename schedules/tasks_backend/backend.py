@@ -131,7 +131,7 @@ class CeleryBackend(api.BaseTaskBackend):
                 "JSON (str, int, float, bool, None, lists and string-keyed dicts): pass ids "
                 "and primitives."
             )
-        result = api.TaskResult(
+        result: api.TaskResult = api.TaskResult(
             task=task,
             id=uuid(),
             status=api.TaskResultStatus.READY,
@@ -152,7 +152,8 @@ class CeleryBackend(api.BaseTaskBackend):
         task = result.task
         object.__setattr__(result, "enqueued_at", timezone.now())
         records.record_write(result.id, records.record_for(result))
-        current_app.tasks[task.module_path].apply_async(
+        celery_task: Any = current_app.tasks[task.module_path]
+        celery_task.apply_async(
             args=result.args,
             kwargs=result.kwargs,
             task_id=result.id,

@@ -58,7 +58,9 @@ def record_for(result: api.TaskResult) -> dict[str, Any]:
             {"exception_class_path": error.exception_class_path, "traceback": error.traceback}
             for error in result.errors
         ],
-        "return_value": result._return_value,
+        "return_value": (
+            result.return_value if result.status == api.TaskResultStatus.SUCCESSFUL else None
+        ),
     }
     return record
 
@@ -77,7 +79,7 @@ def result_from(record: dict[str, Any], *, time_limit: float | None = None) -> a
         run_after=_parsed(record["run_after"]),
         backend=record["backend"],
     )
-    result = api.TaskResult(
+    result: api.TaskResult = api.TaskResult(
         task=task,
         id=record["id"],
         status=api.TaskResultStatus(record["status"]),
@@ -96,7 +98,7 @@ def result_from(record: dict[str, Any], *, time_limit: float | None = None) -> a
 
 
 def record_write(result_id: str, record: dict[str, Any]) -> None:
-    backend = current_app.backend
+    backend: Any = current_app.backend
     value = json.dumps({**record, "id": result_id})
     client = getattr(backend, "client", None)
     if client is not None and backend.expires:
@@ -108,7 +110,8 @@ def record_write(result_id: str, record: dict[str, Any]) -> None:
 
 
 def record_read(result_id: str) -> dict[str, Any] | None:
-    raw = current_app.backend.get(_key(result_id))
+    backend: Any = current_app.backend
+    raw = backend.get(_key(result_id))
     if not raw:
         return None
     record = json.loads(raw)

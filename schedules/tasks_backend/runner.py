@@ -34,7 +34,7 @@ _registered: set[str] = set()
 RECORDED_OPTION = "standard_task_recorded"
 
 
-class StandardTaskExited(Exception):  # noqa: N818 (it reports an exit, it is no error class)
+class StandardTaskExited(Exception):
     """A task body raised SystemExit (or another BaseException): the run failed, and
     the worker process goes on."""
 
@@ -155,7 +155,7 @@ def standard_task_execute(*, module_path: str, args: list, kwargs: dict) -> Any:
     (same statuses, errors and signals), recording the result as it goes. An error is
     raised again after it is recorded, so Celery and the run history see the failure."""
     request = current_task.request
-    result_id = request.id
+    result_id = str(request.id)
     record = records.record_read(result_id) or _record_of_a_run_sent_by_name(
         module_path, args, kwargs
     )

@@ -92,9 +92,15 @@ def test_a_task_enqueued_in_a_transaction_is_sent_when_it_commits(celery_worker)
 
 
 def test_a_task_enqueued_in_a_rolled_back_transaction_is_never_sent(celery_worker):
-    with pytest.raises(RuntimeError), transaction.atomic():
-        result = team.tally.enqueue("rolled back")
-        raise RuntimeError("roll back")
+    def enqueue_then_fail() -> None:
+        with transaction.atomic():
+            sent.append(team.tally.enqueue("rolled back"))
+            raise RuntimeError("roll back")
+
+    sent: list = []
+    with pytest.raises(RuntimeError):
+        enqueue_then_fail()
+    [result] = sent
     time.sleep(1)
     with pytest.raises(api.TaskResultDoesNotExist):
         api.task_backends["default"].get_result(result.id)
@@ -161,7 +167,7 @@ def test_run_after_defers_the_run_and_one_past_the_visibility_timeout_is_refused
     with pytest.raises(api.InvalidTask, match="more than CELERY_VISIBILITY_TIMEOUT"):
         team.tally.using(run_after=too_late)
     with pytest.raises(api.InvalidTask, match="aware"):
-        team.tally.using(run_after=datetime(2030, 1, 1))  # noqa: DTZ001
+        team.tally.using(run_after=datetime(2030, 1, 1))
 
 
 def test_a_higher_priority_run_waiting_in_the_queue_runs_first(worker_process, redis_client):
@@ -198,8 +204,7 @@ CASES = [
 
 def _comparable(result) -> dict:
     errors = [
-        (error.exception_class, error.traceback.strip().splitlines()[-1])
-        for error in result.errors
+        (error.exception_class, error.traceback.strip().splitlines()[-1]) for error in result.errors
     ]
     return {
         "status": result.status,
@@ -227,4 +232,4 @@ def test_our_result_equals_djangos_immediate_backends(celery_worker, settings, t
     if ours.errors:
         assert ours.errors[0].traceback.startswith("Traceback (most recent call last):")
         with pytest.raises(ValueError, match="Task failed"):
-            ours.return_value
+            _ = ours.return_value

@@ -93,7 +93,8 @@ def test_a_run_now_is_ready_through_djangos_api_before_a_worker_takes_it(
     run = TaskRun.objects.get(periodic_task=task)
     result = team.tally.get_result(run.celery_task_id)
     assert (result.status, result.kwargs, result.args) == ("READY", {"key": "now"}, [])
-    assert result.enqueued_at is not None and result.started_at is None
+    assert result.enqueued_at is not None
+    assert result.started_at is None
 
 
 @pytest.mark.slow
@@ -143,9 +144,7 @@ def test_a_standard_task_schedule_pauses_after_n_failures_with_an_alert_and_resu
     result = team.sync_stock.get_result(run.celery_task_id)
     assert result.status == api.TaskResultStatus.FAILED
     assert result.errors[0].exception_class is ConnectionError
-    assert result.errors[0].traceback.endswith(
-        "ConnectionError: warehouse north did not answer\n"
-    )
+    assert result.errors[0].traceback.endswith("ConnectionError: warehouse north did not answer\n")
 
     admin_client.post(LIST_URL, {"action": "resume_tasks", "_selected_action": [task.pk]})
     task.refresh_from_db()
@@ -171,7 +170,9 @@ def test_a_standard_task_killed_mid_run_is_recovered_and_its_result_says_worker_
         trigger="manual", queued_by="alice", periodic_task_id=task.pk,
     )  # fmt: skip
     wait_for(
-        lambda: TaskRun.objects.filter(celery_task_id=first.celery_task_id, status="started").exists(),
+        lambda: TaskRun.objects.filter(
+            celery_task_id=first.celery_task_id, status="started"
+        ).exists(),
         timeout=20,
         message="the first run to start",
     )
@@ -194,9 +195,11 @@ def test_a_standard_task_killed_mid_run_is_recovered_and_its_result_says_worker_
 
     worker_process(queues="default", concurrency=1, env=env)
     wait_for(
-        lambda: TaskRun.objects.filter(periodic_task=task, status="started")
-        .exclude(celery_task_id=first.celery_task_id)
-        .exists(),
+        lambda: (
+            TaskRun.objects.filter(periodic_task=task, status="started")
+            .exclude(celery_task_id=first.celery_task_id)
+            .exists()
+        ),
         timeout=30,
         message="the next run to start on a live worker",
     )
@@ -222,7 +225,9 @@ def test_a_standard_task_past_its_hard_time_limit_fails_with_the_limit_as_its_er
     assert result.status == api.TaskResultStatus.FAILED
     assert result.errors[-1].exception_class_path.endswith("TimeLimitExceeded")
     wait_for(
-        lambda: "TimeLimitExceeded" in TaskRun.objects.get(celery_task_id=sent.celery_task_id).error,
+        lambda: (
+            "TimeLimitExceeded" in TaskRun.objects.get(celery_task_id=sent.celery_task_id).error
+        ),
         timeout=10,
         message="the run history to say so too",
     )

@@ -38,7 +38,7 @@ def stubborn_sleep(seconds: float) -> str:
     while time.monotonic() < deadline:
         try:
             time.sleep(0.1)
-        except Exception:  # noqa: S112 (the soft time limit, ignored on purpose)
+        except Exception:  # the soft time limit, ignored on purpose
             continue
     return "woke up"
 
