@@ -68,10 +68,15 @@ class CeleryBackend(api.BaseTaskBackend):
         self.queues_given = "QUEUES" in params
         if not self.queues_given:
             self.queues = platform_queues()
+        # Tasks (frozen, hashable) that passed validation on this backend: the outcome
+        # cannot change for its life, so enqueue does not inspect the function again.
+        self._validated: set[api.Task] = set()
 
     # --- what a task may be ---------------------------------------------------------
     def validate_task(self, task: api.Task) -> None:
         """Django's rules, the platform's, then the task is a Celery task too."""
+        if task.run_after is None and task in self._validated:
+            return
         super().validate_task(task)
         horizon = settings.CELERY_VISIBILITY_TIMEOUT
         if task.run_after is not None and task.run_after > timezone.now() + timedelta(
@@ -85,6 +90,8 @@ class CeleryBackend(api.BaseTaskBackend):
         runner.standard_task_register(
             task, options={key: value for key, value in self.options.items()}
         )
+        if task.run_after is None:
+            self._validated.add(task)
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         errors: list[checks.CheckMessage] = []
