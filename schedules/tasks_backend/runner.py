@@ -50,8 +50,11 @@ class StandardTaskRunner(CeleryTask):
     standard_priority: int | None = None
 
     def apply_async(self, args=None, kwargs=None, **options):
-        options.setdefault("queue", self.standard_queue)
-        options.setdefault("priority", self.standard_priority)
+        # A schedule with no queue or priority of its own passes none (or None).
+        if options.get("queue") is None:
+            options["queue"] = self.standard_queue
+        if options.get("priority") is None:
+            options["priority"] = self.standard_priority
         if not options.pop(RECORDED_OPTION, False):
             # Sent by name (beat, *Run now*, code calling the Celery task): the result
             # is READY from now on, as for a run enqueued through Django's API.
@@ -139,6 +142,15 @@ def _record_of_a_run_sent_by_name(module_path: str, args, kwargs) -> dict[str, A
     }
 
 
+def _record(result_id: str, record: dict[str, Any]) -> None:
+    """Write the run's record; a result backend failing must not stop (or fail) the work
+    itself, as the run history never does (schedules.receivers)."""
+    try:
+        records.record_write(result_id, record)
+    except Exception:
+        logger.exception("could not record the result of standard task run %s", result_id)
+
+
 def _raised_by_the_pool(exc: BaseException) -> bool:
     """A SystemExit the pool raised in this process to end it (billiard's signal
     handler at the hard time limit), not one the task body raised."""
@@ -156,9 +168,12 @@ def standard_task_execute(*, module_path: str, args: list, kwargs: dict) -> Any:
     raised again after it is recorded, so Celery and the run history see the failure."""
     request = current_task.request
     result_id = str(request.id)
-    record = records.record_read(result_id) or _record_of_a_run_sent_by_name(
-        module_path, args, kwargs
-    )
+    try:
+        record = records.record_read(result_id)
+    except Exception:
+        logger.exception("could not read the result of standard task run %s", result_id)
+        record = None
+    record = record or _record_of_a_run_sent_by_name(module_path, args, kwargs)
     now = timezone.now().isoformat()
     record.update(
         status=str(api.TaskResultStatus.RUNNING),
@@ -169,7 +184,7 @@ def standard_task_execute(*, module_path: str, args: list, kwargs: dict) -> Any:
         worker_ids=[*record.get("worker_ids", []), request.hostname or "worker"],
         time_limit=_hard_time_limit(),
     )
-    records.record_write(result_id, record)
+    _record(result_id, record)
     result = records.result_from({**record, "id": result_id})
     task = result.task
     backend_class = type(task.get_backend())
@@ -190,7 +205,7 @@ def standard_task_execute(*, module_path: str, args: list, kwargs: dict) -> Any:
             exception_class_path=f"{type(exc).__module__}.{type(exc).__qualname__}",
             traceback="".join(format_exception(exc)),
         )
-        records.record_write(result_id, record)
+        _record(result_id, record)
         failed = records.result_from({**record, "id": result_id})
         api.task_finished.send(sender=backend_class, task_result=failed)
         if isinstance(exc, Exception):
@@ -201,7 +216,7 @@ def standard_task_execute(*, module_path: str, args: list, kwargs: dict) -> Any:
         finished_at=timezone.now().isoformat(),
         return_value=value,
     )
-    records.record_write(result_id, record)
+    _record(result_id, record)
     api.task_finished.send(
         sender=backend_class, task_result=records.result_from({**record, "id": result_id})
     )

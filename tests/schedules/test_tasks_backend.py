@@ -7,6 +7,7 @@ elsewhere can meet them; Django's ImmediateBackend is the oracle for results.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,9 @@ from asgiref.sync import async_to_sync
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import transaction
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from schedules.tasks_backend import CeleryBackend, api
 from tests.support.processes import wait_for
@@ -233,3 +237,50 @@ def test_our_result_equals_djangos_immediate_backends(celery_worker, settings, t
         assert ours.errors[0].traceback.startswith("Traceback (most recent call last):")
         with pytest.raises(ValueError, match="Task failed"):
             _ = ours.return_value
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.tuples(children, children)
+        | st.dictionaries(st.text(max_size=3) | st.integers(), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@hypothesis_settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=JSONISH | st.datetimes() | st.sets(st.integers(), max_size=2))
+def test_what_enqueue_accepts_is_what_django_accepts_and_json_keeps(db, value):
+    """Django's own rule (TaskResult normalizes arguments, refusing other types) is the
+    oracle; ours refuses, in addition, what JSON would change or cannot hold."""
+    try:
+        normalized = api.normalize_json([value])
+    except (TypeError, ValueError):
+        normalized = None
+    json_keeps = normalized is not None and _json_round_trip(normalized) == normalized
+
+    def enqueue_and_roll_back():
+        with transaction.atomic():
+            sent.append(team.noop.enqueue(value))
+            raise RuntimeError("roll back: nothing is sent")
+
+    sent: list = []
+    if json_keeps:
+        with pytest.raises(RuntimeError, match="roll back"):
+            enqueue_and_roll_back()
+        assert sent[0].args == normalized
+    else:
+        with pytest.raises(TypeError, match=r"noop\.enqueue\(\): args\[0\]"):
+            enqueue_and_roll_back()
+        assert sent == []
+
+
+def _json_round_trip(value):
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except ValueError:
+        return None

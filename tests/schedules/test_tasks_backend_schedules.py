@@ -88,13 +88,18 @@ def test_a_teams_periodic_py_declares_a_standard_task_schedule(db):
 def test_a_run_now_is_ready_through_djangos_api_before_a_worker_takes_it(
     db, clean_redis, admin_client
 ):
-    task = _schedule("std tally now", team.tally.module_path, every=3600, key="now")
+    task = _schedule("std lined up", team.lined_up.module_path, every=3600, key="now",
+                     label="admin")  # fmt: skip
     assert "queued now" in _run_now(admin_client, task)  # no worker: it stays queued
     run = TaskRun.objects.get(periodic_task=task)
-    result = team.tally.get_result(run.celery_task_id)
-    assert (result.status, result.kwargs, result.args) == ("READY", {"key": "now"}, [])
+    result = team.lined_up.get_result(run.celery_task_id)
+    assert result.status == "READY"
+    assert (result.kwargs, result.args) == ({"key": "now", "label": "admin"}, [])
+    assert (result.task.queue_name, result.task.priority) == ("reports", -50)
     assert result.enqueued_at is not None
     assert result.started_at is None
+    # On the task's own queue, at the Redis priority step of its priority (-50: 6).
+    assert [key for key in clean_redis.scan_iter("reports*")] == [b"reports\x06\x166"]
 
 
 @pytest.mark.slow
