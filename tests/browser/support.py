@@ -124,3 +124,13 @@ def assert_fits_viewport(page) -> None:
         f"{page.url} is {result['scrollWidth']}px wide in a {result['width']}px viewport; "
         f"overflowing: {result['culprits']}"
     )
+
+
+# The changelist's action button: "Go" up to Django 5.2, "Run" from Django 6.0.
+ACTION_BUTTON = re.compile(r"^(Go|Run)$")
+
+
+def run_admin_action(page, label: str) -> None:
+    """Choose a changelist action by its label and submit it, on any supported Django."""
+    page.get_by_label("Action:").select_option(label=label)
+    page.get_by_role("button", name=ACTION_BUTTON).click()
