@@ -88,7 +88,9 @@ class CeleryBackend(api.BaseTaskBackend):
                 "message a second time while a worker holds it. Schedule it instead."
             )
         runner.standard_task_register(
-            task, options={key: value for key, value in self.options.items()}
+            task,
+            # Only the options it knows (an unknown one is schedules.E003).
+            options={key: value for key, value in self.options.items() if key in CELERY_OPTIONS},
         )
         if task.run_after is None:
             self._validated.add(task)
