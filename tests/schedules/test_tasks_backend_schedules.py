@@ -236,3 +236,31 @@ def test_a_standard_task_past_its_hard_time_limit_fails_with_the_limit_as_its_er
         timeout=10,
         message="the run history to say so too",
     )
+
+
+@pytest.mark.slow
+@pytest.mark.fault
+def test_a_late_acknowledged_standard_task_killed_mid_run_is_sent_again_and_counts_two_attempts(
+    worker_process,
+):
+    env = subprocess_env(
+        DJANGO_SETTINGS_MODULE="tests.schedules.late_ack_settings",
+        OPS_WORKER_ALIVE_INTERVAL="1",
+        OPS_WORKER_DEAD_AFTER="4",
+        OPS_RECOVERY_INTERVAL="1",
+    )
+    first = worker_process(queues="default", concurrency=1, env=env)
+    result = team.slow_count.enqueue("redelivered", seconds=4)  # from code
+    wait_for(
+        lambda: result.refresh() or result.status == api.TaskResultStatus.RUNNING,
+        timeout=20,
+        message="the run to start",
+    )
+    first.kill()  # the whole worker, no goodbye
+    second = worker_process(queues="default", concurrency=1, env=env)
+    wait_for(
+        lambda: result.refresh() or result.is_finished, timeout=90, message="the run sent again"
+    )
+    assert result.status == api.TaskResultStatus.SUCCESSFUL
+    assert result.attempts == 2
+    assert result.worker_ids == [first.hostname, second.hostname]
