@@ -56,6 +56,8 @@ class StandardTaskRunner(CeleryTask):
         if options.get("priority") is None:
             options["priority"] = self.standard_priority
         if not options.pop(RECORDED_OPTION, False):
+            # Celery's own argument check first, so a refused call leaves no record.
+            self.__header__(*(args or ()), **(kwargs or {}))
             # Sent by name (beat, *Run now*, code calling the Celery task): the result
             # is READY from now on, as for a run enqueued through Django's API.
             task_id = options.setdefault("task_id", uuid())

@@ -284,3 +284,11 @@ def _json_round_trip(value):
         return json.loads(json.dumps(value, allow_nan=False))
     except ValueError:
         return None
+
+
+def test_a_run_sent_by_name_with_wrong_arguments_is_refused_and_leaves_no_record(clean_redis):
+    from celery import current_app
+
+    with pytest.raises(TypeError, match="unexpected keyword argument 'wrong'"):
+        current_app.tasks[team.tally.module_path].apply_async(kwargs={"wrong": 1})
+    assert not [k for k in clean_redis.scan_iter() if not k.startswith(b"_kombu")]
