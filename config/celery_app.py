@@ -21,12 +21,13 @@ def _configure_celery_once(sender: Celery, **kwargs: object) -> None:
 
 
 @worker_init.connect
-def _refuse_to_start_with_unsafe_time_limits(sender: object = None, **kwargs: object) -> None:
+def _refuse_to_start_with_unsafe_settings(sender: object = None, **kwargs: object) -> None:
     # Celery's Django fixup runs the system checks at start-up but ignores their
     # result; a worker whose tasks can outlive the visibility timeout must not start.
     from ops.checks import check_task_time_limits
+    from schedules.tasks_backend.backend import backends_check
 
-    errors = check_task_time_limits()
+    errors = [*check_task_time_limits(), *backends_check()]
     if errors:
         lines = "\n".join(f"  {error.id}: {error.msg}" for error in errors)
         raise SystemExit(f"Refusing to start the worker:\n{lines}")

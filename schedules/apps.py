@@ -11,6 +11,7 @@ class SchedulesConfig(AppConfig):
 
         from schedules import checks as schedule_checks
         from schedules import defaults, receivers
+        from schedules.tasks_backend import runner
 
         # Each app declares its default schedules in `<app>/periodic.py`; a wrong entry
         # stops start-up here rather than surfacing at the next sync.
@@ -26,3 +27,7 @@ class SchedulesConfig(AppConfig):
             (signals.before_task_publish, receivers.on_before_task_publish),
         ):
             signal.connect(receiver, dispatch_uid=f"schedules.{receiver.__name__}")
+        # A standard-API task's result record, when the pool's parent ends its run.
+        signals.task_failure.connect(
+            runner.on_task_failure, dispatch_uid="schedules.tasks_backend.on_task_failure"
+        )

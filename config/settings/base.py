@@ -185,6 +185,11 @@ CELERY_TASK_ANNOTATIONS = ["schedules.guard.OverlapGuard"]
 
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
+# Django's own task API (`@task`, `.enqueue()`; the django-tasks backport on Django 5.2)
+# runs on these workers with a Celery task's guarantees (docs/standard-tasks.md). Its
+# queues are CELERY_TASK_QUEUES' unless "QUEUES" lists some (schedules.E002).
+TASKS = {"default": {"BACKEND": "schedules.tasks_backend.CeleryBackend"}}
+
 # --- Cache -------------------------------------------------------------------------
 CACHES = {
     "default": {

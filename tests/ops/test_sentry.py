@@ -259,3 +259,28 @@ def test_errors_beat_only_logs_reach_sentry(sentry_capture):
     assert event["logger"] == "celery.beat"
     assert "[scrubbed]" in event["logentry"]["message"]
     assert "ops@example.com" not in str(event)
+
+
+@pytest.mark.parametrize(
+    ("fail", "statuses"), [(False, ["in_progress", "ok"]), (True, ["in_progress", "error"])]
+)
+def test_a_standard_api_tasks_beat_run_sends_its_check_ins_like_a_celery_tasks(
+    sentry_capture, celery_worker, fail, statuses
+):
+    from celery import current_app
+
+    from tests.team.standard_tasks import sync_stock
+
+    every_5_min = IntervalSchedule.objects.create(every=5, period=IntervalSchedule.MINUTES)
+    _periodic("Team stock", sync_stock.module_path, interval=every_5_min)
+    # What beat sends for the Django @task: its Celery task, by its import path.
+    current_app.tasks[sync_stock.module_path].apply_async(
+        ["north"], {"fail": fail}, headers={"periodic_task_name": "Team stock"}
+    )
+    checkins = wait_for(
+        lambda: len(sentry_capture("check_in")) >= 2 and sentry_capture("check_in"),
+        timeout=20,
+        message="two check-ins",
+    )
+    assert [checkin["status"] for checkin in checkins] == statuses
+    assert {checkin["monitor_slug"] for checkin in checkins} == {"team-stock"}

@@ -7,33 +7,26 @@ They count what they do in Redis, so a test can see it from outside the worker.
 
 import time
 
-import redis
 from celery import current_task, shared_task
 from celery_once import QueueOnce
-from django.conf import settings
 
-# INCR the running count and keep its peak: how many runs of one key ran at once.
-_ENTER = """
-local now = redis.call('INCR', KEYS[1])
-if now > tonumber(redis.call('GET', KEYS[2]) or '0') then redis.call('SET', KEYS[2], now) end
-return now
-"""
-
-
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
+# The team's standard-API tasks (Django's own `@task`) live beside these; importing
+# them here is how a worker, which imports every app's tasks module, learns them.
+from tests.team import standard_tasks  # noqa: F401
+from tests.team.counters import running_enter, running_leave
+from tests.team.counters import team_redis as _redis
 
 
 @shared_task(name="team.slow_step", soft_time_limit=20, time_limit=25)
 def slow_step(key: str, seconds: float = 3.0) -> int:
     """A step that takes `seconds`; team:peak:<key> says how many ran at once."""
     client = _redis()
-    running = client.eval(_ENTER, 2, f"team:running:{key}", f"team:peak:{key}")
+    running = running_enter(client, key)
     try:
         time.sleep(seconds)
     finally:
-        client.decr(f"team:running:{key}")
-    return int(running)
+        running_leave(client, key)
+    return running
 
 
 @shared_task(name="team.tally", soft_time_limit=1, time_limit=2)
