@@ -21,6 +21,7 @@ from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, Metric
 
 from batches.models import ImportChunk, ImportJob
+from common.windows import counts_by_window, day_windows
 from ops import conditions, metrics, panels
 from ops.panels import Cell
 
@@ -135,6 +136,33 @@ def recent_import_failures(*, hours: int = 24, limit: int = 10) -> list[list[Cel
     ]
 
 
+# What the admin home counts for today and yesterday: (label, statuses, colour).
+IMPORT_OUTCOMES: list[tuple[str, tuple[str, ...], str]] = [
+    ("done", (ImportJob.Status.SUCCEEDED,), "green"),
+    ("running", (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING), ""),
+    ("failed", (ImportJob.Status.FAILED, ImportJob.Status.PARTIALLY_FAILED), "red"),
+]
+
+
+def imports_by_day() -> list[list[Cell]]:
+    """Today's and yesterday's imports by outcome for the admin home, each count linking
+    to those imports (one grouped query)."""
+    windows = day_windows()
+    counts = counts_by_window(ImportJob.objects.all(), field="created_at", windows=windows)
+    changelist = reverse("admin:batches_importjob_changelist")
+    rows = []
+    for window in windows:
+        row = [Cell(window.label)]
+        for _label, statuses, colour in IMPORT_OUTCOMES:
+            number = sum(counts[window.label].get(status, 0) for status in statuses)
+            query = window.query("created_at", status__in=",".join(statuses))
+            row.append(
+                Cell(f"{number:,}", changelist + query if number else "", colour if number else "")
+            )
+        rows.append(row)
+    return rows
+
+
 def import_row_metrics() -> Iterable[Metric]:
     """Rows imported, by dataset and outcome, summed over the imports kept (one query).
 
@@ -171,5 +199,16 @@ def register_with_ops() -> None:
         columns=["import", "dataset", "file", "uploaded by", "status", "rows rejected", "why"],
         rows=recent_import_failures,
         empty="No import failed in the last 24 hours.",
+    )
+    panels.register(
+        name="imports_by_day",
+        title="Imports",
+        columns=["day", *(label for label, _, _ in IMPORT_OUTCOMES)],
+        rows=imports_by_day,
+        place=panels.HOME,
+        permissions=("batches.view_import", "batches.view_importjob"),
+        url=lambda: reverse("admin:batches_importjob_changelist"),
+        link_text="All imports",
+        order=20,
     )
     metrics.register(name="imports", collect=import_row_metrics)

@@ -10,11 +10,15 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Literal
 
+import redis
 import sentry_sdk
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
+
+from common.display import duration_display
 
 from ops import state
 from ops.conditions import PlatformStatus, platform_status
@@ -34,17 +38,29 @@ def _notify(*, alert_id: int, event: str) -> None:
         return
     verb = "RESOLVED" if event == "resolved" else f"OPEN {alert.severity.upper()}"
     subject = f"[ops] {verb}: {alert.kind} {alert.subject}"
-    body = (
-        f"{verb}: {alert.kind} on {alert.subject}\n\n{alert.message}\n\n"
+    lines = [
+        f"{verb}: {alert.kind_label} ({alert.kind}) on {alert.subject}",
+        "",
+        alert.message,
+        "",
         f"first seen {alert.first_seen_at:%Y-%m-%d %H:%M:%S %Z}, "
         f"last seen {alert.last_seen_at:%Y-%m-%d %H:%M:%S %Z}, "
         f"raised {alert.occurrences} time(s)"
-        + (f", resolved {alert.resolved_at:%Y-%m-%d %H:%M:%S %Z}" if alert.resolved_at else "")
-    )
-    if alert.resolved_by is not None:
-        body += f"\n\nResolved by hand by {alert.resolved_by}: {alert.resolution_note}"
-    elif alert.resolved_at:
-        body += "\n\nIts condition cleared."
+        + (f", resolved {alert.resolved_at:%Y-%m-%d %H:%M:%S %Z}" if alert.resolved_at else ""),
+    ]
+    if alert.resolved_at:
+        lasted = duration_display(alert.resolved_at - alert.first_seen_at)
+        lines += ["", f"It lasted {lasted}."]
+        if alert.resolved_by is not None:
+            lines.append(f"Resolved by hand by {alert.resolved_by}: {alert.resolution_note}")
+        else:
+            lines.append("Its condition cleared.")
+    lines += [
+        "",
+        f"The alert: {site_url(reverse('admin:ops_alert_change', args=[alert.id]))}",
+        f"The ops dashboard: {site_url(reverse('admin:ops_dashboard_changelist'))}",
+    ]
+    body = "\n".join(lines)
     level: Literal["info", "error", "warning"] = (
         "info" if event == "resolved" else ("error" if alert.severity == "red" else "warning")
     )
@@ -62,6 +78,11 @@ def _notify(*, alert_id: int, event: str) -> None:
             # Never lose the fact that ops were not told (logged as an error, so Sentry
             # gets it too); the alert row stays open.
             logger.exception("could not email ops alert %s", subject)
+
+
+def site_url(path: str) -> str:
+    """`path` as an absolute URL on the site people reach (SITE_URL), for emails."""
+    return settings.SITE_URL.rstrip("/") + path
 
 
 def alert_raise(
@@ -255,7 +276,11 @@ def ops_checks_run(*, status: PlatformStatus | None = None) -> PlatformStatus:
         ]
     )
     alerts_reconcile(kinds=status.evaluated_kinds, firing=status.conditions, cleared=status.cleared)
-    state.client().set(state.CHECKS_LAST, status.checked_at.timestamp())
+    try:
+        # What the pages read to know the open alerts are current.
+        state.client().set(state.CHECKS_LAST, status.checked_at.timestamp())
+    except redis.RedisError:
+        pass  # Redis is down: the checks just opened the alert that says so
     return status
 
 

@@ -18,7 +18,6 @@ def ops_settings(settings):
     settings.OPS_CHECK_INTERVAL = INTERVAL
     settings.OPS_THRESHOLDS = {**settings.OPS_THRESHOLDS, "heartbeat_stale": 2 * INTERVAL}
     settings.OPS_BEAT_STALE_AFTER = 3 * INTERVAL
-    settings.OPS_INSPECT_TIMEOUT = 0.5
     return settings
 
 
@@ -27,7 +26,6 @@ def ops_env():
     def build(**extra: str) -> dict[str, str]:
         return subprocess_env(
             OPS_HEARTBEAT_INTERVAL=str(INTERVAL),
-            OPS_INSPECT_TIMEOUT="0.5",
             **extra,
         )
 
@@ -37,3 +35,24 @@ def ops_env():
 @pytest.fixture
 def heartbeat_schedules_in_db(transactional_db):
     default_schedules_sync(entries=heartbeat_schedules(interval=INTERVAL))
+
+
+def register_workers(count: int, *, queues=None, first: int = 0) -> list[str]:
+    """Liveness records of `count` workers, as each worker's liveness thread writes them;
+    worker n (from `first`) consumes queue n (round robin), or every queue in `queues`."""
+    from django.conf import settings
+
+    from ops import recovery, state
+
+    platform = list(settings.PLATFORM_QUEUES)
+    instances = []
+    for n in range(first, first + count):
+        instance = f"w{n}@host:{1000 + n}:0000000{n}"
+        recovery.worker_instance_record(
+            instance=instance,
+            hostname=f"w{n}@host",
+            queues=list(queues) if queues else [platform[n % len(platform)]],
+            since=state.now_ts(),
+        )
+        instances.append(instance)
+    return instances
