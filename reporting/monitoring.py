@@ -114,9 +114,19 @@ def next_report_sends() -> list[list[Cell]]:
     )
     now = timezone.now()
     upcoming = []
+    # Reports sent at the same time share a crontab row: its next time is computed once
+    # (Celery parses every crontab field each time).
+    by_crontab: dict[int, list] = {}
     for definition in definitions:
         task = definition.periodic_task
-        runs = periodic_task_next_runs(task, count=1) if task is not None else []
+        if task is None:
+            runs = []
+        elif task.crontab_id and task.enabled:
+            if task.crontab_id not in by_crontab:
+                by_crontab[task.crontab_id] = periodic_task_next_runs(task, count=1)
+            runs = by_crontab[task.crontab_id]
+        else:
+            runs = periodic_task_next_runs(task, count=1)
         upcoming.append((runs[0] if runs else None, definition))
     upcoming.sort(key=lambda item: (item[0] is None, item[0] or now, item[1].name))
     return [
