@@ -16,7 +16,7 @@ from typing import Any
 from django.urls import reverse
 from django.utils import timezone
 
-from common.display import duration_display
+from common.display import duration_display, span_display
 from common.windows import counts_by_window, day_windows
 from ops import panels
 from ops.conditions import GREEN, PlatformStatus, platform_status
@@ -100,7 +100,7 @@ def open_alert_rows() -> list[list[Cell]]:
                 f"{alert.kind_label}: {alert.subject}",
                 reverse("admin:ops_alert_change", args=[alert.id]),
             ),
-            Cell(f"{duration_display(now - alert.first_seen_at)} ago"),
+            Cell(f"{span_display(now - alert.first_seen_at)} ago"),
         ]
         for alert in alerts
     ]
@@ -136,7 +136,7 @@ def register_panels() -> None:
     panels.register(
         name="open_alerts",
         title="Open alerts",
-        columns=["severity", "alert", "open for"],
+        columns=["severity", "alert", "opened"],
         rows=open_alert_rows,
         empty="No open alerts.",
         place=panels.HOME,

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from common.display import duration_display
+from common.display import span_display
 from ops import conditions, metrics, panels
 from ops.panels import Cell
 from ops.services import alert_resolve
@@ -136,7 +136,7 @@ def next_report_sends() -> list[list[Cell]]:
                 reverse("admin:reporting_reportdefinition_change", args=[definition.pk]),
             ),
             Cell(f"{when:%a %d %b %H:%M} {definition.timezone}" if when else "not scheduled"),
-            Cell(f"in {duration_display(when - now)}" if when else "-"),
+            Cell(f"in {span_display(when - now)}" if when else "-"),
         ]
         for when, definition in upcoming[:NEXT_SENDS_SHOWN]
     ]

@@ -1,0 +1,139 @@
+"""The admin home ("did the night go well?") and the ops dashboard in a browser, on a
+laptop screen (1366x768) and a phone: what they show, to whom, and axe's verdict.
+
+The pages read the state beat, the workers and the checks store; here that state is
+written as they write it (heartbeats, the workers' liveness records, the checks' last
+run), after a night of imports, periodic runs, an alert and two reports. The admin-home
+test saves docs/guide/images/admin-home.png, which the ops guide shows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from tests.browser.support import PHONE, assert_accessible, assert_fits_viewport, save_screenshot
+
+pytestmark = pytest.mark.browser
+
+LAPTOP = {"width": 1366, "height": 768}
+GUIDE_IMAGES = Path(settings.BASE_DIR) / "docs" / "guide" / "images"
+
+
+@pytest.fixture
+def night(transactional_db, clean_redis):
+    """The platform after a night: mostly fine, one import failed, one alert open."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    from batches.models import ImportJob
+    from ops import recovery, state
+    from ops.services import alert_raise, heartbeat_record
+    from reporting.models import ReportDefinition
+    from schedules.models import TaskRun
+
+    now_ts = state.now_ts()
+    state.client().set(state.BEAT_TICK, now_ts)
+    state.client().set(state.CHECKS_LAST, now_ts)
+    for queue in settings.PLATFORM_QUEUES:
+        heartbeat_record(queue=queue, celery_task_id=f"hb-{queue}", sent_at_ts=now_ts - 0.04,
+                         started_at_ts=now_ts, worker="general@host")  # fmt: skip
+    recovery.worker_instance_record(instance="general@host:1:a", hostname="general@host",
+                                    queues=["default", "ops", "reports"], since=now_ts)  # fmt: skip
+    recovery.worker_instance_record(instance="imports@host:2:b", hostname="imports@host",
+                                    queues=["imports"], since=now_ts)  # fmt: skip
+
+    now = timezone.now()
+    midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    last_night = midnight + (now - midnight) / 2  # today, whatever time the test runs
+    outcomes = [("succeeded", 14, 0), ("failed", 1, 0), ("running", 1, 0), ("succeeded", 12, 1),
+                ("partially_failed", 1, 1)]  # fmt: skip
+    for status, count, days_back in outcomes:
+        for n in range(count):
+            job = ImportJob.objects.create(dataset="daily_sales", status=status,
+                                           original_name=f"sales-{n}.csv")  # fmt: skip
+            ImportJob.objects.filter(id=job.id).update(
+                created_at=last_night - dt.timedelta(days=days_back, seconds=n)
+            )
+    runs = [("succeeded", 46, 0), ("failed", 2, 0), ("skipped", 3, 0), ("missed", 1, 0),
+            ("succeeded", 48, 1), ("expired", 1, 1)]  # fmt: skip
+    TaskRun.objects.bulk_create(
+        TaskRun(task_name="team.nightly_sync", status=status,
+                queued_at=last_night - dt.timedelta(days=days_back, seconds=n))  # fmt: skip
+        for status, count, days_back in runs
+        for n in range(count)
+    )
+    alert_raise(kind="import_failed", subject="import #4812",
+                message="2 of 9 chunks failed (OperationalError); they can be retried.",
+                severity="amber")  # fmt: skip
+    for name, hour, zone in [("Daily sales", 18, "Europe/Berlin"), ("Platform end of day", 19, "UTC")]:
+        crontab = CrontabSchedule.objects.create(minute="0", hour=str(hour),
+                                                 day_of_week="1-5", timezone=zone)  # fmt: skip
+        task = PeriodicTask.objects.create(name=f"report: {name}", crontab=crontab,
+                                           task="reporting.send_report")  # fmt: skip
+        ReportDefinition.objects.create(name=name, to_recipients="team@example.com",
+                                        timezone=zone, periodic_task=task)  # fmt: skip
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["laptop", "phone"])
+def test_the_admin_home_says_how_the_night_went_and_links_each_part(
+    page_for, admin_user_browser, night, viewport
+):
+    page = page_for(admin_user_browser, viewport)
+    page.goto("/admin/")
+    state = page.locator("#ops-home-state")
+    assert "Overall:" in state.inner_text()
+    assert "AMBER" in state.inner_text(), "an amber alert is open"
+    imports = page.locator("#ops-home-imports_by_day")
+    assert imports.get_by_role("row").nth(1).inner_text().split() == ["today", "14", "1", "1"]
+    assert imports.get_by_role("row").nth(2).inner_text().split() == ["yesterday", "12", "0", "1"]
+    runs = page.locator("#ops-home-periodic_runs").get_by_role("row").nth(1).inner_text().split()
+    assert runs == ["today", "46", "2", "3", "1", "0", "0"]
+    assert "Import failed: import #4812" in page.locator("#ops-home-open_alerts").inner_text()
+    sends = page.locator("#ops-home-next_report_sends").inner_text()
+    assert "Daily sales" in sends and "Platform end of day" in sends
+    assert_fits_viewport(page)
+    assert_accessible(page)
+    if viewport == LAPTOP:
+        GUIDE_IMAGES.mkdir(parents=True, exist_ok=True)
+        # What a laptop screen shows without scrolling: the picture in the ops guide.
+        page.screenshot(path=str(GUIDE_IMAGES / "admin-home.png"))
+    save_screenshot(page, f"ops_admin_home_{'laptop' if viewport == LAPTOP else 'phone'}")
+
+    # Each count leads to what it counts.
+    imports.get_by_role("link", name="1", exact=True).first.click()
+    page.wait_for_url("**/admin/batches/importjob/**")
+    assert "1 import job" in page.inner_text("#changelist")
+
+
+def test_the_admin_home_shows_a_person_only_what_they_may_open(page_for, make_user, night):
+    viewer = make_user("iris", perms=("batches.view_import",))
+    page = page_for(viewer, LAPTOP)
+    page.goto("/admin/")
+    assert page.locator("#ops-home-imports_by_day").is_visible()
+    for hidden in ("#ops-home-state", "#ops-home-open_alerts", "#ops-home-periodic_runs",
+                   "#ops-home-next_report_sends"):  # fmt: skip
+        assert page.locator(hidden).count() == 0, hidden
+    assert "import #4812" not in page.inner_text("#content")
+    assert_accessible(page)
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["laptop", "phone"])
+def test_the_ops_dashboard_fits_and_reads_the_workers_records(
+    page_for, admin_user_browser, night, viewport
+):
+    page = page_for(admin_user_browser, viewport)
+    page.goto("/admin/ops/dashboard/")
+    assert page.get_by_role("heading", level=1).inner_text() == "Ops dashboard"
+    workers = page.locator("#ops-workers").inner_text()
+    assert "general@host: default, ops, reports" in workers
+    assert "imports@host: imports" in workers
+    assert "last ran" in page.locator("#ops-checks").inner_text()
+    assert_fits_viewport(page)
+    assert_accessible(page)
+    if viewport == LAPTOP:
+        page.screenshot(path=str(GUIDE_IMAGES / "ops-dashboard.png"))
+    save_screenshot(page, f"ops_dashboard_{'laptop' if viewport == LAPTOP else 'phone'}")
