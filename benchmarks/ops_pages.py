@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import warnings
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,11 +67,20 @@ def prepare(*, workers: int, night: int) -> None:
     client.set(state.CHECKS_LAST, now)
     queues = list(settings.PLATFORM_QUEUES)
     for queue in queues:
-        heartbeat_record(queue=queue, celery_task_id=f"bench-hb-{queue}-{now}",
-                         sent_at_ts=now - 0.05, started_at_ts=now, worker="bench@host")  # fmt: skip
+        heartbeat_record(
+            queue=queue,
+            celery_task_id=f"bench-hb-{queue}-{now}",
+            sent_at_ts=now - 0.05,
+            started_at_ts=now,
+            worker="bench@host",
+        )
     for n in range(workers):
-        recovery.worker_instance_record(instance=f"bench{n}@host:{n}:bench", hostname=f"bench{n}@host",
-                                        queues=[queues[n % len(queues)]], since=now)  # fmt: skip
+        recovery.worker_instance_record(
+            instance=f"bench{n}@host:{n}:bench",
+            hostname=f"bench{n}@host",
+            queues=[queues[n % len(queues)]],
+            since=now,
+        )
     stamp = timezone.now()
     statuses = ["succeeded", "running", "failed", "partially_failed"]
     ImportJob.objects.bulk_create(
@@ -80,16 +89,23 @@ def prepare(*, workers: int, night: int) -> None:
     )
     outcomes = ["succeeded", "failed", "skipped", "missed", "expired", "started"]
     TaskRun.objects.bulk_create(
-        TaskRun(task_name=f"bench.task_{n % 5}", status=outcomes[n % 6],
-                queued_at=stamp - dt.timedelta(minutes=n))  # fmt: skip
+        TaskRun(
+            task_name=f"bench.task_{n % 5}",
+            status=outcomes[n % 6],
+            queued_at=stamp - dt.timedelta(minutes=n),
+        )
         for n in range(night)
     )
     for n in range(min(night, 12)):
         alert_raise(kind="bench_late", subject=f"site {n}", message="late", severity="amber")
     crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute="0", hour="18", day_of_week="*", day_of_month="*", month_of_year="*",
+        minute="0",
+        hour="18",
+        day_of_week="*",
+        day_of_month="*",
+        month_of_year="*",
         timezone="Europe/Berlin",
-    )  # fmt: skip
+    )
     for n in range(min(night, 8)):
         task, _ = PeriodicTask.objects.get_or_create(
             name=f"bench report {n}", defaults={"task": "reporting.send_report", "crontab": crontab}

@@ -52,8 +52,10 @@ def counts_by_window(
     counts: dict[str, dict[str, int]] = {window.label: {} for window in windows}
     rows = (
         queryset.filter(
-            **{f"{field}__gte": min(w.start for w in windows),
-               f"{field}__lt": max(w.end for w in windows)}  # fmt: skip
+            **{
+                f"{field}__gte": min(w.start for w in windows),
+                f"{field}__lt": max(w.end for w in windows),
+            }
         )
         .annotate(window=which)
         .values_list("window", by)

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
 from django.conf import settings
-from django.db.models import F, Window
-from django.db.models.functions import RowNumber
 
 from ops import probes, state
+from ops.levels import AMBER, GREEN, RED, Firing, worst
 from ops.models import Alert
-from schedules.models import TaskRun
+from ops.task_failures import task_failure_conditions
 
 KIND_QUEUE_STALLED = "queue_stalled"
 KIND_QUEUE_NO_WORKER = "queue_no_worker"
@@ -35,18 +34,8 @@ BEAT_SUBJECT = "beat"
 WORKERS_SUBJECT = "workers"
 REDIS_SUBJECT = "redis"
 
-GREEN, AMBER, RED = "green", "amber", "red"
-_RANK = {GREEN: 0, AMBER: 1, RED: 2}
-
-# {subject: (severity, message)} for every subject of one kind firing now.
-Firing = dict[str, tuple[str, str]]
 Evaluate = Callable[..., Firing]  # called as evaluate(now=<aware datetime>)
 StillFiring = Callable[..., Iterable[str]]  # called as still_firing(subjects=[...])
-
-
-def worst(levels: list[str]) -> str:
-    """The most severe of GREEN/AMBER/RED levels (GREEN when there are none)."""
-    return max(levels, key=_RANK.__getitem__, default=GREEN)
 
 
 @dataclass
@@ -111,67 +100,6 @@ def queue_thresholds(*, queue: str) -> dict[str, float]:
 
 
 # --- conditions registered by the apps -----------------------------------------------------
-
-
-def task_failure_conditions(*, now: datetime) -> Firing:
-    """Periodic tasks whose recent runs fail: N in a row (red) or a high failure rate (amber)."""
-    since = now - timedelta(hours=settings.OPS_TASK_FAILURE_LOOKBACK_HOURS)
-    finished = [TaskRun.Status.FAILED, TaskRun.Status.SUCCEEDED]
-    # Usually nothing failed: one query on the (status, queued_at) index and done.
-    failing_names = set(
-        TaskRun.objects.filter(status=TaskRun.Status.FAILED, queued_at__gte=since)
-        .values_list("task_name", flat=True)
-        .distinct()
-        .order_by()
-    )
-    if not failing_names:
-        return {}
-    window = settings.OPS_TASK_FAILURE_WINDOW
-    recent = (
-        TaskRun.objects.filter(
-            task_name__in=failing_names, status__in=finished, queued_at__gte=since
-        )
-        .annotate(
-            position=Window(
-                RowNumber(),
-                partition_by=[F("task_name")],
-                order_by=[F("queued_at").desc(), F("id").desc()],
-            )
-        )
-        .filter(position__lte=window)
-        .values_list("task_name", "status", "error")
-        .order_by("task_name", "position")
-    )
-    runs: dict[str, list[tuple[str, str]]] = {}
-    for task_name, status, error in recent:
-        runs.setdefault(task_name, []).append((status, error))
-    firing: Firing = {}
-    for task_name, outcomes in runs.items():
-        streak = 0
-        for status, _ in outcomes:
-            if status != TaskRun.Status.FAILED:
-                break
-            streak += 1
-        failures = sum(1 for status, _ in outcomes if status == TaskRun.Status.FAILED)
-        rate = failures / len(outcomes)
-        last_error = next((error for status, error in outcomes if error), "")[:300]
-        if streak >= settings.OPS_TASK_CONSECUTIVE_FAILURES:
-            firing[task_name] = (
-                RED,
-                f"Periodic task {task_name} failed {streak} times in a row "
-                f"(threshold {settings.OPS_TASK_CONSECUTIVE_FAILURES}). Last error: {last_error}",
-            )
-        elif (
-            len(outcomes) >= settings.OPS_TASK_FAILURE_MIN_RUNS
-            and rate >= settings.OPS_TASK_FAILURE_RATE
-        ):
-            firing[task_name] = (
-                AMBER,
-                f"Periodic task {task_name} failed {failures} of its last {len(outcomes)} runs "
-                f"({rate:.0%}, threshold {settings.OPS_TASK_FAILURE_RATE:.0%}). "
-                f"Last error: {last_error}",
-            )
-    return firing
 
 
 # Conditions read from the database, one function per alert kind. Ops' own are listed
@@ -253,7 +181,7 @@ def _redis_condition(status: PlatformStatus, exc: Exception) -> None:
         f"Redis does not answer ({type(exc).__name__}): no task can be sent or started on "
         f"any queue ({', '.join(queues)}), beat cannot send, overlap locks cannot be taken. "
         "The queue, beat and worker checks wait until it answers. "
-        "First step: check that Redis runs and answers: `redis-cli -u \"$REDIS_URL\" ping`.",
+        'First step: check that Redis runs and answers: `redis-cli -u "$REDIS_URL" ping`.',
     )
 
 
@@ -381,8 +309,12 @@ def platform_status(*, read_workers: bool = True, evaluate: bool = True) -> Plat
     status = PlatformStatus(
         checked_at=datetime.fromtimestamp(now_ts, tz=UTC),
         queues=[],
-        beat={"ok": None, "last_tick_at": None, "age": None,
-              "stale_after": settings.OPS_BEAT_STALE_AFTER},  # fmt: skip
+        beat={
+            "ok": None,
+            "last_tick_at": None,
+            "age": None,
+            "stale_after": settings.OPS_BEAT_STALE_AFTER,
+        },
         workers=None,
         conditions={},
         evaluated_kinds=set(),

@@ -47,9 +47,7 @@ def dependency_status() -> dict[str, dict[str, Any]]:
         # (its tick) and the workers (each queue's last heartbeat) wrote there.
         beat, heartbeats = probes.beat_and_heartbeats(queues=queues, now_ts=now_ts)
         status["broker"] = {"ok": True}
-        status["heartbeats"] = heartbeat_freshness(
-            beat=beat, heartbeats=heartbeats, now_ts=now_ts
-        )
+        status["heartbeats"] = heartbeat_freshness(beat=beat, heartbeats=heartbeats, now_ts=now_ts)
     except Exception as exc:
         status["broker"] = _failed("broker", exc)
         status["heartbeats"] = {"ok": False, "error": "heartbeats not read (broker failed)"}

@@ -89,9 +89,9 @@ def overall_state(*, user: Any) -> OverallState | None:
 
 
 def open_alert_rows() -> list[list[Cell]]:
-    alerts = Alert.objects.filter(status=Alert.Status.OPEN).order_by(
-        "-severity", "-last_seen_at"
-    )[:OPEN_ALERTS_SHOWN]
+    alerts = Alert.objects.filter(status=Alert.Status.OPEN).order_by("-severity", "-last_seen_at")[
+        :OPEN_ALERTS_SHOWN
+    ]
     now = timezone.now()
     return [
         [

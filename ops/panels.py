@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-DASHBOARD, HOME = "dashboard", "home"
 Place = Literal["dashboard", "home"]
+DASHBOARD: Literal["dashboard"] = "dashboard"
+HOME: Literal["home"] = "home"
 
 
 @dataclass(frozen=True)

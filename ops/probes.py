@@ -127,7 +127,7 @@ def beat_status(*, now_ts: float | None = None) -> dict[str, Any]:
     return _beat(state.client().get(state.BEAT_TICK), now_ts=now_ts)
 
 
-def _beat(tick: str | None, *, now_ts: float) -> dict[str, Any]:
+def _beat(tick: str | bytes | None, *, now_ts: float) -> dict[str, Any]:
     age = now_ts - float(tick) if tick else None
     ok = age is not None and age <= settings.OPS_BEAT_STALE_AFTER
     return {

@@ -73,7 +73,9 @@ def worker_instance_refresh() -> None:
     )
 
 
-def worker_instance_record(*, instance: str, hostname: str, queues: list[str], since: float) -> None:
+def worker_instance_record(
+    *, instance: str, hostname: str, queues: list[str], since: float
+) -> None:
     """Write a worker instance's record and liveness key: the node name and the queues it
     consumes, which the ops pages and checks read instead of asking the workers."""
     pipe = state.client().pipeline(transaction=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Collection
@@ -19,7 +20,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from common.display import duration_display
-
 from ops import state
 from ops.conditions import PlatformStatus, platform_status
 from ops.models import Alert, Heartbeat, QueueSample
@@ -276,11 +276,10 @@ def ops_checks_run(*, status: PlatformStatus | None = None) -> PlatformStatus:
         ]
     )
     alerts_reconcile(kinds=status.evaluated_kinds, firing=status.conditions, cleared=status.cleared)
-    try:
-        # What the pages read to know the open alerts are current.
+    # What the pages read to know the open alerts are current. With Redis down there is
+    # nowhere to write it, and the checks just opened the alert that says so.
+    with contextlib.suppress(redis.RedisError):
         state.client().set(state.CHECKS_LAST, status.checked_at.timestamp())
-    except redis.RedisError:
-        pass  # Redis is down: the checks just opened the alert that says so
     return status
 
 

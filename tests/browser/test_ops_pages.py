@@ -39,43 +39,77 @@ def night(transactional_db, clean_redis):
     state.client().set(state.BEAT_TICK, now_ts)
     state.client().set(state.CHECKS_LAST, now_ts)
     for queue in settings.PLATFORM_QUEUES:
-        heartbeat_record(queue=queue, celery_task_id=f"hb-{queue}", sent_at_ts=now_ts - 0.04,
-                         started_at_ts=now_ts, worker="general@host")  # fmt: skip
-    recovery.worker_instance_record(instance="general@host:1:a", hostname="general@host",
-                                    queues=["default", "ops", "reports"], since=now_ts)  # fmt: skip
-    recovery.worker_instance_record(instance="imports@host:2:b", hostname="imports@host",
-                                    queues=["imports"], since=now_ts)  # fmt: skip
+        heartbeat_record(
+            queue=queue,
+            celery_task_id=f"hb-{queue}",
+            sent_at_ts=now_ts - 0.04,
+            started_at_ts=now_ts,
+            worker="general@host",
+        )
+    recovery.worker_instance_record(
+        instance="general@host:1:a",
+        hostname="general@host",
+        queues=["default", "ops", "reports"],
+        since=now_ts,
+    )
+    recovery.worker_instance_record(
+        instance="imports@host:2:b", hostname="imports@host", queues=["imports"], since=now_ts
+    )
 
     now = timezone.now()
     midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     last_night = midnight + (now - midnight) / 2  # today, whatever time the test runs
-    outcomes = [("succeeded", 14, 0), ("failed", 1, 0), ("running", 1, 0), ("succeeded", 12, 1),
-                ("partially_failed", 1, 1)]  # fmt: skip
+    outcomes = [
+        ("succeeded", 14, 0),
+        ("failed", 1, 0),
+        ("running", 1, 0),
+        ("succeeded", 12, 1),
+        ("partially_failed", 1, 1),
+    ]
     for status, count, days_back in outcomes:
         for n in range(count):
-            job = ImportJob.objects.create(dataset="daily_sales", status=status,
-                                           original_name=f"sales-{n}.csv")  # fmt: skip
+            job = ImportJob.objects.create(
+                dataset="daily_sales", status=status, original_name=f"sales-{n}.csv"
+            )
             ImportJob.objects.filter(id=job.id).update(
                 created_at=last_night - dt.timedelta(days=days_back, seconds=n)
             )
-    runs = [("succeeded", 46, 0), ("failed", 2, 0), ("skipped", 3, 0), ("missed", 1, 0),
-            ("succeeded", 48, 1), ("expired", 1, 1)]  # fmt: skip
+    runs = [
+        ("succeeded", 46, 0),
+        ("failed", 2, 0),
+        ("skipped", 3, 0),
+        ("missed", 1, 0),
+        ("succeeded", 48, 1),
+        ("expired", 1, 1),
+    ]
     TaskRun.objects.bulk_create(
-        TaskRun(task_name="team.nightly_sync", status=status,
-                queued_at=last_night - dt.timedelta(days=days_back, seconds=n))  # fmt: skip
+        TaskRun(
+            task_name="team.nightly_sync",
+            status=status,
+            queued_at=last_night - dt.timedelta(days=days_back, seconds=n),
+        )
         for status, count, days_back in runs
         for n in range(count)
     )
-    alert_raise(kind="import_failed", subject="import #4812",
-                message="2 of 9 chunks failed (OperationalError); they can be retried.",
-                severity="amber")  # fmt: skip
-    for name, hour, zone in [("Daily sales", 18, "Europe/Berlin"), ("Platform end of day", 19, "UTC")]:
-        crontab = CrontabSchedule.objects.create(minute="0", hour=str(hour),
-                                                 day_of_week="1-5", timezone=zone)  # fmt: skip
-        task = PeriodicTask.objects.create(name=f"report: {name}", crontab=crontab,
-                                           task="reporting.send_report")  # fmt: skip
-        ReportDefinition.objects.create(name=name, to_recipients="team@example.com",
-                                        timezone=zone, periodic_task=task)  # fmt: skip
+    alert_raise(
+        kind="import_failed",
+        subject="import #4812",
+        message="2 of 9 chunks failed (OperationalError); they can be retried.",
+        severity="amber",
+    )
+    for name, hour, zone in [
+        ("Daily sales", 18, "Europe/Berlin"),
+        ("Platform end of day", 19, "UTC"),
+    ]:
+        crontab = CrontabSchedule.objects.create(
+            minute="0", hour=str(hour), day_of_week="1-5", timezone=zone
+        )
+        task = PeriodicTask.objects.create(
+            name=f"report: {name}", crontab=crontab, task="reporting.send_report"
+        )
+        ReportDefinition.objects.create(
+            name=name, to_recipients="team@example.com", timezone=zone, periodic_task=task
+        )
 
 
 @pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["laptop", "phone"])
@@ -94,7 +128,8 @@ def test_the_admin_home_says_how_the_night_went_and_links_each_part(
     assert runs == ["today", "46", "2", "3", "1", "0", "0"]
     assert "Import failed: import #4812" in page.locator("#ops-home-open_alerts").inner_text()
     sends = page.locator("#ops-home-next_report_sends").inner_text()
-    assert "Daily sales" in sends and "Platform end of day" in sends
+    assert "Daily sales" in sends
+    assert "Platform end of day" in sends
     assert_fits_viewport(page)
     assert_accessible(page)
     if viewport == LAPTOP:
@@ -114,8 +149,12 @@ def test_the_admin_home_shows_a_person_only_what_they_may_open(page_for, make_us
     page = page_for(viewer, LAPTOP)
     page.goto("/admin/")
     assert page.locator("#ops-home-imports_by_day").is_visible()
-    for hidden in ("#ops-home-state", "#ops-home-open_alerts", "#ops-home-periodic_runs",
-                   "#ops-home-next_report_sends"):  # fmt: skip
+    for hidden in (
+        "#ops-home-state",
+        "#ops-home-open_alerts",
+        "#ops-home-periodic_runs",
+        "#ops-home-next_report_sends",
+    ):
         assert page.locator(hidden).count() == 0, hidden
     assert "import #4812" not in page.inner_text("#content")
     assert_accessible(page)

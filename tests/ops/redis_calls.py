@@ -32,7 +32,8 @@ def redis_calls() -> Iterator[RedisCalls]:
 
     def counting(self, command, check_health=True):
         packed = b"".join(
-            (item.encode() if isinstance(item, str) else bytes(item)) for item in ([command] if isinstance(command, (bytes, str)) else command)
+            (item.encode() if isinstance(item, str) else bytes(item))
+            for item in ([command] if isinstance(command, (bytes, str)) else command)
         )
         calls.round_trips += 1
         calls.commands += [name.decode().upper() for name in _COMMAND.findall(packed)]

@@ -39,7 +39,9 @@ def test_dashboard_shows_queue_states_as_text_charts_alerts_and_failed_runs(
     client, ops_user, history, clean_redis, settings, django_assert_max_num_queries
 ):
     alert_raise(
-        kind="queue_no_worker", subject="workers", message="No worker consumes 1 of 4 queues: imports"
+        kind="queue_no_worker",
+        subject="workers",
+        message="No worker consumes 1 of 4 queues: imports",
     )
     TaskRun.objects.create(task_name="reporting.send_due", status="failed", queued_at=timezone.now(),
                            error="SMTPException: refused")  # fmt: skip

@@ -106,9 +106,9 @@ def test_stopped_queue_worker_opens_one_alert_for_that_queue_and_restart_resolve
         timeout=6 * INTERVAL,
         message="imports alerts resolved after the worker came back",
     )
-    assert set(
-        Alert.objects.filter(ours, id__gt=before_stop).values_list("status", flat=True)
-    ) == {"resolved"}
+    assert set(Alert.objects.filter(ours, id__gt=before_stop).values_list("status", flat=True)) == {
+        "resolved"
+    }
 
 
 def test_stopped_beat_opens_the_beat_alert_and_no_queue_alerts(

@@ -45,8 +45,13 @@ def platform(clean_redis, settings):
     state.client().set(state.BEAT_TICK, now)
     state.client().set(state.CHECKS_LAST, now)
     for queue in settings.PLATFORM_QUEUES:
-        heartbeat_record(queue=queue, celery_task_id=f"hb-{queue}", sent_at_ts=now - 0.05,
-                         started_at_ts=now, worker="w0@host")  # fmt: skip
+        heartbeat_record(
+            queue=queue,
+            celery_task_id=f"hb-{queue}",
+            sent_at_ts=now - 0.05,
+            started_at_ts=now,
+            worker="w0@host",
+        )
     register_workers(10)
     return clean_redis
 
@@ -84,7 +89,7 @@ def test_the_dashboard_reads_the_liveness_records_and_asks_no_worker(
     assert calls.round_trips == PAGE_ROUND_TRIPS, calls.commands
     html = response.content.decode()
     assert "Workers alive: 10" in html
-    assert "w9@host: imports" in html, html[html.find("ops-workers"):][:800]
+    assert "w9@host: imports" in html, html[html.find("ops-workers") :][:800]
     assert 'class="ops-state ops-green">GREEN</span>' in html
 
 
@@ -92,8 +97,9 @@ def test_the_admin_home_reads_state_in_a_fixed_budget(
     client, admin_user, platform, broadcasts, django_assert_max_num_queries
 ):
     client.force_login(admin_user)
-    response, calls = _measured(client, "/admin/", django_assert_max_num_queries,
-                                queries=HOME_QUERIES)  # fmt: skip
+    response, calls = _measured(
+        client, "/admin/", django_assert_max_num_queries, queries=HOME_QUERIES
+    )
     assert broadcasts.call_count == 0
     assert calls.round_trips == PAGE_ROUND_TRIPS, calls.commands
     assert 'id="ops-home-state"' in response.content.decode()
@@ -102,8 +108,9 @@ def test_the_admin_home_reads_state_in_a_fixed_budget(
 def test_readiness_is_one_query_and_one_redis_round_trip(
     client, platform, broadcasts, django_assert_max_num_queries
 ):
-    response, calls = _measured(client, "/health/ready/", django_assert_max_num_queries,
-                                queries=READY_QUERIES)  # fmt: skip
+    response, calls = _measured(
+        client, "/health/ready/", django_assert_max_num_queries, queries=READY_QUERIES
+    )
     assert response.json() == {"status": "ok"}
     assert broadcasts.call_count == 0
     assert calls.round_trips == READY_ROUND_TRIPS, calls.commands
@@ -116,8 +123,9 @@ def test_the_budget_does_not_grow_with_the_night(
     _a_busy_night(imports=40, runs=60, alerts=12, reports=6)
     client.force_login(admin_user)
     _measured(client, "/admin/", django_assert_max_num_queries, queries=HOME_QUERIES)
-    _measured(client, "/admin/ops/dashboard/", django_assert_max_num_queries,
-              queries=DASHBOARD_QUERIES)  # fmt: skip
+    _measured(
+        client, "/admin/ops/dashboard/", django_assert_max_num_queries, queries=DASHBOARD_QUERIES
+    )
 
 
 def _a_busy_night(*, imports, runs, alerts, reports):
@@ -129,19 +137,25 @@ def _a_busy_night(*, imports, runs, alerts, reports):
     )
     outcomes = ["succeeded", "failed", "skipped", "missed", "expired", "started"]
     TaskRun.objects.bulk_create(
-        TaskRun(task_name=f"team.task_{n % 5}", status=outcomes[n % 6],
-                queued_at=now - dt.timedelta(minutes=n))  # fmt: skip
+        TaskRun(
+            task_name=f"team.task_{n % 5}",
+            status=outcomes[n % 6],
+            queued_at=now - dt.timedelta(minutes=n),
+        )
         for n in range(runs)
     )
     for n in range(alerts):
-        alert_raise(kind="warehouse_sync_late", subject=f"site {n}", message="late",
-                    severity="amber")  # fmt: skip
+        alert_raise(
+            kind="warehouse_sync_late", subject=f"site {n}", message="late", severity="amber"
+        )
     crontab = CrontabSchedule.objects.create(minute="0", hour="18", timezone="Europe/Berlin")
     for n in range(reports):
-        task = PeriodicTask.objects.create(name=f"report {n}", task="reporting.send_report",
-                                           crontab=crontab)  # fmt: skip
-        ReportDefinition.objects.create(name=f"Report {n}", to_recipients="a@example.com",
-                                        periodic_task=task)  # fmt: skip
+        task = PeriodicTask.objects.create(
+            name=f"report {n}", task="reporting.send_report", crontab=crontab
+        )
+        ReportDefinition.objects.create(
+            name=f"Report {n}", to_recipients="a@example.com", periodic_task=task
+        )
     return jobs
 
 
@@ -151,18 +165,28 @@ def _a_busy_night(*, imports, runs, alerts, reports):
 def test_the_home_answers_did_the_night_go_well_with_links(client, admin_user, platform):
     today = timezone.now()
     yesterday = today - dt.timedelta(days=1)
-    for status, when in [("succeeded", today), ("succeeded", today), ("failed", today),
-                         ("running", today), ("partially_failed", yesterday)]:  # fmt: skip
+    for status, when in [
+        ("succeeded", today),
+        ("succeeded", today),
+        ("failed", today),
+        ("running", today),
+        ("partially_failed", yesterday),
+    ]:
         job = ImportJob.objects.create(dataset="products", status=status)
         ImportJob.objects.filter(id=job.id).update(created_at=when)
     TaskRun.objects.create(task_name="team.nightly", status="failed", queued_at=today)
     TaskRun.objects.create(task_name="team.nightly", status="succeeded", queued_at=yesterday)
     alert = alert_raise(kind="import_failed", subject="import #7", message="chunk 2 failed")
     crontab = CrontabSchedule.objects.create(minute="0", hour="18", timezone="Europe/Berlin")
-    task = PeriodicTask.objects.create(name="report: daily", task="reporting.send_report",
-                                       crontab=crontab)  # fmt: skip
-    ReportDefinition.objects.create(name="Daily sales", to_recipients="a@example.com",
-                                    timezone="Europe/Berlin", periodic_task=task)  # fmt: skip
+    task = PeriodicTask.objects.create(
+        name="report: daily", task="reporting.send_report", crontab=crontab
+    )
+    ReportDefinition.objects.create(
+        name="Daily sales",
+        to_recipients="a@example.com",
+        timezone="Europe/Berlin",
+        periodic_task=task,
+    )
     client.force_login(admin_user)
     html = client.get("/admin/").content.decode()
 
@@ -171,18 +195,25 @@ def test_the_home_answers_did_the_night_go_well_with_links(client, admin_user, p
     assert f'href="/admin/ops/alert/{alert.id}/change/"' in html
     assert "Import failed: import #7" in html
     imports = _panel(html, "imports_by_day")
-    assert ">today</td><td><span class=\"ops-state ops-green\"><a href=\"/admin/batches/importjob/?status__in=succeeded&amp;created_at__gte=" in imports
-    assert ">2</a>" in imports and ">1</a>" in imports
+    assert (
+        '>today</td><td><span class="ops-state ops-green"><a href="/admin/batches/importjob/?status__in=succeeded&amp;created_at__gte='
+        in imports
+    )
+    assert ">2</a>" in imports
+    assert ">1</a>" in imports
     runs = _panel(html, "periodic_runs")
     assert "/admin/schedules/taskrun/?status__in=failed%2Cretried&amp;queued_at__gte=" in runs
     sends = _panel(html, "next_report_sends")
-    assert "Daily sales" in sends and "18:00 Europe/Berlin" in sends
+    assert "Daily sales" in sends
+    assert "18:00 Europe/Berlin" in sends
     # Each link answers, and lists what the count says.
     link = re.search(r'href="(/admin/batches/importjob/\?status__in=succeeded[^"]+)"', imports)
     listed = client.get(link.group(1).replace("&amp;", "&"))
     assert listed.status_code == 200
     listed_html = listed.content.decode()
-    assert "2 import jobs" in listed_html, listed_html[listed_html.find("result_list") - 300:][:1500]
+    assert "2 import jobs" in listed_html, listed_html[listed_html.find("result_list") - 300 :][
+        :1500
+    ]
 
 
 def _panel(html: str, name: str) -> str:
@@ -193,14 +224,32 @@ def _panel(html: str, name: str) -> str:
 @pytest.mark.parametrize(
     ("codenames", "shown", "hidden"),
     [
-        ((), [], ["ops-home-state", "open_alerts", "imports_by_day", "periodic_runs",
-                  "next_report_sends"]),  # fmt: skip
-        (("view_import",), ["imports_by_day"], ["ops-home-state", "open_alerts", "periodic_runs",
-                                                 "next_report_sends"]),  # fmt: skip
-        (("view_dashboard",), ["ops-home-state", "open_alerts"],
-         ["imports_by_day", "periodic_runs", "next_report_sends"]),  # fmt: skip
-        (("view_taskrun", "view_reportdefinition"), ["periodic_runs", "next_report_sends"],
-         ["ops-home-state", "open_alerts", "imports_by_day"]),  # fmt: skip
+        (
+            (),
+            [],
+            [
+                "ops-home-state",
+                "open_alerts",
+                "imports_by_day",
+                "periodic_runs",
+                "next_report_sends",
+            ],
+        ),
+        (
+            ("view_import",),
+            ["imports_by_day"],
+            ["ops-home-state", "open_alerts", "periodic_runs", "next_report_sends"],
+        ),
+        (
+            ("view_dashboard",),
+            ["ops-home-state", "open_alerts"],
+            ["imports_by_day", "periodic_runs", "next_report_sends"],
+        ),
+        (
+            ("view_taskrun", "view_reportdefinition"),
+            ["periodic_runs", "next_report_sends"],
+            ["ops-home-state", "open_alerts", "imports_by_day"],
+        ),
     ],
 )
 def test_a_person_sees_on_the_home_only_what_they_may_open(
