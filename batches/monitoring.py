@@ -21,7 +21,6 @@ from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, Metric
 
 from batches.models import ImportChunk, ImportJob
-from common.windows import counts_by_window, day_windows
 from ops import conditions, metrics, panels
 from ops.panels import Cell
 
@@ -137,7 +136,7 @@ def recent_import_failures(*, hours: int = 24, limit: int = 10) -> list[list[Cel
 
 
 # What the admin home counts for today and yesterday: (label, statuses, colour).
-IMPORT_OUTCOMES: list[tuple[str, tuple[str, ...], str]] = [
+IMPORT_OUTCOMES: list[panels.Outcome] = [
     ("done", (ImportJob.Status.SUCCEEDED,), "green"),
     ("running", (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING), ""),
     ("failed", (ImportJob.Status.FAILED, ImportJob.Status.PARTIALLY_FAILED), "red"),
@@ -147,20 +146,12 @@ IMPORT_OUTCOMES: list[tuple[str, tuple[str, ...], str]] = [
 def imports_by_day() -> list[list[Cell]]:
     """Today's and yesterday's imports by outcome for the admin home, each count linking
     to those imports (one grouped query)."""
-    windows = day_windows()
-    counts = counts_by_window(ImportJob.objects.all(), field="created_at", windows=windows)
-    changelist = reverse("admin:batches_importjob_changelist")
-    rows = []
-    for window in windows:
-        row = [Cell(window.label)]
-        for _label, statuses, colour in IMPORT_OUTCOMES:
-            number = sum(counts[window.label].get(status, 0) for status in statuses)
-            query = window.query("created_at", status__in=",".join(statuses))
-            row.append(
-                Cell(f"{number:,}", changelist + query if number else "", colour if number else "")
-            )
-        rows.append(row)
-    return rows
+    return panels.outcomes_by_day(
+        ImportJob.objects.all(),
+        field="created_at",
+        outcomes=IMPORT_OUTCOMES,
+        changelist=reverse("admin:batches_importjob_changelist"),
+    )
 
 
 def import_row_metrics() -> Iterable[Metric]:

@@ -36,20 +36,13 @@ import django  # noqa: E402
 
 django.setup()
 
-import datetime as dt  # noqa: E402
 
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.utils import timezone  # noqa: E402
-from django_celery_beat.models import CrontabSchedule, PeriodicTask  # noqa: E402
 
-from batches.models import ImportJob  # noqa: E402
-from ops import recovery, state  # noqa: E402
-from ops.services import alert_raise, heartbeat_record  # noqa: E402
-from reporting.models import ReportDefinition  # noqa: E402
-from schedules.models import TaskRun  # noqa: E402
+from tests.ops.live_state import busy_night_write, platform_running  # noqa: E402
 from tests.ops.redis_calls import redis_calls  # noqa: E402
 
 # (url, signed in): readiness is measured as a probe asks it, anonymously.
@@ -61,59 +54,8 @@ VIEWS = {
 
 
 def prepare(*, workers: int, night: int) -> None:
-    now = state.now_ts()
-    client = state.client()
-    client.set(state.BEAT_TICK, now)
-    client.set(state.CHECKS_LAST, now)
-    queues = list(settings.PLATFORM_QUEUES)
-    for queue in queues:
-        heartbeat_record(
-            queue=queue,
-            celery_task_id=f"bench-hb-{queue}-{now}",
-            sent_at_ts=now - 0.05,
-            started_at_ts=now,
-            worker="bench@host",
-        )
-    for n in range(workers):
-        recovery.worker_instance_record(
-            instance=f"bench{n}@host:{n}:bench",
-            hostname=f"bench{n}@host",
-            queues=[queues[n % len(queues)]],
-            since=now,
-        )
-    stamp = timezone.now()
-    statuses = ["succeeded", "running", "failed", "partially_failed"]
-    ImportJob.objects.bulk_create(
-        ImportJob(dataset="products", status=statuses[n % 4], original_name=f"bench{n}.csv")
-        for n in range(night)
-    )
-    outcomes = ["succeeded", "failed", "skipped", "missed", "expired", "started"]
-    TaskRun.objects.bulk_create(
-        TaskRun(
-            task_name=f"bench.task_{n % 5}",
-            status=outcomes[n % 6],
-            queued_at=stamp - dt.timedelta(minutes=n),
-        )
-        for n in range(night)
-    )
-    for n in range(min(night, 12)):
-        alert_raise(kind="bench_late", subject=f"site {n}", message="late", severity="amber")
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute="0",
-        hour="18",
-        day_of_week="*",
-        day_of_month="*",
-        month_of_year="*",
-        timezone="Europe/Berlin",
-    )
-    for n in range(min(night, 8)):
-        task, _ = PeriodicTask.objects.get_or_create(
-            name=f"bench report {n}", defaults={"task": "reporting.send_report", "crontab": crontab}
-        )
-        ReportDefinition.objects.get_or_create(
-            name=f"Bench report {n}",
-            defaults={"to_recipients": "bench@example.com", "periodic_task": task},
-        )
+    platform_running(workers=workers)
+    busy_night_write(imports=night, runs=night, alerts=min(night, 12), reports=min(night, 8))
 
 
 def measure(client: Client, url: str, *, views: int) -> dict[str, float]:

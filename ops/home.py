@@ -17,7 +17,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from common.display import duration_display, span_display
-from common.windows import counts_by_window, day_windows
 from ops import panels
 from ops.conditions import GREEN, PlatformStatus, platform_status
 from ops.models import Alert
@@ -27,7 +26,7 @@ from schedules.models import TaskRun
 OPEN_ALERTS_SHOWN = 8
 # Periodic run outcomes, in the order the home page shows them; "running" counts the
 # queued and started runs, "failed" the retried ones as well.
-RUN_OUTCOMES: list[tuple[str, tuple[str, ...], str]] = [
+RUN_OUTCOMES: list[panels.Outcome] = [
     ("succeeded", (TaskRun.Status.SUCCEEDED,), GREEN),
     ("failed", (TaskRun.Status.FAILED, TaskRun.Status.RETRIED), "red"),
     ("skipped", (TaskRun.Status.SKIPPED, TaskRun.Status.WAITING), ""),
@@ -108,20 +107,12 @@ def open_alert_rows() -> list[list[Cell]]:
 
 def periodic_run_rows() -> list[list[Cell]]:
     """Today's and yesterday's periodic runs by outcome, each count linking to those runs."""
-    windows = day_windows()
-    counts = counts_by_window(TaskRun.objects.all(), field="queued_at", windows=windows)
-    changelist = reverse("admin:schedules_taskrun_changelist")
-    rows = []
-    for window in windows:
-        row = [Cell(window.label)]
-        for _label, statuses, colour in RUN_OUTCOMES:
-            number = sum(counts[window.label].get(status, 0) for status in statuses)
-            query = window.query("queued_at", status__in=",".join(statuses))
-            row.append(
-                Cell(f"{number:,}", changelist + query if number else "", colour if number else "")
-            )
-        rows.append(row)
-    return rows
+    return panels.outcomes_by_day(
+        TaskRun.objects.all(),
+        field="queued_at",
+        outcomes=RUN_OUTCOMES,
+        changelist=reverse("admin:schedules_taskrun_changelist"),
+    )
 
 
 def home_context(*, user: Any) -> dict[str, Any]:

@@ -13,6 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from django.db.models import QuerySet
+
+from common.windows import counts_by_window, day_windows
+
 Place = Literal["dashboard", "home"]
 DASHBOARD: Literal["dashboard"] = "dashboard"
 HOME: Literal["home"] = "home"
@@ -24,6 +28,30 @@ class Cell:
     url: str = ""
     # "green" / "amber" / "red" marks the cell with its word and colour; empty: plain.
     state: str = ""
+
+
+# (column label, the statuses it counts, the colour of a count above 0)
+Outcome = tuple[str, tuple[str, ...], str]
+
+
+def outcomes_by_day(
+    queryset: QuerySet, *, field: str, outcomes: list[Outcome], changelist: str
+) -> list[list[Cell]]:
+    """Rows "today" and "yesterday" with the rows of `queryset` (by `field`) counted per
+    outcome, each count linking to `changelist` filtered to what it counts; one query."""
+    windows = day_windows()
+    counts = counts_by_window(queryset, field=field, windows=windows)
+    rows = []
+    for window in windows:
+        row = [Cell(window.label)]
+        for _label, statuses, colour in outcomes:
+            number = sum(counts[window.label].get(status, 0) for status in statuses)
+            query = window.query(field, status__in=",".join(statuses))
+            row.append(
+                Cell(f"{number:,}", changelist + query if number else "", colour if number else "")
+            )
+        rows.append(row)
+    return rows
 
 
 @dataclass

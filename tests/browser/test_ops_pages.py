@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from tests.browser.support import PHONE, assert_accessible, assert_fits_viewport, save_screenshot
+from tests.ops.live_state import platform_running
 
 pytestmark = pytest.mark.browser
 
@@ -30,30 +31,12 @@ def night(transactional_db, clean_redis):
     from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
     from batches.models import ImportJob
-    from ops import recovery, state
-    from ops.services import alert_raise, heartbeat_record
+    from ops.services import alert_raise
     from reporting.models import ReportDefinition
     from schedules.models import TaskRun
 
-    now_ts = state.now_ts()
-    state.client().set(state.BEAT_TICK, now_ts)
-    state.client().set(state.CHECKS_LAST, now_ts)
-    for queue in settings.PLATFORM_QUEUES:
-        heartbeat_record(
-            queue=queue,
-            celery_task_id=f"hb-{queue}",
-            sent_at_ts=now_ts - 0.04,
-            started_at_ts=now_ts,
-            worker="general@host",
-        )
-    recovery.worker_instance_record(
-        instance="general@host:1:a",
-        hostname="general@host",
-        queues=["default", "ops", "reports"],
-        since=now_ts,
-    )
-    recovery.worker_instance_record(
-        instance="imports@host:2:b", hostname="imports@host", queues=["imports"], since=now_ts
+    platform_running(
+        workers={"general@host": ["default", "ops", "reports"], "imports@host": ["imports"]}
     )
 
     now = timezone.now()

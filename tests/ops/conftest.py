@@ -35,24 +35,3 @@ def ops_env():
 @pytest.fixture
 def heartbeat_schedules_in_db(transactional_db):
     default_schedules_sync(entries=heartbeat_schedules(interval=INTERVAL))
-
-
-def register_workers(count: int, *, queues=None, first: int = 0) -> list[str]:
-    """Liveness records of `count` workers, as each worker's liveness thread writes them;
-    worker n (from `first`) consumes queue n (round robin), or every queue in `queues`."""
-    from django.conf import settings
-
-    from ops import recovery, state
-
-    platform = list(settings.PLATFORM_QUEUES)
-    instances = []
-    for n in range(first, first + count):
-        instance = f"w{n}@host:{1000 + n}:0000000{n}"
-        recovery.worker_instance_record(
-            instance=instance,
-            hostname=f"w{n}@host",
-            queues=list(queues) if queues else [platform[n % len(platform)]],
-            since=state.now_ts(),
-        )
-        instances.append(instance)
-    return instances

@@ -16,7 +16,7 @@ from ops.conditions import platform_status
 from ops.models import Alert
 from ops.services import alert_raise, alerts_resolve_by_hand, heartbeat_record, ops_checks_run
 
-from .conftest import register_workers
+from .live_state import register_workers
 
 
 def _check(**kwargs):

@@ -16,11 +16,11 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from batches.models import ImportJob
 from ops import state
 from ops.models import Alert
-from ops.services import alert_raise, heartbeat_record
+from ops.services import alert_raise
 from reporting.models import ReportDefinition
 from schedules.models import TaskRun
 
-from .conftest import register_workers
+from .live_state import busy_night_write, platform_running
 from .redis_calls import redis_calls
 
 pytestmark = pytest.mark.django_db
@@ -39,20 +39,9 @@ READY_ROUND_TRIPS = 1
 
 
 @pytest.fixture
-def platform(clean_redis, settings):
+def platform(clean_redis):
     """Beat ticking, every queue's heartbeat fresh, the checks just run, 10 workers alive."""
-    now = state.now_ts()
-    state.client().set(state.BEAT_TICK, now)
-    state.client().set(state.CHECKS_LAST, now)
-    for queue in settings.PLATFORM_QUEUES:
-        heartbeat_record(
-            queue=queue,
-            celery_task_id=f"hb-{queue}",
-            sent_at_ts=now - 0.05,
-            started_at_ts=now,
-            worker="w0@host",
-        )
-    register_workers(10)
+    platform_running(workers=10)
     return clean_redis
 
 
@@ -120,43 +109,12 @@ def test_the_budget_does_not_grow_with_the_night(
     client, admin_user, platform, django_assert_max_num_queries
 ):
     """Many imports, runs, alerts and reports: the same number of queries (no N+1)."""
-    _a_busy_night(imports=40, runs=60, alerts=12, reports=6)
+    busy_night_write(imports=40, runs=60, alerts=12, reports=6)
     client.force_login(admin_user)
     _measured(client, "/admin/", django_assert_max_num_queries, queries=HOME_QUERIES)
     _measured(
         client, "/admin/ops/dashboard/", django_assert_max_num_queries, queries=DASHBOARD_QUERIES
     )
-
-
-def _a_busy_night(*, imports, runs, alerts, reports):
-    now = timezone.now()
-    statuses = ["succeeded", "running", "failed", "partially_failed"]
-    jobs = ImportJob.objects.bulk_create(
-        ImportJob(dataset="products", status=statuses[n % 4], original_name=f"f{n}.csv")
-        for n in range(imports)
-    )
-    outcomes = ["succeeded", "failed", "skipped", "missed", "expired", "started"]
-    TaskRun.objects.bulk_create(
-        TaskRun(
-            task_name=f"team.task_{n % 5}",
-            status=outcomes[n % 6],
-            queued_at=now - dt.timedelta(minutes=n),
-        )
-        for n in range(runs)
-    )
-    for n in range(alerts):
-        alert_raise(
-            kind="warehouse_sync_late", subject=f"site {n}", message="late", severity="amber"
-        )
-    crontab = CrontabSchedule.objects.create(minute="0", hour="18", timezone="Europe/Berlin")
-    for n in range(reports):
-        task = PeriodicTask.objects.create(
-            name=f"report {n}", task="reporting.send_report", crontab=crontab
-        )
-        ReportDefinition.objects.create(
-            name=f"Report {n}", to_recipients="a@example.com", periodic_task=task
-        )
-    return jobs
 
 
 # --- what the home says, and to whom ------------------------------------------------------

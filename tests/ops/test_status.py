@@ -13,7 +13,7 @@ from ops.models import Alert, QueueSample
 from ops.probes import queue_depths
 from ops.services import heartbeat_record, ops_checks_run
 
-from .conftest import register_workers
+from .live_state import register_workers
 
 
 def _fresh_heartbeats(queues=("default", "imports", "reports", "ops"), latency=0.05):
