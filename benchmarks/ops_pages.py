@@ -7,8 +7,8 @@ with 4 queues and 10 workers registered, and what each asks the database and Red
 
 Use a migrated scratch database and a Redis database of your own: the script writes a
 night of activity (imports, periodic runs, alerts, report definitions: `--night`
-rows of each), a superuser `bench-pages`, fresh heartbeats and the liveness records of
-`--workers` workers, and removes none of it. Each view is requested through Django's
+rows of each, added at every run), a superuser `bench-pages`, fresh heartbeats and the
+liveness records of `--workers` workers (it empties the `ops:` keys first). Each view is requested through Django's
 test client (the whole request: middleware, session, templates) once to warm up, then
 `--views` times; the median and the 90th percentile are printed with the queries and
 Redis round trips of one request. No worker process is needed: the pages read what
@@ -42,6 +42,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
+from ops import state  # noqa: E402
 from tests.ops.live_state import busy_night_write, platform_running  # noqa: E402
 from tests.ops.redis_calls import redis_calls  # noqa: E402
 
@@ -54,6 +55,11 @@ VIEWS = {
 
 
 def prepare(*, workers: int, night: int) -> None:
+    # Exactly `workers` workers: forget the ops keys (workers, heartbeats) of earlier runs.
+    client = state.client()
+    stale = list(client.scan_iter(match=state.PREFIX + "*", count=1000))
+    if stale:
+        client.delete(*stale)
     platform_running(workers=workers)
     busy_night_write(imports=night, runs=night, alerts=min(night, 12), reports=min(night, 8))
 
