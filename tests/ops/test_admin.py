@@ -56,7 +56,7 @@ def test_dashboard_shows_queue_states_as_text_charts_alerts_and_failed_runs(
     assert html.count('class="ops-chart"') == 8, "a latency and a depth chart per queue"
     assert "latency: highest" in html
     assert "No worker consumes 1 of 4 queues: imports" in html
-    assert "No worker on the queue <code>queue_no_worker</code>" in html
+    assert "Queues without a worker <code>queue_no_worker</code>" in html
     assert "SMTPException: refused" in html
     assert "cdn" not in html.lower()
 

@@ -267,3 +267,12 @@ def test_redis_unreachable_is_one_alert_that_resolves_when_it_answers(platform, 
     assert alert.status == "resolved"
     assert not Alert.objects.filter(status="open").exists()
     assert "It lasted " in mail.outbox[1].body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_checks_loop_runs_without_its_lock_when_redis_is_down(platform, settings):
+    from ops.runner import ChecksLoop
+
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    assert ChecksLoop(owner="test", interval=1).tick() is True
+    assert Alert.objects.filter(kind="redis_unreachable", status="open").count() == 1
