@@ -16,27 +16,10 @@ from django.conf import settings
 from ops import recovery, state
 
 
-def queue_depths(*, queues: list[str]) -> dict[str, int]:
-    """Messages waiting in Redis per queue, priority sub-lists included; one round trip."""
-    pipe = state.client().pipeline(transaction=False)
-    for queue in queues:
-        for key in state.queue_list_keys(queue):
-            pipe.llen(key)
-    lengths = iter(pipe.execute())
-    return {queue: sum(next(lengths) for _ in state.queue_list_keys(queue)) for queue in queues}
-
-
-def workers_by_queue() -> dict[str, list[str]]:
-    """{worker node name: [queues it consumes]} of the workers alive now.
-
-    Read from the liveness records every worker refreshes (`ops.recovery`), not by
-    asking the workers over the broker: no broadcast, no waiting for replies.
-    """
-    return _workers_by_queue(recovery.workers_alive())
-
-
-def _workers_by_queue(alive: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
-    # A restarted worker can briefly have two instances under one node name.
+def workers_by_queue(alive: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """{node name: [queues it consumes]} of the live worker instances `alive`
+    (`recovery.workers_alive()`); a restarted worker can briefly have two instances
+    under one node name."""
     by_host: dict[str, set[str]] = {}
     for info in alive.values():
         by_host.setdefault(info["hostname"], set()).update(info["queues"])
@@ -80,35 +63,15 @@ def readings(*, queues: list[str], now_ts: float | None = None) -> Readings:
         beat=_beat(tick, now_ts=now_ts),
         depths=depths,
         heartbeats=heartbeats,
-        workers=_workers_by_queue(alive),
+        workers=workers_by_queue(alive),
         checks_last_ts=float(checks_last) if checks_last else None,
     )
-
-
-def heartbeat_state(*, queues: list[str]) -> dict[str, dict[str, Any]]:
-    """{queue: {"last": {started_at, latency, worker} | None, "outstanding_sent_at": ts | None}}."""
-    pipe = state.client().pipeline(transaction=False)
-    for queue in queues:
-        pipe.get(state.heartbeat_last_key(queue))
-        pipe.get(state.heartbeat_outstanding_key(queue))
-    values = iter(pipe.execute())
-    result = {}
-    for queue in queues:
-        result[queue] = _heartbeat(last=next(values), outstanding=next(values))
-    return result
-
-
-def _heartbeat(*, last: str | None, outstanding: str | None) -> dict[str, Any]:
-    return {
-        "last": json.loads(last) if last else None,
-        "outstanding_sent_at": float(outstanding) if outstanding else None,
-    }
 
 
 def beat_and_heartbeats(
     *, queues: list[str], now_ts: float
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """beat_status() and heartbeat_state() in one pipelined round trip."""
+    """Beat's tick and every queue's heartbeat, in one pipelined round trip (readiness)."""
     pipe = state.client().pipeline(transaction=False)
     pipe.get(state.BEAT_TICK)
     for queue in queues:
@@ -121,12 +84,6 @@ def beat_and_heartbeats(
     }
 
 
-def beat_status(*, now_ts: float | None = None) -> dict[str, Any]:
-    """Beat's last tick (its last heartbeat send), its age and whether that is fresh."""
-    now_ts = state.now_ts() if now_ts is None else now_ts
-    return _beat(state.client().get(state.BEAT_TICK), now_ts=now_ts)
-
-
 def _beat(tick: str | bytes | None, *, now_ts: float) -> dict[str, Any]:
     age = now_ts - float(tick) if tick else None
     ok = age is not None and age <= settings.OPS_BEAT_STALE_AFTER
@@ -135,4 +92,11 @@ def _beat(tick: str | bytes | None, *, now_ts: float) -> dict[str, Any]:
         "last_tick_at": datetime.fromtimestamp(float(tick), tz=UTC) if tick else None,
         "age": age,
         "stale_after": settings.OPS_BEAT_STALE_AFTER,
+    }
+
+
+def _heartbeat(*, last: str | None, outstanding: str | None) -> dict[str, Any]:
+    return {
+        "last": json.loads(last) if last else None,
+        "outstanding_sent_at": float(outstanding) if outstanding else None,
     }

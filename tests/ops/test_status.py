@@ -10,7 +10,7 @@ from batches.models import ImportJob
 from ops import state
 from ops.conditions import platform_status, queue_thresholds
 from ops.models import Alert, QueueSample
-from ops.probes import queue_depths
+from ops.probes import readings
 from ops.services import heartbeat_record, ops_checks_run
 
 from .live_state import register_workers
@@ -33,7 +33,7 @@ def test_depth_counts_the_priority_sub_lists_kombu_keeps(clean_redis, settings):
     clean_redis.rpush("imports", "a", "b")
     clean_redis.rpush("imports\x06\x166", "c")
     clean_redis.rpush("reports\x06\x169", "d")
-    assert queue_depths(queues=["imports", "reports", "ops"]) == {
+    assert readings(queues=["imports", "reports", "ops"]).depths == {
         "imports": 3,
         "reports": 1,
         "ops": 0,
