@@ -276,3 +276,16 @@ def test_the_checks_loop_runs_without_its_lock_when_redis_is_down(platform, sett
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     assert ChecksLoop(owner="test", interval=1).tick() is True
     assert Alert.objects.filter(kind="redis_unreachable", status="open").count() == 1
+
+
+@pytest.mark.parametrize("url", ["/admin/", "/admin/ops/dashboard/"])
+def test_the_pages_say_redis_does_not_answer_instead_of_failing(
+    client, admin_user, platform, settings, url
+):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    client.force_login(admin_user)
+    response = client.get(url)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'class="ops-state ops-red">RED</span>' in html
+    assert "could not read Redis: ConnectionError" in html
