@@ -27,22 +27,16 @@ from ops.models import Alert, Heartbeat, QueueSample
 logger = logging.getLogger(__name__)
 
 
-def _notify(*, alert_id: int, event: str) -> None:
-    """Email ops and tell Sentry; runs after commit, in the process that saw the change.
-
-    Deliberately not a Celery task: the alert may be about the very queue the task
-    would wait in.
-    """
-    alert = Alert.objects.select_related("resolved_by").filter(id=alert_id).first()
-    if alert is None:
-        return
-    verb = "RESOLVED" if event == "resolved" else f"OPEN {alert.severity.upper()}"
-    subject = f"[ops] {verb}: {alert.kind} {alert.subject}"
-    lines = [
-        f"{verb}: {alert.kind_label} ({alert.kind}) on {alert.subject}",
-        "",
-        alert.message,
-        "",
+def _email_body(alert: Alert, *, event: str, verb: str) -> str:
+    """What happened, the first step apart (opened), how long it lasted (resolved), and
+    absolute links to the alert and the dashboard."""
+    what, _, first_step = alert.message.partition(" First step: ")
+    lines = [f"{verb}: {alert.kind_label} ({alert.kind}) on {alert.subject}", ""]
+    if event == "resolved":
+        lines += [f"It was: {what}", ""]
+    else:
+        lines += [what, ""] + ([f"First step: {first_step}", ""] if first_step else [])
+    lines += [
         f"first seen {alert.first_seen_at:%Y-%m-%d %H:%M:%S %Z}, "
         f"last seen {alert.last_seen_at:%Y-%m-%d %H:%M:%S %Z}, "
         f"raised {alert.occurrences} time(s)"
@@ -60,7 +54,21 @@ def _notify(*, alert_id: int, event: str) -> None:
         f"The alert: {site_url(reverse('admin:ops_alert_change', args=[alert.id]))}",
         f"The ops dashboard: {site_url(reverse('admin:ops_dashboard_changelist'))}",
     ]
-    body = "\n".join(lines)
+    return "\n".join(lines)
+
+
+def _notify(*, alert_id: int, event: str) -> None:
+    """Email ops and tell Sentry; runs after commit, in the process that saw the change.
+
+    Deliberately not a Celery task: the alert may be about the very queue the task
+    would wait in.
+    """
+    alert = Alert.objects.select_related("resolved_by").filter(id=alert_id).first()
+    if alert is None:
+        return
+    verb = "RESOLVED" if event == "resolved" else f"OPEN {alert.severity.upper()}"
+    subject = f"[ops] {verb}: {alert.kind} {alert.subject}"
+    body = _email_body(alert, event=event, verb=verb)
     level: Literal["info", "error", "warning"] = (
         "info" if event == "resolved" else ("error" if alert.severity == "red" else "warning")
     )

@@ -118,7 +118,10 @@ def test_every_worker_gone_is_one_alert_naming_every_queue_and_resolves_when_one
     assert not Alert.objects.filter(status="open", subject__in=settings.PLATFORM_QUEUES).exists()
     [opened] = mail.outbox
     assert opened.subject == "[ops] OPEN RED: queue_no_worker workers"
-    assert "celery -A config worker -Q default,imports,reports,ops -l INFO" in opened.body
+    assert (
+        "\n\nFirst step: start a worker for them: "
+        "`celery -A config worker -Q default,imports,reports,ops -l INFO`.\n" in opened.body
+    )
     assert f"https://batch.example.com/admin/ops/alert/{alert.id}/change/" in opened.body
     assert "https://batch.example.com/admin/ops/dashboard/" in opened.body
 
@@ -127,6 +130,8 @@ def test_every_worker_gone_is_one_alert_naming_every_queue_and_resolves_when_one
     assert not _open("queue_no_worker").exists()
     resolved = mail.outbox[1]
     assert resolved.subject == "[ops] RESOLVED: queue_no_worker workers"
+    assert "It was: No worker is running: no queue (default, imports" in resolved.body
+    assert "First step" not in resolved.body
     assert "It lasted " in resolved.body
     assert "Its condition cleared." in resolved.body
 
