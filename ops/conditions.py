@@ -1,7 +1,9 @@
 """Conditions: the rules that turn probe readings into alert conditions, with their texts.
 
 `platform_status()` evaluates every rule and writes nothing; `ops.services.ops_checks_run`
-turns its conditions into alerts. Rules about the queues and beat are built in. Apps
+turns its conditions into alerts. Rules about Redis, beat, the workers and the queues
+are built in; a cause that hits several queues (no worker, Redis down) is one condition
+listing them, so one incident is one alert. Apps
 above ops add their own with `register(kind=..., evaluate=...)` from their
 `AppConfig.ready()` (batches registers `import_stalled`): ops never imports them.
 """
