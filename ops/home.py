@@ -16,7 +16,7 @@ from typing import Any
 from django.urls import reverse
 from django.utils import timezone
 
-from common.display import duration_display, span_display
+from common.display import span_display
 from ops import panels
 from ops.conditions import GREEN, PlatformStatus, platform_status
 from ops.models import Alert
@@ -46,13 +46,14 @@ class OverallState:
 
 
 def status_reasons(status: PlatformStatus, *, limit: int = 6) -> list[str]:
-    """What keeps the state from green, in words, worst first."""
-    reasons = [f"{error}" for error in status.errors]
+    """What keeps the state from green, in words: what could not be read, stale checks,
+    the queues not green, beat, the open alerts."""
+    reasons = list(status.errors)
     if status.checks_stale:
         reasons.append(
             "the checks have not run "
             + (
-                f"for {duration_display(status.checked_at - status.checks_last_at)}"
+                f"for {span_display(status.checked_at - status.checks_last_at)}"
                 if status.checks_last_at
                 else "yet"
             )
@@ -61,7 +62,7 @@ def status_reasons(status: PlatformStatus, *, limit: int = 6) -> list[str]:
     for queue in status.queues:
         if queue.state != GREEN:
             reasons.append(f"queue {queue.name}: {'; '.join(queue.reasons)}")
-    if not status.beat.get("ok") and status.beat.get("ok") is not None:
+    if status.beat.get("ok") is False:
         reasons.append("beat is not ticking")
     open_count = len(status.open_alerts)
     if open_count:
@@ -79,7 +80,7 @@ def overall_state(*, user: Any) -> OverallState | None:
         reasons=status_reasons(status),
         checked_at=status.checked_at,
         checks_text=(
-            f"alerts checked {duration_display(status.checked_at - status.checks_last_at)} ago"
+            f"alerts checked {span_display(status.checked_at - status.checks_last_at)} ago"
             if status.checks_last_at
             else "the checks have not run yet"
         ),
