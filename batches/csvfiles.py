@@ -23,6 +23,8 @@ import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from batches.filekinds import not_text_reason
+
 SAMPLE_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
 # Bytes read from a UTF-16/32 file per step of its conversion to UTF-8.
@@ -279,6 +281,8 @@ def inspect_file(
     if not sample.strip():
         raise ImportFileError("the file is empty" if not sample else "the file has no rows")
     wide = wide_encoding(sample, encoding)
+    if wide is None and (reason := not_text_reason(sample)):
+        raise ImportFileError(reason)
     if wide is not None:
         # job_create stores UTF-16/32 files converted to UTF-8; one still stored as such
         # did not convert, and the conversion says where.
@@ -286,11 +290,6 @@ def inspect_file(
         raise ImportFileError(
             f"the file is {wide.label}; it is read after conversion to UTF-8, "
             f"which imports do when they store it"
-        )
-    nul = sample.find(b"\x00")
-    if nul >= 0:
-        raise ImportFileError(
-            f"this is not a CSV text file (binary content: a NUL byte at byte {nul})"
         )
     codec = _normalise_encoding(encoding)
     start = 0

@@ -4,6 +4,7 @@ from django import forms
 from django.conf import settings
 
 from batches import registry
+from batches.filekinds import read_head
 from batches.models import ImportJob
 from batches.services.uploads import ImportRejected, upload_check
 
@@ -41,7 +42,12 @@ class UploadForm(forms.Form):
     def clean_file(self):
         upload = self.cleaned_data["file"]
         try:
-            upload_check(name=upload.name, size=upload.size)
+            upload_check(
+                name=upload.name,
+                size=upload.size,
+                head=read_head(upload),
+                encoding=self.data.get("encoding", ""),
+            )
         except ImportRejected as exc:
             raise forms.ValidationError(str(exc)) from None
         return upload

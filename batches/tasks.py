@@ -75,7 +75,13 @@ def import_chunk(self, chunk_id: int, phase: str = "write") -> dict:
                 factor=1, retries=self.request.retries, maximum=120, full_jitter=True
             )
             logger.warning("chunk %s: %s; retrying in %ss", chunk_id, exc, countdown)
-            chunk_delivery_end(chunk_id=chunk_id)  # ended alive: not a poison delivery
+            try:
+                chunk_delivery_end(chunk_id=chunk_id)  # ended alive: not a poison delivery
+            except RETRYABLE:
+                # The database is still going away (a restart takes seconds): scheduling
+                # the retry matters more than the counter, which then counts this
+                # delivery once towards the poison limit.
+                logger.warning("chunk %s: delivery count not reset; retrying anyway", chunk_id)
             raise self.retry(exc=exc, countdown=countdown) from exc
         logger.exception(
             "chunk %s failed for good after %s retries", chunk_id, self.request.retries

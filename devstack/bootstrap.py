@@ -238,7 +238,7 @@ def _install_resolution(cell: Cell, interpreter: str, venv: Path) -> None:
     """Resolve pyproject.toml's ranges at their lowest or newest (dev tools stay as
     locked, so a cell tests our ranges, not the linters'), write the pins with hashes
     next to the venv, install exactly those."""
-    pins = venv.with_suffix(".txt")
+    pins = venv.parent / f"{venv.name}.txt"
     venv.parent.mkdir(parents=True, exist_ok=True)
     env = uv_environment()
     command = [uv(), "pip", "compile", "pyproject.toml", "--extra", "embedded",

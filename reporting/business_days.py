@@ -22,15 +22,34 @@ from reporting.models import WEEKDAY_CHOICES, ReportDefinition
 WEEKDAY_NAMES = dict(WEEKDAY_CHOICES)
 
 
+def holiday_language() -> str:
+    """The platform's language in the holidays package's spelling ("en-us" -> "en_US").
+
+    Named on purpose: left unset, holidays names a country's holidays in the country's
+    own language or the process locale, which differ between releases and machines
+    ("Erster Weihnachtstag" instead of "Christmas Day"). A language a country has no
+    translation for falls back to the country's own."""
+    language, _, region = settings.LANGUAGE_CODE.partition("-")
+    return f"{language}_{region.upper()}" if region else language
+
+
+def holiday_calendar(country: str, subdivision: str, year: int) -> holidays.HolidayBase:
+    return _holiday_calendar(country, subdivision, year, holiday_language())
+
+
 @functools.lru_cache(maxsize=64)
-def _holiday_calendar(country: str, subdivision: str, year: int) -> holidays.HolidayBase:
-    return holidays.country_holidays(country, subdiv=subdivision or None, years=year)
+def _holiday_calendar(
+    country: str, subdivision: str, year: int, language: str
+) -> holidays.HolidayBase:
+    return holidays.country_holidays(
+        country, subdiv=subdivision or None, years=year, language=language
+    )
 
 
 def holiday_name(*, definition: ReportDefinition, day: dt.date) -> str | None:
     if not definition.holiday_country:
         return None
-    calendar = _holiday_calendar(
+    calendar = holiday_calendar(
         definition.holiday_country, definition.holiday_subdivision, day.year
     )
     return calendar.get(day)

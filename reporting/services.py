@@ -199,18 +199,36 @@ def report_scheduled_trigger(*, definition_id: int, now: dt.datetime) -> ReportR
         logger.info("report definition %s is gone or disabled; nothing sent", definition_id)
         return None
     business_date = business_date_at(definition=definition, at=now)
+    run, _, why_not = report_scheduled_run_for_day(
+        definition=definition, business_date=business_date
+    )
+    if run is None:
+        logger.info("report %s: %s is %s; nothing sent", definition, business_date, why_not)
+        return None
+    if run.status == ReportRun.Status.PENDING:
+        _enqueue_delivery(run_id=run.pk)
+    return run
+
+
+@transaction.atomic
+def report_scheduled_run_for_day(
+    *, definition: ReportDefinition, business_date: dt.date
+) -> tuple[ReportRun | None, bool, str]:
+    """The date's scheduled run as the schedule makes it: (run, created, why not).
+
+    A day that is not one of the definition's weekdays has no run (None and the reason);
+    a holiday gets a `skipped` run saying which. Shared by beat's trigger and
+    `manage.py send_report`, so the command sends on the days the schedule does.
+    """
     verdict = business_day_verdict(definition=definition, day=business_date)
     if not verdict.is_business_day and not verdict.is_holiday:
-        logger.info("report %s: %s is %s; nothing sent", definition, business_date, verdict.reason)
-        return None
-    run, _ = report_scheduled_run_get_or_create(
+        return None, False, verdict.reason
+    run, created = report_scheduled_run_get_or_create(
         definition=definition,
         business_date=business_date,
         skip_reason="" if verdict.is_business_day else verdict.reason,
     )
-    if run.status == ReportRun.Status.PENDING:
-        _enqueue_delivery(run_id=run.pk)
-    return run
+    return run, created, ""
 
 
 @transaction.atomic

@@ -1,30 +1,63 @@
-"""Reads for schedules: periodic tasks with their last run, registered tasks, overlap
+"""Reads for schedules: the recent runs of periodic tasks, registered tasks, overlap
 policies and lock holders."""
 
 from __future__ import annotations
 
 import inspect
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from celery import current_app
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import OuterRef, QuerySet
+from django.db.models.functions import JSONObject
 from django_celery_beat.models import PeriodicTask
 
 from schedules.locks import lock_holder_read, lock_key
 from schedules.models import ScheduleOptions, TaskRun
 
+RUN_STRIP_LENGTH = 20
 
-def periodic_tasks_with_last_run(queryset: QuerySet[PeriodicTask]) -> QuerySet[PeriodicTask]:
-    """Annotate last status and duration in the same query (index periodic_task, -queued_at)."""
-    latest = TaskRun.objects.filter(periodic_task=OuterRef("pk")).order_by("-queued_at", "-id")
-    return queryset.select_related(
-        "interval", "crontab", "solar", "clocked", "schedule_options"
-    ).annotate(
-        last_run_status=Subquery(latest.values("status")[:1]),
-        last_run_duration=Subquery(latest.values("duration")[:1]),
-        last_run_queued_at=Subquery(latest.values("queued_at")[:1]),
+
+@dataclass(frozen=True)
+class RunMark:
+    """One run in a periodic task's strip of recent runs."""
+
+    id: int
+    status: str
+    queued_at: datetime | None
+
+
+def periodic_tasks_with_recent_runs(
+    queryset: QuerySet[PeriodicTask], *, limit: int = RUN_STRIP_LENGTH
+) -> QuerySet[PeriodicTask]:
+    """Each task with its last `limit` runs, in the query that loads the tasks.
+
+    `ARRAY(SELECT ... ORDER BY queued_at DESC LIMIT n)` per task reads its newest runs
+    from the (periodic_task, -queued_at) index and stops at `limit`: the page costs the
+    queries it did before the strips, whatever the history holds.
+    """
+    runs = (
+        TaskRun.objects.filter(periodic_task=OuterRef("pk"))
+        .order_by("-queued_at", "-id")
+        .values(mark=JSONObject(id="id", status="status", queued_at="queued_at"))[:limit]
     )
+    return queryset.annotate(recent_run_marks=ArraySubquery(runs))
+
+
+def run_marks(periodic_task: PeriodicTask) -> list[RunMark]:
+    """The runs `periodic_tasks_with_recent_runs` loaded, oldest first."""
+    marks = getattr(periodic_task, "recent_run_marks", None) or []
+    return [
+        RunMark(
+            id=mark["id"],
+            status=mark["status"],
+            queued_at=datetime.fromisoformat(mark["queued_at"]) if mark["queued_at"] else None,
+        )
+        for mark in reversed(marks)
+    ]
 
 
 _task_modules_imported = False

@@ -26,6 +26,7 @@ from batches.csvfiles import (
     transcode_to_utf8,
     wide_encoding,
 )
+from batches.filekinds import not_text_reason
 from batches.models import ImportJob
 from batches.services.sending import plan_send
 from batches.services.transitions import job_mark_queued
@@ -37,12 +38,22 @@ class ImportRejected(ValueError):
     """The file was refused before any job ran (too big, wrong type, unknown dataset)."""
 
 
-def upload_check(*, name: str, size: int) -> None:
+def upload_check(*, name: str, size: int, head: bytes | None = None, encoding: str = "") -> None:
+    """Refuse a file before it is stored: too big, not text (by its first bytes, when
+    given: an image, an archive, a spreadsheet, ... named for what it is), not .csv."""
     limit = settings.IMPORT_MAX_UPLOAD_BYTES
     if size > limit:
         raise ImportRejected(
             f"{name}: the file is {size:,} bytes; the upload limit is {limit:,} bytes"
         )
+    if head is not None:
+        try:
+            wide = wide_encoding(head, encoding or None)
+        except ImportFileError:
+            wide = None  # a contradicting byte order mark: the preview says so
+        reason = None if wide is not None else not_text_reason(head)
+        if reason:
+            raise ImportRejected(f"{name}: {reason}")
     if not name.lower().endswith(ALLOWED_EXTENSIONS):
         allowed = ", ".join(ALLOWED_EXTENSIONS)
         raise ImportRejected(f"{name}: only CSV files can be imported ({allowed})")

@@ -1,13 +1,20 @@
-"""The periodic task list and change page: plain words, next runs, last run, overlap
-policy and lock, pause on failure, recent runs, and the actions pause, resume, run
-now and release the lock."""
+"""The periodic task list and change page: plain words, next runs, overlap policy and
+lock, pause on failure, the strip of recent runs, and the actions pause, resume, run
+now and release the lock.
+
+The list fits a 1366 px laptop screen: name, schedule, next run, enabled, overlap
+policy and a strip of the last runs. Catch-up policy, owner, durations and the
+lock live on the change page and in the filters."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django_celery_beat import admin as beat_admin
@@ -18,12 +25,19 @@ from schedules import selectors, timing
 from schedules.admin.base import AuditedAdminMixin, LabelledDateTimeMixin
 from schedules.forms import ValidatedPeriodicTaskForm
 from schedules.models import ScheduleOptions, TaskRun
+from schedules.selectors import RUN_STRIP_LENGTH, RunMark
 from schedules.services import actions
 
 OVERLAP_SHORT = {
     ScheduleOptions.Overlap.SKIP: "skip",
     ScheduleOptions.Overlap.QUEUE_ONE: "queue one",
     ScheduleOptions.Overlap.ALLOW: "allow (runs may overlap)",
+}
+# The list column: one or two words (the filter and the change page say more).
+OVERLAP_COLUMN = {
+    ScheduleOptions.Overlap.SKIP: "skip",
+    ScheduleOptions.Overlap.QUEUE_ONE: "queue one",
+    ScheduleOptions.Overlap.ALLOW: "allow",
 }
 
 
@@ -46,19 +60,67 @@ class OverlapPolicyFilter(admin.SimpleListFilter):
         return queryset.filter(chosen)
 
 
+# A run's status -> (outcome shown on its mark, CSS class). Waiting and queued runs
+# have not started; retried ones will run again.
+RUN_OUTCOMES = {
+    TaskRun.Status.SUCCEEDED: ("succeeded", "ok"),
+    TaskRun.Status.FAILED: ("failed", "failed"),
+    TaskRun.Status.SKIPPED: ("skipped", "skipped"),
+    TaskRun.Status.MISSED: ("missed", "missed"),
+    TaskRun.Status.EXPIRED: ("expired", "expired"),
+    TaskRun.Status.STARTED: ("running", "running"),
+    TaskRun.Status.QUEUED: ("queued", "queued"),
+    TaskRun.Status.WAITING: ("waiting", "queued"),
+    TaskRun.Status.RETRIED: ("retried", "retried"),
+}
+
+
+def run_strip_html(*, marks: list[RunMark], note: str = "") -> str:
+    """A strip of run marks, oldest first: each links to its run and says its outcome
+    and time (as a tooltip and as the link's accessible name)."""
+    items = []
+    for mark in marks:
+        outcome, css = RUN_OUTCOMES.get(mark.status, (mark.status, "queued"))
+        when = mark.queued_at
+        text = (
+            outcome
+            if when is None
+            else f"{outcome} {timezone.localtime(when):%Y-%m-%d %H:%M:%S %Z}"
+        )
+        url = reverse("admin:schedules_taskrun_change", args=[mark.id])
+        items.append((css, url, text, text))
+    strip = (
+        format_html(
+            '<ol class="run-strip" aria-label="last {} runs, oldest first">{}</ol>',
+            len(marks),
+            format_html_join(
+                "",
+                '<li><a class="run-mark run-{}" href="{}" title="{}" aria-label="{}"></a></li>',
+                items,
+            ),
+        )
+        if marks
+        else ""
+    )
+    note_html = format_html('<span class="run-note">{}</span>', note) if note else ""
+    return format_html('<span class="run-cell">{}{}</span>', strip, note_html)
+
+
 @admin.register(PeriodicTask)
 class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.PeriodicTaskAdmin):
     form = ValidatedPeriodicTaskForm
+    change_list_template = "schedules/periodictask_change_list.html"
+
+    class Media:
+        css = {"all": ("schedules/run_strip.css",)}
+
     list_display = (
         "name",
-        "enabled",
         "schedule_in_words",
         "next_run",
-        "last_status",
-        "last_duration",
-        "catch_up_policy",
+        "enabled",
         "overlap_policy",
-        "owner",
+        "last_runs",
     )
     list_filter = [
         "enabled",
@@ -76,6 +138,7 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
         "schedule_in_words",
         "next_five_runs",
         "lock_holder",
+        "last_runs",
         "recent_runs",
         "owner",
     )
@@ -113,7 +176,7 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
                 "classes": ("extrapretty", "wide"),
             },
         ),
-        ("Runs", {"fields": ("recent_runs",), "classes": ("extrapretty", "wide")}),
+        ("Runs", {"fields": ("last_runs", "recent_runs"), "classes": ("extrapretty", "wide")}),
         (
             "Execution options",
             {
@@ -132,7 +195,11 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
     )
 
     def get_queryset(self, request):
-        return selectors.periodic_tasks_with_last_run(super().get_queryset(request))
+        return selectors.periodic_tasks_with_recent_runs(
+            super()
+            .get_queryset(request)
+            .select_related("interval", "crontab", "solar", "clocked", "schedule_options")
+        )
 
     def schedule_options(self, form) -> dict:
         return {name: form.cleaned_data.get(name) for name in form.OPTION_FIELDS}
@@ -145,7 +212,13 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
     @admin.display(description="next run")
     def next_run(self, obj):
         runs = timing.periodic_task_next_runs(obj, count=1)
-        return f"{runs[0]:%Y-%m-%d %H:%M %Z}" if runs else "-"
+        if not runs:
+            return "-"
+        # Short within the week ("Tue 02:30 GMT"); the full date is the tooltip.
+        soon = runs[0] - timezone.now() < timedelta(days=6)
+        shown = f"{runs[0]:%a %H:%M %Z}" if soon else f"{runs[0]:%Y-%m-%d %H:%M %Z}"
+        return format_html('<time datetime="{}" title="{}">{}</time>', runs[0].isoformat(),
+                           f"{runs[0]:%A %Y-%m-%d %H:%M %Z}", shown)  # fmt: skip
 
     @admin.display(description="next five runs")
     def next_five_runs(self, obj):
@@ -161,21 +234,22 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
             ),
         )
 
-    @admin.display(description="last status", ordering="last_run_status")
-    def last_status(self, obj):
+    @admin.display(description=f"last {RUN_STRIP_LENGTH} runs")
+    def last_runs(self, obj):
+        if not obj.pk:
+            return "-"
+        marks = selectors.run_marks(obj)  # loaded with the task (get_queryset)
+        return run_strip_html(marks=marks, note=self._strip_note(obj, marks))
+
+    def _strip_note(self, obj, marks: list[RunMark]) -> str:
+        """A few words where the marks alone would mislead (kept on one line)."""
         options = self._options(obj)
         if options and options.paused_for_failures_at:
-            return f"paused after {options.pause_after_failures} failures in a row"
+            return f"paused after {options.pause_after_failures} failures"
         if obj.task in settings.SCHEDULES_HISTORY_EXCLUDE:
             # Quiet tasks (SCHEDULES_HISTORY_EXCLUDE) record failures and recoveries only.
-            if obj.last_run_status:
-                return f"{obj.last_run_status} (successes not recorded)"
-            return "no failure recorded (successes not recorded)"
-        return obj.last_run_status or "never run"
-
-    @admin.display(description="last duration", ordering="last_run_duration")
-    def last_duration(self, obj):
-        return duration_display(obj.last_run_duration)
+            return "failures only" if marks else "no failure recorded"
+        return "" if marks else "never run"
 
     def _options(self, obj) -> ScheduleOptions | None:
         try:
@@ -188,10 +262,13 @@ class PeriodicTaskAdmin(LabelledDateTimeMixin, AuditedAdminMixin, beat_admin.Per
         options = self._options(obj)
         return options.get_catch_up_display() if options else ScheduleOptions.CatchUp.RUN_ONCE.label
 
-    @admin.display(description="overlap policy")
+    @admin.display(description="overlap")
     def overlap_policy(self, obj):
         options = self._options(obj)
-        return OVERLAP_SHORT[options.overlap if options else ScheduleOptions.Overlap.SKIP]
+        policy = options.overlap if options else ScheduleOptions.Overlap.SKIP
+        return format_html(
+            '<span title="{}">{}</span>', OVERLAP_SHORT[policy], OVERLAP_COLUMN[policy]
+        )
 
     @admin.display(description="paused on failure")
     def failure_pause(self, obj):

@@ -85,7 +85,7 @@ def test_upload_over_the_limit_or_not_csv_is_refused_with_a_message(client, impo
 
     too_big = upload(client, (HEADER + "AAA,Alpha,X,,USA,1,2\n").encode())
     settings.IMPORT_MAX_UPLOAD_BYTES = 10_000
-    not_csv = upload(client, b"\x89PNG\r\n\x1a\n", name="photo.png")
+    not_csv = upload(client, b"iata,name\nAAA,Alpha\n", name="notes.docx")
 
     assert "the upload limit is 50 bytes" in too_big.content.decode()
     assert "only CSV files can be imported" in not_csv.content.decode()

@@ -167,7 +167,7 @@ def test_unknown_foreign_key_is_rejected_naming_the_value():
     [
         (b"", "the file is empty"),
         (HEADER.encode(), "the file has a header but no data rows"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "this is not a CSV text file (binary content"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "this is a PNG image, not a CSV file"),
     ],
     ids=["empty", "header-only", "binary"],
 )

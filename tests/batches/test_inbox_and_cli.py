@@ -176,7 +176,7 @@ def test_import_csv_exits_non_zero_when_the_import_fails(celery_worker, tmp_path
     assert "missing column 'latitude'" in err.getvalue()
 
 
-def test_import_csv_partial_failure_exits_2_and_writes_the_error_file(celery_worker, tmp_path):
+def test_import_csv_partial_failure_exits_3_and_writes_the_error_file(celery_worker, tmp_path):
     data = tmp_path / "airports.csv"
     data.write_text(
         "iata,name,city,state,country,latitude,longitude\n"
@@ -190,7 +190,7 @@ def test_import_csv_partial_failure_exits_2_and_writes_the_error_file(celery_wor
             stdout=io.StringIO(), stderr=io.StringIO(),
         )  # fmt: skip
 
-    assert exit_info.value.code == 2
+    assert exit_info.value.code == 3
     assert "row 3, column 'latitude': 'north' is not a number" in errors.read_text()
 
 

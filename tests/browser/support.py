@@ -8,8 +8,10 @@ from pathlib import Path
 from django.conf import settings
 
 SCREENSHOT_DIR = Path(settings.BASE_DIR) / "artifacts" / "screenshots"
+GUIDE_IMAGES_DIR = Path(settings.BASE_DIR) / "docs" / "guide" / "images"
 PASSWORD = "browser-test-password"
 DESKTOP = {"width": 1280, "height": 900}
+LAPTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
 # The overflow check tolerates a scrollbar's rounding, nothing more.
 OVERFLOW_TOLERANCE_PX = 2
@@ -25,6 +27,36 @@ def save_screenshot(page, name: str, *, folder: str = "") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{slug(name)}.png"
     page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+# The pictures in docs/guide/, by name: docs/guide/images/<name>.png, taken at LAPTOP
+# size by the browser test that calls save_guide_picture(page, name). A guide may show
+# only pictures listed here (tests/foundation/test_guide_pictures.py checks the guides,
+# and that each name here is taken by a browser test), so none goes stale unnoticed.
+GUIDE_PICTURES = {
+    "periodic-tasks": "Periodic tasks list: 12 tasks with their run strips (schedules.md)",
+    "periodic-task-change": "A periodic task's change page: plain words, next runs, runs",
+    "import-upload": "Import a CSV file: the upload form (imports.md)",
+    "import-preview": "The preview of an upload with a rejected row (imports.md)",
+    "import-job-running": "A running import: phase, counts, chunks and first errors",
+    "import-job-done": "A finished import that rejected one row (imports.md)",
+    "report-definitions": "Report definitions with their schedule in words (reports.md)",
+    "report-preview": "The preview of a report (reports.md)",
+    "report-runs": "Report runs: status, kind and recipients (reports.md)",
+    "admin-home": "The admin home after a night: state, alerts, imports, runs, sends (ops.md)",
+    "ops-dashboard": "The ops dashboard: queues, charts, workers, alerts (ops.md)",
+}
+
+
+def save_guide_picture(page, name: str) -> Path:
+    """The page at laptop size (1366 px wide, whole height) as docs/guide/images/<name>.png."""
+    if name not in GUIDE_PICTURES:
+        raise KeyError(f"{name!r} is not in GUIDE_PICTURES (tests/browser/support.py)")
+    page.set_viewport_size(LAPTOP)
+    GUIDE_IMAGES_DIR.mkdir(parents=True, exist_ok=True)
+    path = GUIDE_IMAGES_DIR / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
     return path
 
 
@@ -124,3 +156,13 @@ def assert_fits_viewport(page) -> None:
         f"{page.url} is {result['scrollWidth']}px wide in a {result['width']}px viewport; "
         f"overflowing: {result['culprits']}"
     )
+
+
+# The changelist's action button: "Go" up to Django 5.2, "Run" from Django 6.0.
+ACTION_BUTTON = re.compile(r"^(Go|Run)$")
+
+
+def run_admin_action(page, label: str) -> None:
+    """Choose a changelist action by its label and submit it, on any supported Django."""
+    page.get_by_label("Action:").select_option(label=label)
+    page.get_by_role("button", name=ACTION_BUTTON).click()

@@ -11,7 +11,14 @@ from django.conf import settings
 
 from batches.models import ImportJob
 from catalogue.models import Airport
-from tests.browser.support import assert_accessible, save_screenshot
+from tests.browser.support import (
+    LAPTOP,
+    PHONE,
+    assert_accessible,
+    assert_fits_viewport,
+    save_guide_picture,
+    save_screenshot,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -53,6 +60,7 @@ def test_staff_user_imports_airports_sees_the_broken_row_and_downloads_the_error
     page.get_by_label("Dataset:").select_option(label="Airports (keyed by IATA code)")
     page.get_by_label("File:").set_input_files(path)
     assert_accessible(page)
+    save_guide_picture(page, "import-upload")
     page.get_by_role("button", name="Upload and check").click()
 
     # The preview flags the broken row, on the row and on the cell.
@@ -68,7 +76,7 @@ def test_staff_user_imports_airports_sees_the_broken_row_and_downloads_the_error
         in page.locator("#result_list tbody tr.bad").nth(1).inner_text()
     )
     assert_accessible(page)
-    save_screenshot(page, "import_preview")
+    save_guide_picture(page, "import-preview")
 
     # Confirm, then watch the bar until the job is done.
     page.get_by_role("button", name="Import", exact=True).click()
@@ -87,8 +95,11 @@ def test_staff_user_imports_airports_sees_the_broken_row_and_downloads_the_error
     assert status.inner_text() == "partially failed"
     assert page.locator("#new").inner_text().replace(",", "") == str(data_rows - 1)
     assert page.locator("#rejected").inner_text() == "1"
+    page.wait_for_function("() => document.getElementById('phase').dataset.phase === 'finished'")
+    assert page.locator("#phase").inner_text().startswith("Finished in ")
+    assert page.locator("#chunks tbody tr").first.locator("td").nth(2).inner_text() == "done"
     assert_accessible(page)
-    save_screenshot(page, "import_job_done")
+    save_guide_picture(page, "import-job-done")
 
     # The error file names the row, the column and what was wrong.
     with page.expect_download() as download_info:
@@ -139,3 +150,28 @@ def test_staff_user_without_import_permission_sees_no_import_button_and_gets_403
     assert response.status == 403
     assert "403" in page.inner_text("body") or "Forbidden" in page.inner_text("body")
     save_screenshot(page, "import_forbidden")
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["laptop", "phone"])
+def test_an_image_saved_as_csv_is_named_for_what_it_is_on_the_upload_form(
+    make_user, page_for, small_chunks, tmp_path, viewport
+):
+    screenshot = tmp_path / "table.csv"
+    screenshot.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(200))
+    page = page_for(make_user("ivy", perms=IMPORTER_PERMS), viewport=viewport)
+
+    page.goto("/admin/batches/importjob/upload/")
+    page.get_by_label("Dataset:").select_option(label="Airports (keyed by IATA code)")
+    page.get_by_label("File:").set_input_files(screenshot)
+    page.get_by_role("button", name="Upload and check").click()
+
+    error = page.locator(".errorlist").inner_text()
+    assert error == (
+        "table.csv: this is a PNG image, not a CSV file: export the data itself as CSV "
+        "(UTF-8) and upload that; a picture of a table cannot be imported"
+    )
+    assert "choose the file's encoding" not in page.inner_text("#content")
+    assert not ImportJob.objects.exists()
+    assert_fits_viewport(page)
+    assert_accessible(page)
+    save_screenshot(page, f"import_not_text_{viewport['width']}")

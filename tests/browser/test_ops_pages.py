@@ -3,26 +3,28 @@ laptop screen (1366x768) and a phone: what they show, to whom, and axe's verdict
 
 The pages read the state beat, the workers and the checks store; here that state is
 written as they write it (heartbeats, the workers' liveness records, the checks' last
-run), after a night of imports, periodic runs, an alert and two reports. The admin-home
-test saves docs/guide/images/admin-home.png, which the ops guide shows.
+run), after a night of imports, periodic runs, an alert and two reports. The laptop
+runs take the ops guide's pictures (admin-home, ops-dashboard).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
-from tests.browser.support import PHONE, assert_accessible, assert_fits_viewport, save_screenshot
+from tests.browser.support import (
+    LAPTOP,
+    PHONE,
+    assert_accessible,
+    assert_fits_viewport,
+    save_guide_picture,
+    save_screenshot,
+)
 from tests.ops.live_state import platform_running
 
 pytestmark = pytest.mark.browser
-
-LAPTOP = {"width": 1366, "height": 768}
-GUIDE_IMAGES = Path(settings.BASE_DIR) / "docs" / "guide" / "images"
 
 
 @pytest.fixture
@@ -116,9 +118,7 @@ def test_the_admin_home_says_how_the_night_went_and_links_each_part(
     assert_fits_viewport(page)
     assert_accessible(page)
     if viewport == LAPTOP:
-        GUIDE_IMAGES.mkdir(parents=True, exist_ok=True)
-        # What a laptop screen shows without scrolling: the picture in the ops guide.
-        page.screenshot(path=str(GUIDE_IMAGES / "admin-home.png"))
+        save_guide_picture(page, "admin-home")
     save_screenshot(page, f"ops_admin_home_{'laptop' if viewport == LAPTOP else 'phone'}")
 
     # Each count leads to what it counts.
@@ -157,5 +157,5 @@ def test_the_ops_dashboard_fits_and_reads_the_workers_records(
     assert_fits_viewport(page)
     assert_accessible(page)
     if viewport == LAPTOP:
-        page.screenshot(path=str(GUIDE_IMAGES / "ops-dashboard.png"))
+        save_guide_picture(page, "ops-dashboard")
     save_screenshot(page, f"ops_dashboard_{'laptop' if viewport == LAPTOP else 'phone'}")

@@ -15,7 +15,12 @@ from ops.models import Alert, Heartbeat, QueueSample
 from reporting.business_days import last_completed_business_day, local_day_bounds
 from reporting.models import ReportDefinition
 from schedules.models import TaskRun
-from tests.browser.support import assert_accessible, save_screenshot
+from tests.browser.support import (
+    assert_accessible,
+    run_admin_action,
+    save_guide_picture,
+    save_screenshot,
+)
 from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.browser
@@ -60,6 +65,7 @@ def test_admin_creates_a_report_previews_it_sends_a_test_and_sees_the_run(
     row = page.locator("#result_list tbody tr", has_text="Daily sales for the board")
     assert "18:00" in row.inner_text()
     assert_accessible(page)
+    save_guide_picture(page, "report-definitions")
     row.get_by_role("link", name="preview").click()
 
     # Preview: subject, recipients and the HTML body rendered in the page.
@@ -70,14 +76,13 @@ def test_admin_creates_a_report_previews_it_sends_a_test_and_sees_the_run(
     html_body = page.frame_locator("iframe[title='HTML body']").locator("body")
     assert "Sourdough" in html_body.inner_text(timeout=5_000)  # the HTML body, as mailed
     assert_accessible(page)
-    save_screenshot(page, "report_preview")
+    save_guide_picture(page, "report-preview")
 
     # Send a test to myself with the changelist action.
     page.goto("/admin/reporting/reportdefinition/")
     row = page.locator("#result_list tbody tr", has_text="Daily sales for the board")
     row.get_by_role("checkbox").check()
-    page.get_by_label("Action:").select_option(label="Send a test of the last business day to me")
-    page.get_by_role("button", name="Go").click()
+    run_admin_action(page, "Send a test of the last business day to me")
     assert "queued to ada@example.com" in page.inner_text(".messagelist")
 
     # The worker sends it; the run list records it.
@@ -88,7 +93,7 @@ def test_admin_creates_a_report_previews_it_sends_a_test_and_sees_the_run(
     assert "test to self" in run_row.inner_text()
     assert "sent" in run_row.inner_text()
     assert_accessible(page)
-    save_screenshot(page, "report_runs")
+    save_guide_picture(page, "report-runs")
 
 
 def a_day_on_the_platform(start: dt.datetime) -> None:

@@ -6,7 +6,13 @@ import re
 import pytest
 
 from schedules.models import TaskRun
-from tests.browser.support import assert_accessible, login, save_screenshot
+from tests.browser.support import (
+    assert_accessible,
+    login,
+    run_admin_action,
+    save_guide_picture,
+    save_screenshot,
+)
 from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.browser
@@ -55,10 +61,7 @@ def test_admin_schedules_a_weekday_task_runs_it_now_and_sees_the_run(
     row = page.locator("#result_list tbody tr", has_text="Nightly probe")
     assert "At 18:00, Monday through Friday" in row.inner_text()
     row.get_by_role("checkbox").check()
-    page.get_by_label("Action:").select_option(
-        label="Run selected tasks now (same lock and history)"
-    )
-    page.get_by_role("button", name="Go").click()
+    run_admin_action(page, "Run selected tasks now (same lock and history)")
     assert "Nightly probe" in page.inner_text(".messagelist")
     assert_accessible(page)
 
@@ -74,6 +77,10 @@ def test_admin_schedules_a_weekday_task_runs_it_now_and_sees_the_run(
     ).click()
     history = page.locator(".field-recent_runs table")
     assert re.search(r"succeeded\s+manual", history.inner_text())
+    strip = page.locator(".field-last_runs .run-strip a")
+    assert strip.count() == 1
+    assert strip.first.get_attribute("aria-label").startswith("succeeded ")
+    save_guide_picture(page, "periodic-task-change")
     page.get_by_role("link", name="All runs of this task").click()
     run_row = page.locator("#result_list tbody tr").first
     assert "schedules.sleep_probe" in run_row.inner_text()

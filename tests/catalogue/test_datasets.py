@@ -104,7 +104,7 @@ def test_products_name_their_category_by_code_and_an_unknown_code_is_rejected_by
     call_command("import_csv", "categories", str(categories), "--wait", "--timeout", "60")
     with pytest.raises(SystemExit) as exit_status:
         call_command("import_csv", "products", str(products), "--wait", "--timeout", "60")
-    assert exit_status.value.code == 2  # partially failed: one row rejected
+    assert exit_status.value.code == 3  # partially failed: one row rejected
     captured = capsys.readouterr()
     assert "3 rows, 2 new, 0 updated, 0 unchanged, 1 rejected" in captured.out
     assert "XXX" in captured.err

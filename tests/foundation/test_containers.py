@@ -64,8 +64,8 @@ def test_docker_compose_config_accepts_the_file():
 
 # --- what the image runs: checked without a Docker engine -------------------------------
 #
-# The image installs the project from pyproject.toml (with the extras its Dockerfile
-# names); every command a compose service or its health check runs in that image must
+# The image installs the project from uv.lock (with the extras its Dockerfile names,
+# without the dev group); every command a compose service or its health check runs in that image must
 # come from a distribution in that set. The set is the project's requirements closed
 # over the metadata of this environment's installed distributions (a superset of the
 # image's: it also has the dev extra).
@@ -105,12 +105,13 @@ def image_distributions() -> set[str]:
     from packaging.utils import canonicalize_name
 
     dockerfile = (Path(settings.BASE_DIR) / "Dockerfile").read_text()
-    install = re.search(r"pip install [^\n]*?\s\.(?:\[(?P<extras>[^\]]*)\])?(?:\s|$)", dockerfile)
-    assert install, "the Dockerfile installs the project with pip"
+    installs = re.findall(r"uv sync --locked\b[^\n]*", dockerfile)
+    assert installs, "the Dockerfile installs the project from the lock"
+    assert all("--no-default-groups" in line for line in installs), "no dev tools in the image"
     project = tomllib.loads((Path(settings.BASE_DIR) / "pyproject.toml").read_text())["project"]
     requirements = list(project["dependencies"])
-    for extra in filter(None, (install.group("extras") or "").split(",")):
-        requirements += project["optional-dependencies"][extra.strip()]
+    for extra in re.findall(r"--extra[= ](\S+)", installs[-1]):
+        requirements += project["optional-dependencies"][extra]
     return _requirement_closure(requirements) | {canonicalize_name(project["name"])}
 
 

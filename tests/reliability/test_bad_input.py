@@ -85,7 +85,7 @@ FILE_ERRORS = [
     ("duplicated column", HEADER.replace("\n", ",name\n").encode() + GOOD.encode(), {},
      "column 'name' appears more than once (columns 2 and 8)"),
     ("binary named .csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), {},
-     "this is not a CSV text file (binary content: a NUL byte at byte 8)"),
+     "this is a PNG image, not a CSV file"),
     ("header too long", b"a" * 70_000 + b"\n", {}, "the header) is longer than 64 KiB"),
 ]  # fmt: skip
 
@@ -216,7 +216,7 @@ def test_many_files_in_one_post_are_refused_before_anything_is_stored(admin_clie
 
 
 def test_a_file_that_is_not_csv_is_refused_by_name(admin_client):
-    response = _upload(admin_client, SimpleUploadedFile("sheet.xlsx", b"PK\x03\x04"))
+    response = _upload(admin_client, SimpleUploadedFile("sheet.xlsx", b"iata,name\n"))
 
     assert "sheet.xlsx: only CSV files can be imported (.csv, .txt, .tsv)" in (
         response.content.decode()

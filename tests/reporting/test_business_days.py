@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from reporting.business_days import (
+    _holiday_calendar,
     business_date_at,
     business_day_verdict,
     crontab_fields,
@@ -48,6 +49,19 @@ def test_a_public_holiday_of_the_chosen_calendar_is_not_a_business_day():
     assert verdict.is_holiday
     assert verdict.reason.startswith("holiday: ")
     assert business_day_verdict(definition=definition(), day=christmas_friday).is_business_day
+
+
+@pytest.mark.parametrize("locale_variable", ["LANGUAGE", "LC_ALL", "LANG"])
+def test_holidays_are_named_in_the_platform_language_whatever_the_process_locale(
+    monkeypatch, locale_variable
+):
+    # The holidays package otherwise names them in the country's language or the
+    # locale's, which changed between its releases ("Erster Weihnachtstag").
+    monkeypatch.setenv(locale_variable, "de_DE.UTF-8")
+    _holiday_calendar.cache_clear()  # a calendar made earlier must not hide the locale's
+    report = definition(holiday_country="DE")
+    verdict = business_day_verdict(definition=report, day=dt.date(2026, 12, 25))
+    assert verdict.reason == "holiday: Christmas Day"
 
 
 def test_a_regional_holiday_counts_only_for_its_subdivision():

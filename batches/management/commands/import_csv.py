@@ -6,23 +6,34 @@ import time
 from pathlib import Path
 
 from django.core.files import File
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
 from batches import registry
 from batches.csvfiles import wide_label
+from batches.filekinds import read_head
 from batches.models import ImportJob
 from batches.selectors import job_error_csv_lines, job_progress
 from batches.services.control import job_cancel
-from batches.services.uploads import ImportRejected, job_create, job_queue
+from batches.services.uploads import ImportRejected, job_create, job_queue, upload_check
+from common.commands import PlatformCommand
 from common.display import duration_display
 
+PARTIALLY_FAILED = 3
+STILL_RUNNING = 4
 
-class Command(BaseCommand):
-    help = (
-        "Import a CSV file into a registered dataset through the chunked Celery pipeline. "
-        "Exit status with --wait: 0 succeeded, 2 partially failed, 1 failed or cancelled."
-    )
+
+class Command(PlatformCommand):
+    help = "Import a CSV file into a registered dataset through the chunked Celery pipeline."
+    exit_codes = {
+        0: "queued (without --wait), or imported (with --wait); --list printed the datasets",
+        1: "failed: the file was refused (not text, too big, not .csv; the reason is "
+        "printed), an unknown dataset, or with --wait the import failed or was cancelled",
+        PARTIALLY_FAILED: "with --wait: partially failed (rows rejected or chunks failed; "
+        "the rest was imported and the rejected rows are printed or written)",
+        STILL_RUNNING: "with --wait --timeout: still running when the timeout ran out "
+        "(the import goes on; follow it on its admin page)",
+    }
 
     def add_arguments(self, parser):
         parser.add_argument("dataset", help="registered dataset name (see --list)", nargs="?")
@@ -62,6 +73,12 @@ class Command(BaseCommand):
             delimiter = "\t"
         try:
             with path.open("rb") as handle:
+                upload_check(
+                    name=path.name,
+                    size=path.stat().st_size,
+                    head=read_head(handle),
+                    encoding=encoding,
+                )
                 job = job_create(
                     dataset=dataset,
                     file=File(handle, name=path.name),
@@ -107,7 +124,7 @@ class Command(BaseCommand):
                         break
                     self.stderr.write(line.rstrip("\r\n"))
         if job.status == ImportJob.Status.PARTIALLY_FAILED:
-            raise SystemExit(2)
+            raise SystemExit(PARTIALLY_FAILED)
         if job.status != ImportJob.Status.SUCCEEDED:
             raise SystemExit(1)
 
@@ -133,11 +150,14 @@ class Command(BaseCommand):
                 if progress["finished"]:
                     break
                 if deadline and time.monotonic() > deadline:
-                    raise CommandError(f"import #{job_id} still running after {timeout} s")
+                    raise CommandError(
+                        f"Import #{job_id} is still running after {timeout:g} s; it goes on.",
+                        returncode=STILL_RUNNING,
+                    )
                 time.sleep(0.5)
         except KeyboardInterrupt:
             job_cancel(job_id=job_id)
-            raise CommandError(f"import #{job_id} cancelled") from None
+            raise CommandError(f"Import #{job_id} cancelled; the rows committed stay.") from None
         finally:
             if bar is not None:
                 bar.close()

@@ -1,14 +1,15 @@
 import datetime as dt
 import time
 
-from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from catalogue.services import demo_data_generate
+from common.commands import PlatformCommand
 
 
-class Command(BaseCommand):
+class Command(PlatformCommand):
     help = "Generate realistic sample catalogue and daily sales data at any size (COPY-based)."
+    exit_codes = {0: "wrote the data", 1: "failed (the reason is printed)"}
 
     def add_arguments(self, parser):
         parser.add_argument("--rows", type=int, default=10_000, help="daily sales lines to write")

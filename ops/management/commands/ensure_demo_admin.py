@@ -1,10 +1,12 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+
+from common.commands import PlatformCommand
 
 
-class Command(BaseCommand):
+class Command(PlatformCommand):
     help = "Create the demo admin account if it does not exist, and print how to log in."
+    exit_codes = {0: "created or reused the demo admin", 1: "failed (the reason is printed)"}
 
     def handle(self, *args, **options):
         username = settings.DEMO_ADMIN_USERNAME

@@ -1,14 +1,17 @@
-from django.core.management.base import BaseCommand
-
+from common.commands import PlatformCommand
 from ops.conditions import RED, platform_status
 from ops.services import ops_checks_run
 
 
-class Command(BaseCommand):
+class Command(PlatformCommand):
     help = (
         "Print each queue's state, beat, workers and open conditions; exit 1 when anything "
         "is red (for cron and container health checks)."
     )
+    exit_codes = {
+        0: "every queue, beat and the workers are green or amber",
+        1: "something is red (the table says what), for cron and container health checks",
+    }
 
     def add_arguments(self, parser):
         parser.add_argument(

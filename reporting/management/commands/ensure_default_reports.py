@@ -1,15 +1,20 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
 
+from common.commands import PlatformCommand
 from reporting.services import report_definition_ensure_default
 
 
-class Command(BaseCommand):
+class Command(PlatformCommand):
     help = (
         "Create the platform's end-of-day report definition (weekdays 18:00 in TIME_ZONE, to "
         "the demo admin's address) if there is none; an existing one is left as it is."
     )
+    exit_codes = {
+        0: "created or kept the definition; or created none by design (the demo admin is "
+        "missing or has no email address), said in one line",
+        1: "failed (the reason is printed)",
+    }
 
     def handle(self, *args, **options):
         username = settings.DEMO_ADMIN_USERNAME
