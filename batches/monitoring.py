@@ -135,6 +135,25 @@ def recent_import_failures(*, hours: int = 24, limit: int = 10) -> list[list[Cel
     ]
 
 
+# What the admin home counts for today and yesterday: (label, statuses, colour).
+IMPORT_OUTCOMES: list[panels.Outcome] = [
+    ("done", (ImportJob.Status.SUCCEEDED,), "green"),
+    ("running", (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING), ""),
+    ("failed", (ImportJob.Status.FAILED, ImportJob.Status.PARTIALLY_FAILED), "red"),
+]
+
+
+def imports_by_day() -> list[list[Cell]]:
+    """Today's and yesterday's imports by outcome for the admin home, each count linking
+    to those imports (one grouped query)."""
+    return panels.outcomes_by_day(
+        ImportJob.objects.all(),
+        field="created_at",
+        outcomes=IMPORT_OUTCOMES,
+        changelist=reverse("admin:batches_importjob_changelist"),
+    )
+
+
 def import_row_metrics() -> Iterable[Metric]:
     """Rows imported, by dataset and outcome, summed over the imports kept (one query).
 
@@ -171,5 +190,16 @@ def register_with_ops() -> None:
         columns=["import", "dataset", "file", "uploaded by", "status", "rows rejected", "why"],
         rows=recent_import_failures,
         empty="No import failed in the last 24 hours.",
+    )
+    panels.register(
+        name="imports_by_day",
+        title="Imports",
+        columns=["day", *(label for label, _, _ in IMPORT_OUTCOMES)],
+        rows=imports_by_day,
+        place=panels.HOME,
+        permissions=("batches.view_import", "batches.view_importjob"),
+        url=lambda: reverse("admin:batches_importjob_changelist"),
+        link_text="All imports",
+        order=20,
     )
     metrics.register(name="imports", collect=import_row_metrics)

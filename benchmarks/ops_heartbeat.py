@@ -169,7 +169,7 @@ def main() -> None:
     print(f"cpu count {psutil.cpu_count()}, interval {args.interval}s, {args.seconds}s per phase")
 
     with CaptureQueriesContext(connection) as queries:
-        platform_status(inspect_workers=False)
+        platform_status(read_workers=False)
     print(f"queries per status evaluation (no workers asked): {len(queries)}")
 
     idle, _ = run_phase(seconds=args.seconds, interval=args.interval, active=False)

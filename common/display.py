@@ -17,3 +17,17 @@ def duration_display(value: timedelta | float | None) -> str:
     minutes, seconds = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d} min"
+
+
+def span_display(value: timedelta | float) -> str:
+    """A span people read at a glance, to the unit that matters: '40 s', '12 min',
+    '9 h 05 min', '2 days 4 h' (for "in ..." and "... ago")."""
+    seconds = max(0, int(value.total_seconds() if isinstance(value, timedelta) else value))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if hours < 1:
+        return f"{minutes} min"
+    if days < 1:
+        return f"{hours} h {minutes % 60:02d} min"
+    return f"{days} day{'s' if days != 1 else ''} {hours % 24} h"

@@ -1,7 +1,9 @@
 """Conditions: the rules that turn probe readings into alert conditions, with their texts.
 
 `platform_status()` evaluates every rule and writes nothing; `ops.services.ops_checks_run`
-turns its conditions into alerts. Rules about the queues and beat are built in. Apps
+turns its conditions into alerts. Rules about Redis, beat, the workers and the queues
+are built in; a cause that hits several queues (no worker, Redis down) is one condition
+listing them, so one incident is one alert. Apps
 above ops add their own with `register(kind=..., evaluate=...)` from their
 `AppConfig.ready()` (batches registers `import_stalled`): ops never imports them.
 """
@@ -10,17 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
 from django.conf import settings
-from django.db.models import F, Window
-from django.db.models.functions import RowNumber
 
 from ops import probes, state
+from ops.levels import AMBER, GREEN, RED, Firing, worst
 from ops.models import Alert
-from schedules.models import TaskRun
+from ops.task_failures import task_failure_conditions
 
 KIND_QUEUE_STALLED = "queue_stalled"
 KIND_QUEUE_NO_WORKER = "queue_no_worker"
@@ -28,20 +29,15 @@ KIND_QUEUE_LATENCY = "queue_latency"
 KIND_QUEUE_DEPTH = "queue_depth"
 KIND_BEAT_STALLED = "beat_stalled"
 KIND_TASK_FAILING = "task_failing"
+KIND_REDIS_UNREACHABLE = "redis_unreachable"
 BEAT_SUBJECT = "beat"
+# One cause, one alert: every queue without a worker is listed in one `queue_no_worker`
+# alert on this subject, and Redis not answering is one alert however much it stops.
+WORKERS_SUBJECT = "workers"
+REDIS_SUBJECT = "redis"
 
-GREEN, AMBER, RED = "green", "amber", "red"
-_RANK = {GREEN: 0, AMBER: 1, RED: 2}
-
-# {subject: (severity, message)} for every subject of one kind firing now.
-Firing = dict[str, tuple[str, str]]
 Evaluate = Callable[..., Firing]  # called as evaluate(now=<aware datetime>)
 StillFiring = Callable[..., Iterable[str]]  # called as still_firing(subjects=[...])
-
-
-def worst(levels: list[str]) -> str:
-    """The most severe of GREEN/AMBER/RED levels (GREEN when there are none)."""
-    return max(levels, key=_RANK.__getitem__, default=GREEN)
 
 
 @dataclass
@@ -66,7 +62,7 @@ class PlatformStatus:
     checked_at: datetime
     queues: list[QueueState]
     beat: dict[str, Any]
-    workers: dict[str, list[str]] | None
+    workers: dict[str, list[str]] | None  # None: Redis could not be read
     # {(kind, subject): (severity, message)} for every condition firing now
     conditions: dict[tuple[str, str], tuple[str, str]]
     # kinds whose evaluation succeeded; only these may be resolved
@@ -76,6 +72,10 @@ class PlatformStatus:
     open_alerts: dict[tuple[str, str], str] = field(default_factory=dict)
     # open alerts raised by an app whose condition no longer holds: to resolve
     cleared: set[tuple[str, str]] = field(default_factory=set)
+    # When the checks last ran, and whether that is too long ago for the open alerts of
+    # the kinds a page does not evaluate itself to be current (see platform_status).
+    checks_last_at: datetime | None = None
+    checks_stale: bool = False
 
     @property
     def state(self) -> str:
@@ -88,7 +88,7 @@ class PlatformStatus:
             # Kinds evaluated just now are in `conditions`; cleared ones are being resolved.
             if kind not in self.evaluated_kinds and (kind, subject) not in self.cleared
         ]
-        if self.errors:
+        if self.errors or self.checks_stale:
             levels.append(AMBER)
         return worst(levels)
 
@@ -102,67 +102,6 @@ def queue_thresholds(*, queue: str) -> dict[str, float]:
 
 
 # --- conditions registered by the apps -----------------------------------------------------
-
-
-def task_failure_conditions(*, now: datetime) -> Firing:
-    """Periodic tasks whose recent runs fail: N in a row (red) or a high failure rate (amber)."""
-    since = now - timedelta(hours=settings.OPS_TASK_FAILURE_LOOKBACK_HOURS)
-    finished = [TaskRun.Status.FAILED, TaskRun.Status.SUCCEEDED]
-    # Usually nothing failed: one query on the (status, queued_at) index and done.
-    failing_names = set(
-        TaskRun.objects.filter(status=TaskRun.Status.FAILED, queued_at__gte=since)
-        .values_list("task_name", flat=True)
-        .distinct()
-        .order_by()
-    )
-    if not failing_names:
-        return {}
-    window = settings.OPS_TASK_FAILURE_WINDOW
-    recent = (
-        TaskRun.objects.filter(
-            task_name__in=failing_names, status__in=finished, queued_at__gte=since
-        )
-        .annotate(
-            position=Window(
-                RowNumber(),
-                partition_by=[F("task_name")],
-                order_by=[F("queued_at").desc(), F("id").desc()],
-            )
-        )
-        .filter(position__lte=window)
-        .values_list("task_name", "status", "error")
-        .order_by("task_name", "position")
-    )
-    runs: dict[str, list[tuple[str, str]]] = {}
-    for task_name, status, error in recent:
-        runs.setdefault(task_name, []).append((status, error))
-    firing: Firing = {}
-    for task_name, outcomes in runs.items():
-        streak = 0
-        for status, _ in outcomes:
-            if status != TaskRun.Status.FAILED:
-                break
-            streak += 1
-        failures = sum(1 for status, _ in outcomes if status == TaskRun.Status.FAILED)
-        rate = failures / len(outcomes)
-        last_error = next((error for status, error in outcomes if error), "")[:300]
-        if streak >= settings.OPS_TASK_CONSECUTIVE_FAILURES:
-            firing[task_name] = (
-                RED,
-                f"Periodic task {task_name} failed {streak} times in a row "
-                f"(threshold {settings.OPS_TASK_CONSECUTIVE_FAILURES}). Last error: {last_error}",
-            )
-        elif (
-            len(outcomes) >= settings.OPS_TASK_FAILURE_MIN_RUNS
-            and rate >= settings.OPS_TASK_FAILURE_RATE
-        ):
-            firing[task_name] = (
-                AMBER,
-                f"Periodic task {task_name} failed {failures} of its last {len(outcomes)} runs "
-                f"({rate:.0%}, threshold {settings.OPS_TASK_FAILURE_RATE:.0%}). "
-                f"Last error: {last_error}",
-            )
-    return firing
 
 
 # Conditions read from the database, one function per alert kind. Ops' own are listed
@@ -226,7 +165,26 @@ def _registered_conditions(status: PlatformStatus, *, now: datetime) -> None:
         status.cleared |= {(kind, subject) for subject in subjects if subject not in holding}
 
 
-# --- built-in conditions: beat and the queues ----------------------------------------------
+# --- built-in conditions: Redis, beat, the workers and the queues -------------------------
+
+
+def start_worker_command(queues: list[str]) -> str:
+    """The command that starts a worker for `queues`: the first step of a no-worker alert."""
+    return f"celery -A config worker -Q {','.join(queues)} -l INFO"
+
+
+def _redis_condition(status: PlatformStatus, exc: Exception) -> None:
+    queues = [queue.name for queue in status.queues] or list(settings.PLATFORM_QUEUES)
+    status.errors.append(f"could not read Redis: {type(exc).__name__}: {exc}")
+    status.fire(
+        KIND_REDIS_UNREACHABLE,
+        REDIS_SUBJECT,
+        RED,
+        f"Redis does not answer ({type(exc).__name__}): no task can be sent or started on "
+        f"any queue ({', '.join(queues)}), beat cannot send, overlap locks cannot be taken. "
+        "The queue, beat and worker checks wait until it answers. "
+        'First step: check that Redis runs and answers: `redis-cli -u "$REDIS_URL" ping`.',
+    )
 
 
 def _beat_condition(status: PlatformStatus) -> None:
@@ -238,10 +196,35 @@ def _beat_condition(status: PlatformStatus) -> None:
         KIND_BEAT_STALLED,
         BEAT_SUBJECT,
         RED,
-        "Beat has never ticked (no heartbeat sent since Redis was emptied): is celery beat running?"
-        if beat["age"] is None
-        else f"Beat last ticked {beat['age']:.0f}s ago "
-        f"(threshold {settings.OPS_BEAT_STALE_AFTER}s): no periodic task is being sent.",
+        (
+            "Beat has never ticked (no heartbeat sent since Redis was emptied): "
+            "is celery beat running?"
+            if beat["age"] is None
+            else f"Beat last ticked {beat['age']:.0f}s ago "
+            f"(threshold {settings.OPS_BEAT_STALE_AFTER}s): no periodic task is being sent."
+        )
+        + " First step: start beat (one only): `celery -A config beat -l INFO`.",
+    )
+
+
+def _no_worker_condition(status: PlatformStatus) -> None:
+    """One alert for every queue without a worker: one cause (workers gone), one email."""
+    status.evaluated_kinds.add(KIND_QUEUE_NO_WORKER)
+    orphaned = [queue.name for queue in status.queues if queue.consumers == []]
+    if not orphaned:
+        return
+    if len(orphaned) == len(status.queues) and not status.workers:
+        what = f"No worker is running: no queue ({', '.join(orphaned)}) is being consumed"
+    else:
+        what = (
+            f"No worker consumes {len(orphaned)} of {len(status.queues)} queues: "
+            f"{', '.join(orphaned)}; their tasks wait"
+        )
+    status.fire(
+        KIND_QUEUE_NO_WORKER,
+        WORKERS_SUBJECT,
+        RED,
+        f"{what}. First step: start a worker for them: `{start_worker_command(orphaned)}`.",
     )
 
 
@@ -268,7 +251,6 @@ def _queue_condition(
         queue.consumers = sorted(host for host, qs in status.workers.items() if name in qs)
         if not queue.consumers:
             queue.flag(RED, "no worker consumes this queue")
-            status.fire(KIND_QUEUE_NO_WORKER, name, RED, f"No worker is consuming queue '{name}'.")
     if depth is None:
         return queue  # Redis could not be read
     queue.depth = depth
@@ -286,7 +268,9 @@ def _queue_condition(
                 RED,
                 f"Queue '{name}': no heartbeat started for {queue.heartbeat_age:.0f}s "
                 f"while beat kept sending (threshold {limits['heartbeat_stale']:.0f}s); "
-                "work there is not running.",
+                "work there is not running. First step: look at the log of the workers "
+                f"consuming it ({', '.join(queue.consumers or []) or 'none alive'}): "
+                "a task hogging every process, or a worker cut off from Redis.",
             )
     elif last_tick is not None:
         queue.flag(AMBER, "no heartbeat recorded yet")
@@ -297,7 +281,9 @@ def _queue_condition(
             name,
             AMBER,
             f"Queue '{name}': heartbeat waited {queue.latency:.1f}s "
-            f"(threshold {limits['latency_amber']:.0f}s).",
+            f"(threshold {limits['latency_amber']:.0f}s). First step: see what fills the "
+            f"queue on the dashboard; add worker processes for it "
+            f"(`{start_worker_command([name])}`).",
         )
     if depth > limits["depth_amber"]:
         queue.flag(AMBER, f"{depth} messages waiting")
@@ -305,48 +291,66 @@ def _queue_condition(
             KIND_QUEUE_DEPTH,
             name,
             AMBER,
-            f"Queue '{name}': {depth} messages waiting (threshold {limits['depth_amber']:.0f}).",
+            f"Queue '{name}': {depth} messages waiting (threshold {limits['depth_amber']:.0f}). "
+            f"First step: add worker processes for it (`{start_worker_command([name])}`).",
         )
     return queue
 
 
-def platform_status(*, inspect_workers: bool = True) -> PlatformStatus:
-    """Everything the checks, the dashboard, readiness and ops_status show; no writes."""
+def platform_status(*, read_workers: bool = True, evaluate: bool = True) -> PlatformStatus:
+    """Everything the checks, the dashboard, readiness and ops_status show; no writes.
+
+    Redis is read in two pipelined round trips (beat, queues, heartbeats and the
+    workers' liveness records) and the open alerts in one query; nothing is asked of
+    the workers over the broker. `evaluate=False` is for pages: the conditions the apps
+    register (and `task_failing`) are not evaluated again, their open alerts stand for
+    them, and the status says when the checks that keep those alerts current last ran.
+    """
     now_ts = state.now_ts()
     queues = list(settings.PLATFORM_QUEUES)
     status = PlatformStatus(
         checked_at=datetime.fromtimestamp(now_ts, tz=UTC),
         queues=[],
-        beat=probes.beat_status(now_ts=now_ts),
+        beat={
+            "ok": None,
+            "last_tick_at": None,
+            "age": None,
+            "stale_after": settings.OPS_BEAT_STALE_AFTER,
+        },
         workers=None,
         conditions={},
         evaluated_kinds=set(),
     )
-    _beat_condition(status)
-    if inspect_workers:
-        try:
-            status.workers = probes.workers_by_queue()
-            status.evaluated_kinds.add(KIND_QUEUE_NO_WORKER)
-        except Exception as exc:
-            status.errors.append(f"could not ask the workers: {type(exc).__name__}: {exc}")
-    depths: dict[str, int | None]
+    read: probes.Readings | None = None
     try:
-        depths = dict(probes.queue_depths(queues=queues))
-        heartbeats = probes.heartbeat_state(queues=queues)
-        status.evaluated_kinds |= {KIND_QUEUE_STALLED, KIND_QUEUE_LATENCY, KIND_QUEUE_DEPTH}
+        read = probes.readings(queues=queues, now_ts=now_ts)
     except redis.RedisError as exc:
-        depths, heartbeats = dict.fromkeys(queues), {}
-        status.errors.append(f"could not read Redis: {type(exc).__name__}: {exc}")
+        _redis_condition(status, exc)
+    status.evaluated_kinds.add(KIND_REDIS_UNREACHABLE)
+    if read is not None:
+        status.beat = read.beat
+        if read_workers:
+            status.workers = read.workers
+        if read.checks_last_ts is not None:
+            status.checks_last_at = datetime.fromtimestamp(read.checks_last_ts, tz=UTC)
+        status.checks_stale = not evaluate and (
+            read.checks_last_ts is None
+            or now_ts - read.checks_last_ts > 3 * settings.OPS_CHECK_INTERVAL
+        )
+        _beat_condition(status)
+        status.evaluated_kinds |= {KIND_QUEUE_STALLED, KIND_QUEUE_LATENCY, KIND_QUEUE_DEPTH}
     status.queues = [
         _queue_condition(
             status,
             name=name,
             now_ts=now_ts,
-            depth=depths[name],
-            heartbeat=heartbeats.get(name) or {},
+            depth=read.depths[name] if read else None,
+            heartbeat=read.heartbeats[name] if read else {},
         )
         for name in queues
     ]
+    if status.workers is not None:
+        _no_worker_condition(status)
     try:
         status.open_alerts = dict(
             ((kind, subject), severity)
@@ -356,5 +360,6 @@ def platform_status(*, inspect_workers: bool = True) -> PlatformStatus:
         )
     except Exception as exc:
         status.errors.append(f"could not read the open alerts: {type(exc).__name__}: {exc}")
-    _registered_conditions(status, now=status.checked_at)
+    if evaluate:
+        _registered_conditions(status, now=status.checked_at)
     return status

@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ops import conditions, probes, recovery, state
+from ops import conditions, probes, state
 from ops.models import KIND_LABELS, Alert
 from schedules.models import TaskRun
 
@@ -41,11 +41,8 @@ def register(*, name: str, collect: Collect) -> None:
 
 def _queue_metrics() -> Iterable[Metric]:
     queues = list(settings.PLATFORM_QUEUES)
-    now_ts = state.now_ts()
-    depths = probes.queue_depths(queues=queues)
-    heartbeats = probes.heartbeat_state(queues=queues)
-    alive = recovery.workers_alive()
-    beat = probes.beat_status(now_ts=now_ts)
+    read = probes.readings(queues=queues)  # what the pages read: two round trips
+    now_ts, depths, heartbeats, beat = read.now_ts, read.depths, read.heartbeats, read.beat
 
     length = GaugeMetricFamily(
         "celery_queue_length", "Messages waiting in the broker queue.", labels=["queue_name"]
@@ -67,7 +64,7 @@ def _queue_metrics() -> Iterable[Metric]:
     )
     for queue in queues:
         length.add_metric([queue], depths[queue])
-        workers.add_metric([queue], sum(queue in info["queues"] for info in alive.values()))
+        workers.add_metric([queue], sum(queue in qs for qs in read.workers.values()))
         last = heartbeats[queue]["last"]
         waiting = heartbeats[queue]["outstanding_sent_at"]
         waited = [last["latency"]] if last else []
@@ -80,7 +77,7 @@ def _queue_metrics() -> Iterable[Metric]:
     yield from (length, workers, latency, age)
 
     up = GaugeMetricFamily("celery_worker_up", "1 for every worker alive now.", labels=["hostname"])
-    for hostname in sorted({info["hostname"] for info in alive.values()}):
+    for hostname in read.workers:
         up.add_metric([hostname], 1)
     yield up
     if beat["age"] is not None:

@@ -9,7 +9,8 @@ from django.db.models import Q
 # What each alert kind means, for people; the kind itself stays the stable code that
 # filters, emails and Sentry tags use. Kinds not listed read as their code in words.
 KIND_LABELS = {
-    "queue_no_worker": "No worker on the queue",
+    "queue_no_worker": "Queues without a worker",
+    "redis_unreachable": "Redis not answering",
     "queue_stalled": "Queue stalled",
     "queue_latency": "Queue slow to start tasks",
     "queue_depth": "Queue backlog",

@@ -65,10 +65,23 @@ def worker_instance_refresh() -> None:
     instance = current_instance()
     if instance is None:
         return
+    worker_instance_record(
+        instance=instance,
+        hostname=_instance["hostname"],
+        queues=_instance["queues"].split(","),
+        since=_instance["since"],
+    )
+
+
+def worker_instance_record(
+    *, instance: str, hostname: str, queues: list[str], since: float
+) -> None:
+    """Write a worker instance's record and liveness key: the node name and the queues it
+    consumes, which the ops pages and checks read instead of asking the workers."""
     pipe = state.client().pipeline(transaction=True)
     pipe.hset(
         state.worker_key(instance),
-        mapping={key: _instance[key] for key in ("hostname", "queues", "since")},
+        mapping={"hostname": hostname, "queues": ",".join(sorted(queues)), "since": since},
     )
     pipe.sadd(state.WORKERS, instance)
     pipe.set(state.worker_alive_key(instance), state.now_ts(), px=_alive_ms())
@@ -127,11 +140,15 @@ def held_messages_prune() -> int:
     return len(gone)
 
 
-def _instances() -> dict[str, dict[str, Any]]:
-    """{instance: {alive, hostname, queues, since}} of every registered worker instance."""
+def _instances(instances: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """{instance: {alive, hostname, queues, since}} of every registered worker instance
+    (of `instances`, when the caller has read the set already)."""
     client = state.client()
-    # The client decodes responses: members are str.
-    instances: list[str] = sorted(str(member) for member in client.smembers(state.WORKERS))
+    if instances is None:
+        # The client decodes responses: members are str.
+        instances = sorted(str(member) for member in client.smembers(state.WORKERS))
+    if not instances:
+        return {}
     pipe = client.pipeline(transaction=False)
     for instance in instances:
         pipe.exists(state.worker_alive_key(instance))
@@ -149,10 +166,11 @@ def _instances() -> dict[str, dict[str, Any]]:
     return found
 
 
-def workers_alive() -> dict[str, dict[str, Any]]:
+def workers_alive(*, instances: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """{instance: {hostname, queues, since}} of the worker instances alive now; two round
-    trips, so the metrics and the sweep can afford it every few seconds."""
-    return {instance: info for instance, info in _instances().items() if info["alive"]}
+    trips (one when `instances`, the members of the set, were read already), so the
+    pages, the metrics and the sweep can afford it every few seconds."""
+    return {instance: info for instance, info in _instances(instances).items() if info["alive"]}
 
 
 def dead_workers_recover(*, owner: str, replacing: str = "") -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Collection
@@ -10,17 +11,50 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Literal
 
+import redis
 import sentry_sdk
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
+from common.display import duration_display
 from ops import state
 from ops.conditions import PlatformStatus, platform_status
 from ops.models import Alert, Heartbeat, QueueSample
 
 logger = logging.getLogger(__name__)
+
+
+def _email_body(alert: Alert, *, event: str, verb: str) -> str:
+    """What happened, the first step apart (opened), how long it lasted (resolved), and
+    absolute links to the alert and the dashboard."""
+    what, _, first_step = alert.message.partition(" First step: ")
+    lines = [f"{verb}: {alert.kind_label} ({alert.kind}) on {alert.subject}", ""]
+    if event == "resolved":
+        lines += [f"It was: {what}", ""]
+    else:
+        lines += [what, ""] + ([f"First step: {first_step}", ""] if first_step else [])
+    lines += [
+        f"first seen {alert.first_seen_at:%Y-%m-%d %H:%M:%S %Z}, "
+        f"last seen {alert.last_seen_at:%Y-%m-%d %H:%M:%S %Z}, "
+        f"raised {alert.occurrences} time(s)"
+        + (f", resolved {alert.resolved_at:%Y-%m-%d %H:%M:%S %Z}" if alert.resolved_at else ""),
+    ]
+    if alert.resolved_at:
+        lasted = duration_display(alert.resolved_at - alert.first_seen_at)
+        lines += ["", f"It lasted {lasted}."]
+        if alert.resolved_by is not None:
+            lines.append(f"Resolved by hand by {alert.resolved_by}: {alert.resolution_note}")
+        else:
+            lines.append("Its condition cleared.")
+    lines += [
+        "",
+        f"The alert: {site_url(reverse('admin:ops_alert_change', args=[alert.id]))}",
+        f"The ops dashboard: {site_url(reverse('admin:ops_dashboard_changelist'))}",
+    ]
+    return "\n".join(lines)
 
 
 def _notify(*, alert_id: int, event: str) -> None:
@@ -34,17 +68,7 @@ def _notify(*, alert_id: int, event: str) -> None:
         return
     verb = "RESOLVED" if event == "resolved" else f"OPEN {alert.severity.upper()}"
     subject = f"[ops] {verb}: {alert.kind} {alert.subject}"
-    body = (
-        f"{verb}: {alert.kind} on {alert.subject}\n\n{alert.message}\n\n"
-        f"first seen {alert.first_seen_at:%Y-%m-%d %H:%M:%S %Z}, "
-        f"last seen {alert.last_seen_at:%Y-%m-%d %H:%M:%S %Z}, "
-        f"raised {alert.occurrences} time(s)"
-        + (f", resolved {alert.resolved_at:%Y-%m-%d %H:%M:%S %Z}" if alert.resolved_at else "")
-    )
-    if alert.resolved_by is not None:
-        body += f"\n\nResolved by hand by {alert.resolved_by}: {alert.resolution_note}"
-    elif alert.resolved_at:
-        body += "\n\nIts condition cleared."
+    body = _email_body(alert, event=event, verb=verb)
     level: Literal["info", "error", "warning"] = (
         "info" if event == "resolved" else ("error" if alert.severity == "red" else "warning")
     )
@@ -62,6 +86,11 @@ def _notify(*, alert_id: int, event: str) -> None:
             # Never lose the fact that ops were not told (logged as an error, so Sentry
             # gets it too); the alert row stays open.
             logger.exception("could not email ops alert %s", subject)
+
+
+def site_url(path: str) -> str:
+    """`path` as an absolute URL on the site people reach (SITE_URL), for emails."""
+    return settings.SITE_URL.rstrip("/") + path
 
 
 def alert_raise(
@@ -255,7 +284,10 @@ def ops_checks_run(*, status: PlatformStatus | None = None) -> PlatformStatus:
         ]
     )
     alerts_reconcile(kinds=status.evaluated_kinds, firing=status.conditions, cleared=status.cleared)
-    state.client().set(state.CHECKS_LAST, status.checked_at.timestamp())
+    # What the pages read to know the open alerts are current. With Redis down there is
+    # nowhere to write it, and the checks just opened the alert that says so.
+    with contextlib.suppress(redis.RedisError):
+        state.client().set(state.CHECKS_LAST, status.checked_at.timestamp())
     return status
 
 

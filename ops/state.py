@@ -27,9 +27,10 @@ KOMBU_PRIORITY_STEPS = (3, 6, 9)
 _clients: dict[str, redis.Redis] = {}
 
 
-def client() -> redis.Redis:
-    """One client per URL and process; redis-py pools its connections and is thread-safe."""
-    url = settings.CELERY_BROKER_URL
+def client(*, url: str | None = None) -> redis.Redis:
+    """One client per URL and process (the broker's unless `url`); redis-py pools its
+    connections and is thread-safe."""
+    url = url or settings.CELERY_BROKER_URL
     if url not in _clients:
         _clients[url] = redis.Redis.from_url(
             url, socket_timeout=5, socket_connect_timeout=5, decode_responses=True

@@ -4,6 +4,7 @@ from django.views.decorators.cache import never_cache
 
 from ops.access import bearer_token_matches, is_ops_staff
 from ops.health import dependency_status
+from ops.home import home_context
 from ops.metrics import metrics_exposition
 
 
@@ -47,3 +48,11 @@ def metrics(request):
         return response
     body, content_type = metrics_exposition()
     return HttpResponse(body, content_type=content_type)
+
+
+def admin_home(request):
+    """The admin index with "did the night go well?" above the app list; wired in
+    config/urls.py inside the admin's own login and permission checks."""
+    from django.contrib import admin
+
+    return admin.site.index(request, extra_context=home_context(user=request.user))

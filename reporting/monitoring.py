@@ -14,11 +14,16 @@ import re
 from collections.abc import Iterable
 
 from django.db.models import Count, Max, Q
+from django.urls import reverse
+from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from ops import conditions, metrics
+from common.display import span_display
+from ops import conditions, metrics, panels
+from ops.panels import Cell
 from ops.services import alert_resolve
-from reporting.models import ReportRun
+from reporting.models import ReportDefinition, ReportRun
+from schedules.timing import periodic_task_next_runs
 
 KIND_SEND_FAILED = "report_send_failed"
 KIND_SEND_UNKNOWN = "report_send_unknown"
@@ -95,7 +100,61 @@ def report_run_metrics() -> Iterable[Metric]:
     yield family
 
 
+NEXT_SENDS_SHOWN = 5
+
+
+def next_report_sends() -> list[list[Cell]]:
+    """The next sends of the enabled reports, soonest first, for the admin home (one
+    query: each definition with its beat entry and schedule)."""
+    definitions = ReportDefinition.objects.filter(enabled=True).select_related(
+        "periodic_task__crontab",
+        "periodic_task__interval",
+        "periodic_task__clocked",
+        "periodic_task__solar",
+    )
+    now = timezone.now()
+    upcoming = []
+    # Reports sent at the same time share a crontab row: its next time is computed once
+    # (Celery parses every crontab field each time).
+    by_crontab: dict[int, list] = {}
+    for definition in definitions:
+        task = definition.periodic_task
+        if task is None:
+            runs = []
+        elif task.crontab_id and task.enabled:
+            if task.crontab_id not in by_crontab:
+                by_crontab[task.crontab_id] = periodic_task_next_runs(task, count=1)
+            runs = by_crontab[task.crontab_id]
+        else:
+            runs = periodic_task_next_runs(task, count=1)
+        upcoming.append((runs[0] if runs else None, definition))
+    upcoming.sort(key=lambda item: (item[0] is None, item[0] or now, item[1].name))
+    return [
+        [
+            Cell(
+                definition.name,
+                reverse("admin:reporting_reportdefinition_change", args=[definition.pk]),
+            ),
+            Cell(f"{when:%a %d %b %H:%M} {definition.timezone}" if when else "not scheduled"),
+            Cell(f"in {span_display(when - now)}" if when else "-"),
+        ]
+        for when, definition in upcoming[:NEXT_SENDS_SHOWN]
+    ]
+
+
 def register_with_ops() -> None:
     for kind in ALERT_KINDS:
         conditions.register(kind=kind, still_firing=send_alert_still_firing)
     metrics.register(name="reports", collect=report_run_metrics)
+    panels.register(
+        name="next_report_sends",
+        title="Next report sends",
+        columns=["report", "sends at", "when"],
+        rows=next_report_sends,
+        empty="No report is enabled.",
+        place=panels.HOME,
+        permissions=("reporting.view_reportdefinition",),
+        url=lambda: reverse("admin:reporting_reportrun_changelist"),
+        link_text="Report runs",
+        order=40,
+    )

@@ -44,7 +44,7 @@ def next_run_after(schedule, after: datetime) -> datetime | None:
         now = schedule.now()
         return now + schedule.remaining_estimate(after)
     if isinstance(schedule, celery_schedules.schedule):
-        return after + schedule.run_every
+        return after + schedule.run_every  # type: ignore[attr-defined]  # missing from the stubs
     return None
 
 

@@ -289,6 +289,8 @@ REPORTING_BODY_MAX_ROWS = env.int("REPORTING_BODY_MAX_ROWS", default=50)
 
 # --- Ops app settings ---------------------------------------------------------------------
 OPS_ALERT_EMAIL = env.list("OPS_ALERT_EMAIL", default=[])
+# Where people reach this site: alert emails link to the alert and the dashboard with it.
+SITE_URL = env("SITE_URL", default="http://localhost:8000")
 # Beat sends `ops.heartbeat` to every queue this often (seconds); the checks run as often.
 OPS_HEARTBEAT_INTERVAL = env.int("OPS_HEARTBEAT_INTERVAL", default=30)
 OPS_CHECK_INTERVAL = env.int("OPS_CHECK_INTERVAL", default=OPS_HEARTBEAT_INTERVAL)
@@ -311,7 +313,6 @@ OPS_TASK_FAILURE_MIN_RUNS = env.int("OPS_TASK_FAILURE_MIN_RUNS", default=4)
 OPS_TASK_FAILURE_LOOKBACK_HOURS = env.int("OPS_TASK_FAILURE_LOOKBACK_HOURS", default=24)
 OPS_IMPORT_STALL_AFTER = env.int("OPS_IMPORT_STALL_AFTER", default=900)
 OPS_HISTORY_DAYS = env.int("OPS_HISTORY_DAYS", default=7)
-OPS_INSPECT_TIMEOUT = env.float("OPS_INSPECT_TIMEOUT", default=1.0)
 OPS_CHECKS_IN_BEAT = env.bool("OPS_CHECKS_IN_BEAT", default=True)
 OPS_CHECKS_IN_WORKERS = env.bool("OPS_CHECKS_IN_WORKERS", default=True)
 # Heartbeats are frequent and watched by ops itself; no Sentry cron monitor for them.

@@ -44,6 +44,8 @@ GUIDE_PICTURES = {
     "report-definitions": "Report definitions with their schedule in words (reports.md)",
     "report-preview": "The preview of a report (reports.md)",
     "report-runs": "Report runs: status, kind and recipients (reports.md)",
+    "admin-home": "The admin home after a night: state, alerts, imports, runs, sends (ops.md)",
+    "ops-dashboard": "The ops dashboard: queues, charts, workers, alerts (ops.md)",
 }
 
 

@@ -21,9 +21,8 @@ def fast_heartbeats(settings, transactional_db):
     settings.OPS_CHECK_INTERVAL = INTERVAL
     settings.OPS_THRESHOLDS = {**settings.OPS_THRESHOLDS, "heartbeat_stale": 2 * INTERVAL}
     settings.OPS_BEAT_STALE_AFTER = 3 * INTERVAL
-    settings.OPS_INSPECT_TIMEOUT = 0.5
     default_schedules_sync(entries=heartbeat_schedules(interval=INTERVAL))
-    return subprocess_env(OPS_HEARTBEAT_INTERVAL=str(INTERVAL), OPS_INSPECT_TIMEOUT="0.5")
+    return subprocess_env(OPS_HEARTBEAT_INTERVAL=str(INTERVAL))
 
 
 def _queue_row(page, queue: str):

@@ -18,7 +18,6 @@ def ops_settings(settings):
     settings.OPS_CHECK_INTERVAL = INTERVAL
     settings.OPS_THRESHOLDS = {**settings.OPS_THRESHOLDS, "heartbeat_stale": 2 * INTERVAL}
     settings.OPS_BEAT_STALE_AFTER = 3 * INTERVAL
-    settings.OPS_INSPECT_TIMEOUT = 0.5
     return settings
 
 
@@ -27,7 +26,6 @@ def ops_env():
     def build(**extra: str) -> dict[str, str]:
         return subprocess_env(
             OPS_HEARTBEAT_INTERVAL=str(INTERVAL),
-            OPS_INSPECT_TIMEOUT="0.5",
             **extra,
         )
 

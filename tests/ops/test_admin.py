@@ -38,9 +38,10 @@ def history():
 def test_dashboard_shows_queue_states_as_text_charts_alerts_and_failed_runs(
     client, ops_user, history, clean_redis, settings, django_assert_max_num_queries
 ):
-    settings.OPS_INSPECT_TIMEOUT = 0.1
     alert_raise(
-        kind="queue_no_worker", subject="imports", message="No worker is consuming queue 'imports'."
+        kind="queue_no_worker",
+        subject="workers",
+        message="No worker consumes 1 of 4 queues: imports",
     )
     TaskRun.objects.create(task_name="reporting.send_due", status="failed", queued_at=timezone.now(),
                            error="SMTPException: refused")  # fmt: skip
@@ -54,8 +55,8 @@ def test_dashboard_shows_queue_states_as_text_charts_alerts_and_failed_runs(
     assert "no worker consumes this queue" in html
     assert html.count('class="ops-chart"') == 8, "a latency and a depth chart per queue"
     assert "latency: highest" in html
-    assert "No worker is consuming queue &#x27;imports&#x27;." in html
-    assert "No worker on the queue <code>queue_no_worker</code>" in html
+    assert "No worker consumes 1 of 4 queues: imports" in html
+    assert "Queues without a worker <code>queue_no_worker</code>" in html
     assert "SMTPException: refused" in html
     assert "cdn" not in html.lower()
 

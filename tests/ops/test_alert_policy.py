@@ -16,9 +16,11 @@ from ops.conditions import platform_status
 from ops.models import Alert
 from ops.services import alert_raise, alerts_resolve_by_hand, heartbeat_record, ops_checks_run
 
+from .live_state import register_workers
+
 
 def _check(**kwargs):
-    return ops_checks_run(status=platform_status(inspect_workers=kwargs.get("inspect", False)))
+    return ops_checks_run(status=platform_status(read_workers=kwargs.get("workers", False)))
 
 
 def _fresh_heartbeats(latency=0.05):
@@ -98,17 +100,57 @@ def test_beat_stalled_resolves_when_beat_ticks_again(clean_redis):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_queue_no_worker_resolves_when_a_worker_consumes_the_queue_again(
-    clean_redis, settings, request
+def test_every_worker_gone_is_one_alert_naming_every_queue_and_resolves_when_one_returns(
+    clean_redis, settings
 ):
-    settings.OPS_INSPECT_TIMEOUT = 0.3
+    settings.OPS_ALERT_EMAIL = ["oncall@example.com"]
+    settings.SITE_URL = "https://batch.example.com/"
     _fresh_heartbeats()
-    _check(inspect=True)
-    assert _open("queue_no_worker").count() == len(settings.PLATFORM_QUEUES)
-    request.getfixturevalue("celery_worker")  # a worker on every queue starts
-    settings.OPS_INSPECT_TIMEOUT = 1.0
-    _check(inspect=True)
+    for _ in range(2):
+        _check(workers=True)
+    [alert] = _open("queue_no_worker")
+    assert alert.subject == "workers"
+    assert alert.message == (
+        "No worker is running: no queue (default, imports, reports, ops) is being consumed. "
+        "First step: start a worker for them: "
+        "`celery -A config worker -Q default,imports,reports,ops -l INFO`."
+    )
+    assert not Alert.objects.filter(status="open", subject__in=settings.PLATFORM_QUEUES).exists()
+    [opened] = mail.outbox
+    assert opened.subject == "[ops] OPEN RED: queue_no_worker workers"
+    assert (
+        "\n\nFirst step: start a worker for them: "
+        "`celery -A config worker -Q default,imports,reports,ops -l INFO`.\n" in opened.body
+    )
+    assert f"https://batch.example.com/admin/ops/alert/{alert.id}/change/" in opened.body
+    assert "https://batch.example.com/admin/ops/dashboard/" in opened.body
+
+    register_workers(1, queues=settings.PLATFORM_QUEUES)  # a worker on every queue starts
+    _check(workers=True)
     assert not _open("queue_no_worker").exists()
+    resolved = mail.outbox[1]
+    assert resolved.subject == "[ops] RESOLVED: queue_no_worker workers"
+    assert "It was: No worker is running: no queue (default, imports" in resolved.body
+    assert "First step" not in resolved.body
+    assert "It lasted " in resolved.body
+    assert "Its condition cleared." in resolved.body
+
+
+@pytest.mark.django_db
+def test_the_no_worker_alert_follows_the_queues_it_names_without_a_second_alert(
+    clean_redis, settings
+):
+    _fresh_heartbeats()
+    register_workers(1, queues=["default", "ops"])
+    _check(workers=True)
+    [alert] = _open("queue_no_worker")
+    assert alert.message.startswith("No worker consumes 2 of 4 queues: imports, reports;")
+    assert "-Q imports,reports " in alert.message
+    register_workers(1, queues=["reports"], first=1)
+    _check(workers=True)
+    [same] = _open("queue_no_worker")
+    assert same.id == alert.id
+    assert "-Q imports " in same.message
 
 
 def _failed_import(dataset="products", *, chunk_error="OperationalError: server closed"):
@@ -307,19 +349,18 @@ def test_the_resolve_action_needs_its_permission(client, django_user_model):
 @pytest.mark.django_db
 def test_overall_state_is_the_worst_of_queue_states_and_open_alerts(clean_redis):
     _fresh_heartbeats()
-    assert platform_status(inspect_workers=False).state == "green"
+    assert platform_status(read_workers=False).state == "green"
     # Kinds a team's app raises and nobody evaluates: they count until resolved.
     alert_raise(kind="warehouse_sync_late", subject="nightly", message="x", severity="amber")
-    assert platform_status(inspect_workers=False).state == "amber"
+    assert platform_status(read_workers=False).state == "amber"
     alert_raise(kind="warehouse_sync_failed", subject="nightly", message="x")
-    assert platform_status(inspect_workers=False).state == "red"
+    assert platform_status(read_workers=False).state == "red"
 
 
 @pytest.mark.django_db
 def test_dashboard_lists_recent_import_failures_apart_from_the_alerts(
     client, django_user_model, clean_redis, settings
 ):
-    settings.OPS_INSPECT_TIMEOUT = 0.1
     uploader = django_user_model.objects.create_user("alice")
     ImportJob.objects.create(dataset="products", status="failed", original_name="broken.csv",
                              created_by=uploader, finished_at=timezone.now(),

@@ -10,8 +10,10 @@ from batches.models import ImportJob
 from ops import state
 from ops.conditions import platform_status, queue_thresholds
 from ops.models import Alert, QueueSample
-from ops.probes import queue_depths
+from ops.probes import readings
 from ops.services import heartbeat_record, ops_checks_run
+
+from .live_state import register_workers
 
 
 def _fresh_heartbeats(queues=("default", "imports", "reports", "ops"), latency=0.05):
@@ -31,7 +33,7 @@ def test_depth_counts_the_priority_sub_lists_kombu_keeps(clean_redis, settings):
     clean_redis.rpush("imports", "a", "b")
     clean_redis.rpush("imports\x06\x166", "c")
     clean_redis.rpush("reports\x06\x169", "d")
-    assert queue_depths(queues=["imports", "reports", "ops"]) == {
+    assert readings(queues=["imports", "reports", "ops"]).depths == {
         "imports": 3,
         "reports": 1,
         "ops": 0,
@@ -51,7 +53,7 @@ def test_deep_queue_turns_amber_and_opens_a_depth_alert(clean_redis, settings):
     settings.OPS_QUEUE_THRESHOLDS = {"reports": {"depth_amber": 5}}
     _fresh_heartbeats()
     clean_redis.rpush("reports", *[f"m{n}" for n in range(6)])
-    status = ops_checks_run(status=platform_status(inspect_workers=False))
+    status = ops_checks_run(status=platform_status(read_workers=False))
     reports = next(q for q in status.queues if q.name == "reports")
     assert reports.state == "amber"
     assert reports.depth == 6
@@ -61,7 +63,7 @@ def test_deep_queue_turns_amber_and_opens_a_depth_alert(clean_redis, settings):
     assert QueueSample.objects.filter(queue="reports", depth=6).exists()
 
     clean_redis.delete("reports")
-    ops_checks_run(status=platform_status(inspect_workers=False))
+    ops_checks_run(status=platform_status(read_workers=False))
     alert.refresh_from_db()
     assert alert.status == "resolved"
 
@@ -70,7 +72,7 @@ def test_deep_queue_turns_amber_and_opens_a_depth_alert(clean_redis, settings):
 def test_slow_heartbeat_opens_a_latency_alert(clean_redis, settings):
     settings.OPS_THRESHOLDS = {**settings.OPS_THRESHOLDS, "latency_amber": 5}
     _fresh_heartbeats(latency=7.5)
-    ops_checks_run(status=platform_status(inspect_workers=False))
+    ops_checks_run(status=platform_status(read_workers=False))
     alert = Alert.objects.get(kind="queue_latency", subject="ops", status="open")
     assert "heartbeat waited 7.5s (threshold 5s)" in alert.message
 
@@ -89,13 +91,13 @@ def test_import_running_without_progress_opens_an_import_alert(clean_redis, sett
     ImportJob.objects.create(
         dataset="products", status="running", started_at=now, last_progress_at=now
     )
-    ops_checks_run(status=platform_status(inspect_workers=False))
+    ops_checks_run(status=platform_status(read_workers=False))
     alert = Alert.objects.get(kind="import_stalled", status="open")
     assert alert.subject == f"import #{stuck.id}"
     assert "no progress for 20 min" in alert.message
 
     ImportJob.objects.filter(id=stuck.id).update(status="failed")
-    ops_checks_run(status=platform_status(inspect_workers=False))
+    ops_checks_run(status=platform_status(read_workers=False))
     assert not Alert.objects.filter(kind="import_stalled", status="open").exists()
 
 
@@ -157,18 +159,13 @@ def test_readiness_names_the_broker_when_it_is_unreachable_without_exception_tex
 ):
     settings.OPS_HEALTH_TOKEN = "s3cret-health"
     _fresh_heartbeats()
-    from config.celery_app import app
-
-    good = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    try:
-        public = client.get("/health/ready/")
-        response = client.get("/health/ready/", headers={"Authorization": "Bearer s3cret-health"})
-    finally:
-        app.conf.broker_url = good
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    public = client.get("/health/ready/")
+    response = client.get("/health/ready/", headers={"Authorization": "Bearer s3cret-health"})
     assert public.status_code == 503
-    assert public.json() == {"status": "fail", "failed": ["broker"]}
-    assert response.json()["failed"] == ["broker"]
+    # REDIS_URL is another server now: it still answers; the heartbeats are not read.
+    assert public.json() == {"status": "fail", "failed": ["broker", "heartbeats"]}
+    assert response.json()["failed"] == ["broker", "heartbeats"]
     error = response.json()["checks"]["broker"]["error"]
     assert "Error" in error
     assert "127.0.0.1" not in error, "no exception text"
@@ -188,7 +185,6 @@ def test_readiness_declares_no_queue_per_request(client, clean_redis):
 def test_ops_status_prints_the_table_and_exits_1_when_a_queue_has_no_worker(
     clean_redis, capsys, settings
 ):
-    settings.OPS_INSPECT_TIMEOUT = 0.2
     _fresh_heartbeats()
     with pytest.raises(SystemExit) as exit_info:
         call_command("ops_status")
@@ -200,13 +196,15 @@ def test_ops_status_prints_the_table_and_exits_1_when_a_queue_has_no_worker(
     assert "beat: OK" in out
 
 
-def test_ops_status_exits_0_when_all_queues_are_green(celery_worker, settings, capsys):
-    settings.OPS_INSPECT_TIMEOUT = 1.0
+@pytest.mark.django_db
+def test_ops_status_exits_0_when_all_queues_are_green(clean_redis, settings, capsys):
     _fresh_heartbeats()
+    register_workers(1, queues=settings.PLATFORM_QUEUES)
     call_command("ops_status", "--record")
     out = capsys.readouterr().out
     assert ": GREEN" in out, out
-    assert "workers online: 1" in out
+    assert "workers alive: 1" in out
+    assert "w0@host: default, imports, ops, reports" in out
     assert not Alert.objects.filter(status="open").exists()
     assert json.loads(state.client().get(state.heartbeat_last_key("ops")))["worker"] == "w@test"
 
@@ -224,7 +222,7 @@ def test_queue_behind_a_ticking_beat_is_stalled(clean_redis, settings):
     now = state.now_ts()
     _fresh_heartbeats()
     _heartbeat_at("reports", now - 75)
-    ops_checks_run(status=platform_status(inspect_workers=False))
+    ops_checks_run(status=platform_status(read_workers=False))
     alert = Alert.objects.get(kind="queue_stalled", status="open")
     assert alert.subject == "reports"
     assert "no heartbeat started for 75s while beat kept sending (threshold 60s)" in alert.message
@@ -238,7 +236,7 @@ def test_stopped_beat_is_one_alert_not_one_per_queue(clean_redis, settings):
     state.client().set(state.BEAT_TICK, now - 100)
     for queue in settings.PLATFORM_QUEUES:
         _heartbeat_at(queue, now - 99.5)
-    status = ops_checks_run(status=platform_status(inspect_workers=False))
+    status = ops_checks_run(status=platform_status(read_workers=False))
     assert list(Alert.objects.filter(status="open").values_list("kind", "subject")) == [
         ("beat_stalled", "beat")
     ]

@@ -27,7 +27,7 @@ def _runs(task_name, statuses):
 
 
 def _check():
-    return ops_checks_run(status=platform_status(inspect_workers=False))
+    return ops_checks_run(status=platform_status(read_workers=False))
 
 
 @pytest.mark.django_db

@@ -150,7 +150,9 @@ def test_the_platform_report_tells_a_day_of_imports_runs_alerts_and_queues(platf
         "- [amber] Queue slow to start tasks: imports #0, opened 2026-11-20 09:00, resolved 09:30"
         in text
     )
-    assert "- [red] No worker on the queue: reports #0, opened 2026-11-19 23:30, still open" in text
+    assert (
+        "- [red] Queues without a worker: reports #0, opened 2026-11-19 23:30, still open" in text
+    )
     assert "later #0" not in text
     assert "old #0" not in text
 

@@ -54,9 +54,9 @@ def render_status(status) -> str:
         + (f", last tick {beat['age']:.0f}s ago" if beat["age"] is not None else ", never ticked"),
     ]
     if status.workers is None:
-        lines.append("workers: could not be asked")
+        lines.append("workers: unknown (Redis could not be read)")
     else:
-        lines.append(f"workers online: {len(status.workers)}")
+        lines.append(f"workers alive: {len(status.workers)}")
         lines += [
             f"  {host}: {', '.join(queues)}" for host, queues in sorted(status.workers.items())
         ]
