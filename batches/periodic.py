@@ -5,7 +5,8 @@ DEFAULT_SCHEDULES = [
         "name": "imports: scan inbox",
         "task": "batches.scan_inbox",
         "interval": 60,
-        "description": "Imports each new CSV file in IMPORT_INBOX_DIR once (by checksum) "
+        "description": "Imports each new CSV file in IMPORT_INBOX_DIR once (by checksum), "
+        "once it is complete (settled, or marked), "
         "and moves it to IMPORT_ARCHIVE_DIR.",
     },
     {

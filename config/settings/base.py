@@ -259,6 +259,10 @@ IMPORT_CHUNK_MAX_RETRIES = env.int("IMPORT_CHUNK_MAX_RETRIES", default=3)
 # or `<dataset>/name.csv`; each file imports once (by checksum) and moves to the archive.
 IMPORT_INBOX_DIR = env("IMPORT_INBOX_DIR", default="imports/inbox")
 IMPORT_ARCHIVE_DIR = env("IMPORT_ARCHIVE_DIR", default="imports/archive")
+# An inbox file is taken once its size and modification time held over this many seconds
+# (senders write slowly) or, with IMPORT_INBOX_REQUIRE_MARKER, once `<name>.done` is there.
+IMPORT_INBOX_SETTLE_SECONDS = env.float("IMPORT_INBOX_SETTLE_SECONDS", default=5.0)
+IMPORT_INBOX_REQUIRE_MARKER = env.bool("IMPORT_INBOX_REQUIRE_MARKER", default=False)
 IMPORT_UPLOAD_DIR = "imports/uploads"
 # A chunk whose deliveries keep dying unfinished (it kills its worker: out of memory, a
 # crash in a C extension) is failed after this many, so the rest of the import completes.
