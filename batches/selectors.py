@@ -52,6 +52,19 @@ def job_progress(*, job_id: int) -> dict:
     }
 
 
+def job_waiting_for_broker(*, job_id: int) -> bool:
+    """Accepted (QUEUED, held in PostgreSQL) but its planner has not reached the broker:
+    Redis was unreachable, and the relay sends it as soon as Redis answers."""
+    return ImportJob.objects.filter(
+        id=job_id, status=ImportJob.Status.QUEUED, dispatch_due_at__isnull=False
+    ).exists()
+
+
+WAITING_FOR_BROKER = (
+    "Import #{id} accepted; the broker is unreachable, it will start as soon as Redis answers."
+)
+
+
 def job_chunks(*, job_id: int):
     return ImportChunk.objects.filter(job_id=job_id).order_by("index")
 

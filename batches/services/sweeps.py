@@ -100,14 +100,15 @@ def job_resume(*, job_id: int) -> str:
             )
             if not lost:
                 return "running"
-            job.last_progress_at = timezone.now()
-            job.save(update_fields=["last_progress_at"])
+            job.last_progress_at = job.dispatch_due_at = timezone.now()
+            job.save(update_fields=["last_progress_at", "dispatch_due_at"])
+            due = job.dispatch_due_at
             logger.warning(
                 "import #%s made no progress since %s: sending %s chunks again",
                 job_id, stall_before.isoformat(), len(lost),
             )  # fmt: skip
             transaction.on_commit(
-                lambda: sending.chord_start(job_id=job_id, chunk_ids=lost, phase=phase)
+                lambda: sending.chord_start(job_id=job_id, chunk_ids=lost, phase=phase, due=due)
             )
             return "resent"
     logger.warning("import #%s: every chunk ended but the job did not; finishing it", job_id)

@@ -137,8 +137,13 @@ def _store_converted(original, *, wide: WideEncoding, path: str) -> tuple[str, s
 
 @transaction.atomic
 def job_queue(*, job_id: int) -> bool:
-    """PENDING -> QUEUED, and send the planner once the transaction commits."""
-    queued = job_mark_queued(job_id=job_id)
-    if queued:
-        transaction.on_commit(lambda: plan_send(job_id=job_id))
-    return queued
+    """PENDING -> QUEUED, and send the planner once the transaction commits.
+
+    The job is accepted once this commits, whether or not the broker answers: the
+    planner is due in the job row until it is sent (`selectors.job_waiting_for_broker`
+    tells the user which), and `batches.relay_imports` sends it when the broker is back.
+    """
+    due = job_mark_queued(job_id=job_id)
+    if due:
+        transaction.on_commit(lambda: plan_send(job_id=job_id, due=due))
+    return due is not None

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import redis
@@ -135,11 +136,22 @@ def test_an_import_whose_chord_was_in_flight_when_redis_died_is_driven_to_comple
     assert_import_truth(admin_client, job, rows=40)
 
 
-def test_an_upload_committed_while_redis_is_down_is_sent_when_redis_is_back(
+def _started_after(job: ImportJob, moment: float, *, timeout: float) -> float:
+    """Seconds from `moment` (time.monotonic) until the job's planner ran."""
+
+    def started():
+        job.refresh_from_db()
+        return job.started_at is not None
+
+    wait_for(started, timeout=timeout, interval=0.1, message=f"import #{job.id} to start")
+    return time.monotonic() - moment
+
+
+def test_an_import_queued_while_redis_is_down_is_accepted_and_starts_when_redis_answers(
     worker_process, fault_env, private_redis, admin_client, tmp_path
 ):
     env = _on_private_redis(fault_env, private_redis)
-    env.update(IMPORT_STALL_SECONDS="3", IMPORT_REQUEUE_SECONDS="3")
+    worker_process(queues="imports", concurrency=2, env=env, extra_args=TASKS)
     _kill_redis(private_redis)
     upload = tmp_path / "sales.csv"
     upload.write_text(sales_csv(20))
@@ -151,20 +163,54 @@ def test_an_upload_committed_while_redis_is_down_is_sent_when_redis_is_back(
     )  # fmt: skip
     job = ImportJob.objects.filter(dataset="daily_sales").first()
     assert job is not None, command.stdout[-2000:] + command.stderr[-3000:]
-    assert job.status == ImportJob.Status.QUEUED, command.stderr[-2000:]
-    assert "Error" in command.stderr  # the failed send is logged, not swallowed
+    assert command.returncode == 0, command.stderr[-3000:]
+    assert command.stdout == (
+        f"Import #{job.id} accepted; the broker is unreachable, "
+        "it will start as soon as Redis answers.\n"
+    )
+    assert "Traceback" not in command.stderr
+    assert job.status == ImportJob.Status.QUEUED
+    assert job.dispatch_due_at is not None  # PostgreSQL holds the request
+    time.sleep(3)  # the worker's relay ticks meanwhile, and finds Redis still down
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.QUEUED
 
     start_redis(redis_dir=private_redis["dir"], port=private_redis["port"])
+    answered = time.monotonic()
+    delay = _started_after(job, answered, timeout=60)
+    print(f"\nimport #{job.id} started {delay:.1f} s after Redis answered again")
+    job = wait_for_finish(job.id, timeout=30)
+    assert job.status == ImportJob.Status.SUCCEEDED
+    assert job.dispatch_due_at is None
+    assert_import_truth(admin_client, job, rows=20)
+
+
+def test_an_inbox_file_taken_while_redis_is_down_is_imported_when_redis_answers(
+    worker_process, fault_env, private_redis, admin_client
+):
+    env = {**_on_private_redis(fault_env, private_redis), "IMPORT_INBOX_SETTLE_SECONDS": "0"}
+    inbox = Path(fault_env["MEDIA_ROOT"]) / settings.IMPORT_INBOX_DIR
+    inbox.mkdir(parents=True)
+    (inbox / "daily_sales__monday.csv").write_text(sales_csv(20))
+    _kill_redis(private_redis)
+
+    scan = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c",
+         "from batches.services.inbox import inbox_scan; print(inbox_scan())"],
+        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    job = ImportJob.objects.filter(dataset="daily_sales").first()
+    assert job is not None, scan.stdout[-2000:] + scan.stderr[-3000:]
+    assert scan.stdout.strip().splitlines()[-1] == f"[{job.id}]"
+    assert "Traceback" not in scan.stderr
+    assert not any(inbox.iterdir())  # taken and archived: accepted
+    assert job.status == ImportJob.Status.QUEUED
+
+    start_redis(redis_dir=private_redis["dir"], port=private_redis["port"])
+    answered = time.monotonic()
     worker_process(queues="imports", concurrency=2, env=env, extra_args=TASKS)
-    with _client(private_redis["url"]) as client:
-
-        def finished():
-            job.refresh_from_db()
-            if job.finished_at:
-                return True
-            client.send_task("batches.resume_stalled_imports")  # what beat sends
-            return False
-
-        wait_for(finished, timeout=30, interval=2, message="the import to be sent and finish")
+    delay = _started_after(job, answered, timeout=60)
+    print(f"\nimport #{job.id} started {delay:.1f} s after Redis answered (worker start included)")
+    job = wait_for_finish(job.id, timeout=30)
     assert job.status == ImportJob.Status.SUCCEEDED
     assert_import_truth(admin_client, job, rows=20)

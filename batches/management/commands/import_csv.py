@@ -12,7 +12,12 @@ from tqdm import tqdm
 from batches import registry
 from batches.csvfiles import wide_label
 from batches.models import ImportJob
-from batches.selectors import job_error_csv_lines, job_progress
+from batches.selectors import (
+    WAITING_FOR_BROKER,
+    job_error_csv_lines,
+    job_progress,
+    job_waiting_for_broker,
+)
 from batches.services.control import job_cancel
 from batches.services.uploads import ImportRejected, job_create, job_queue
 from common.display import duration_display
@@ -81,7 +86,10 @@ class Command(BaseCommand):
             if job.source_encoding and job.encoding == "utf-8"
             else ""
         )
-        self.stdout.write(f"Import #{job.id} queued ({dataset}, {path.name}{converted}).")
+        if job_waiting_for_broker(job_id=job.id):
+            self.stdout.write(WAITING_FOR_BROKER.format(id=job.id))
+        else:
+            self.stdout.write(f"Import #{job.id} queued ({dataset}, {path.name}{converted}).")
         if not wait:
             return
         job = self._follow(job.id, timeout=options["timeout"])

@@ -1,0 +1,102 @@
+"""The relay: send the messages PostgreSQL says are due but the broker never got.
+
+Each import job is its own outbox row (`ImportJob.dispatch_due_at`): the transition
+that makes a message necessary sets it, the send clears it. A send that failed (Redis
+unreachable when a user queued an import, or when a worker started a chord) leaves it
+set, and the relay sends it again: a thread in every worker's main process
+(`batches.receivers`) ticks every IMPORT_RELAY_INTERVAL seconds, one process per tick
+(a Redis lock, which doubles as the probe: while Redis does not answer there is
+nothing to do). It does not wait for the broker to deliver it a message, so it sends
+within one interval of Redis answering again. Everything it sends is idempotent: the
+planner plans a QUEUED job once, a chunk that is done or running (its row lock) is
+not run again, the callback finishes a job once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from batches.models import ImportChunk, ImportJob
+from batches.services import sending
+from batches.services.finishing import job_finish
+from ops import state
+
+logger = logging.getLogger(__name__)
+
+# A message due for less than this is left to the process that made it due, which
+# sends it right after its commit: the relay would only send it a second time.
+DISPATCH_GRACE = dt.timedelta(seconds=2)
+RELAY_LOCK = "batches:relay:lock"
+
+
+def relay_tick(*, owner: str) -> dict | None:
+    """One pass of the relay, unless another process has this interval or Redis does
+    not answer (then nothing could be sent anyway); what it did, or None."""
+    lock_ms = max(100, int(settings.IMPORT_RELAY_INTERVAL * 900))
+    try:
+        if not state.client().set(RELAY_LOCK, owner, nx=True, px=lock_ms):
+            return None
+    except RedisError:
+        return None
+    return jobs_relay()
+
+
+def jobs_relay() -> dict:
+    """Send every message due for longer than DISPATCH_GRACE; what was done, by job."""
+    before = timezone.now() - DISPATCH_GRACE
+    due = ImportJob.objects.filter(dispatch_due_at__lt=before, finished_at__isnull=True)
+    outcomes: dict[str, list[int]] = {}
+    for job_id in due.order_by("dispatch_due_at").values_list("id", flat=True)[:500]:
+        outcomes.setdefault(job_dispatch(job_id=job_id), []).append(job_id)
+    return outcomes
+
+
+def job_dispatch(*, job_id: int) -> str:
+    """Send the one message a job is waiting for; returns what it did.
+
+    "planner" (QUEUED), "chunks" (a chord of every chunk not ended: pending ones and,
+    harmlessly, running ones, whose duplicate waits for their lock and finds them
+    done), "finished" (no chunk left to run: the callback was lost, the job is
+    finished here), "sent" or "busy" (another relay or the job's own sender has it).
+    """
+    with transaction.atomic():
+        job = (
+            ImportJob.objects.select_for_update(skip_locked=True)
+            .filter(id=job_id, finished_at__isnull=True, dispatch_due_at__isnull=False)
+            .first()
+        )
+        if job is None:
+            return "busy"
+        due = job.dispatch_due_at
+        if job.status == ImportJob.Status.QUEUED:
+            transaction.on_commit(lambda: sending.plan_send(job_id=job_id, due=due))
+            return "planner"
+        if job.status == ImportJob.Status.PENDING:
+            sending.dispatch_done(job_id=job_id, due=due)  # not confirmed: nothing to send
+            return "sent"
+        phase = job.phase
+        open_chunks = list(
+            job.chunks.filter(status__in=[ImportChunk.Status.PENDING, ImportChunk.Status.RUNNING])
+            .order_by("index")
+            .values_list("id", flat=True)
+        )
+        if open_chunks:
+            logger.warning(
+                "import #%s: sending %s chunks the broker never got", job_id, len(open_chunks)
+            )
+            transaction.on_commit(
+                lambda: sending.chord_start(
+                    job_id=job_id, chunk_ids=open_chunks, phase=phase, due=due
+                )
+            )
+            return "chunks"
+    logger.warning("import #%s: every chunk ended but the job did not; finishing it", job_id)
+    job_finish(job_id=job_id, phase=phase)
+    sending.dispatch_done(job_id=job_id, due=due)  # a validate phase's end sent the next
+    return "finished"
