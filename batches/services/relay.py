@@ -10,6 +10,12 @@ nothing to do). It does not wait for the broker to deliver it a message, so it s
 within one interval of Redis answering again. Everything it sends is idempotent: the
 planner plans a QUEUED job once, a chunk that is done or running (its row lock) is
 not run again, the callback finishes a job once.
+
+Redis losing its data (a restart of a Redis that keeps nothing, a failover) takes the
+messages of every unfinished import with it, and chord counters too. The relay
+notices within one interval (`ops.brokerloss`: its marker key is gone), declares the
+platform's queues again and marks every unfinished job due, so the same tick re-drives
+what PostgreSQL says is unfinished instead of waiting for the stall sweep.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from batches.models import ImportChunk, ImportJob
 from batches.services import sending
 from batches.services.finishing import job_finish
 from ops import state
+from ops.brokerloss import broker_data_lost, broker_queues_declare
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +49,34 @@ def relay_tick(*, owner: str) -> dict | None:
     try:
         if not state.client().set(RELAY_LOCK, owner, nx=True, px=lock_ms):
             return None
+        lost = broker_data_lost(consumer="batches")
     except RedisError:
         return None
+    if lost:
+        jobs_redrive_after_broker_loss()
     return jobs_relay()
+
+
+def jobs_redrive_after_broker_loss() -> int:
+    """Redis lost its data: every unfinished job's next message is due again; how many.
+
+    Queued jobs get their planner again, running ones a chord over their chunks not
+    ended (or their finish), through the relay: all idempotent, so a job whose
+    messages did survive (a marker lost alone) only gets harmless duplicates.
+    """
+    broker_queues_declare()
+    redrive = ImportJob.objects.filter(
+        finished_at__isnull=True,
+        status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING, ImportJob.Status.CANCELLED],
+    )
+    count = redrive.update(dispatch_due_at=timezone.now() - DISPATCH_GRACE)
+    logger.warning(
+        "Redis lost its data, or is new (the relay's marker key is missing): the "
+        "platform's queues are declared again and %s unfinished imports are driven "
+        "again from PostgreSQL",
+        count,
+    )
+    return count
 
 
 def jobs_relay() -> dict:

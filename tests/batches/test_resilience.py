@@ -22,7 +22,7 @@ from batches.services.chunks import chunk_delivery_start, chunk_fail, chunk_impo
 from batches.services.control import job_retry_failed_chunks
 from batches.services.finishing import job_finish
 from batches.services.planning import job_plan
-from batches.services.relay import jobs_relay
+from batches.services.relay import RELAY_LOCK, jobs_relay, relay_tick
 from batches.services.sweeps import jobs_delete_abandoned, jobs_resume_stalled
 from batches.services.uploads import job_queue
 from catalogue.models import DailySales
@@ -261,6 +261,24 @@ def test_the_relay_finishes_a_job_whose_chunks_all_ended_without_a_callback(
     job.refresh_from_db()
     assert job.status == ImportJob.Status.SUCCEEDED
     assert (job.rows_new, job.dispatch_due_at) == (1500, None)
+
+
+def test_the_relay_redrives_unfinished_imports_once_when_redis_lost_its_data(
+    celery_worker, monkeypatch, clean_redis, settings
+):
+    # Sent, as far as PostgreSQL knows (nothing due), then lost with Redis's data: the
+    # clean test Redis has no marker key, as a Redis that restarted empty has none.
+    job = _planned_with_lost_messages(monkeypatch, SALES_HEADER + sales_rows(2500))
+    ImportJob.objects.filter(id=job.id).update(dispatch_due_at=None)
+    assert jobs_relay() == {}
+
+    assert relay_tick(owner="test") == {"chunks": [job.id]}
+
+    job = wait_for_finish(job.id)
+    assert job.status == ImportJob.Status.SUCCEEDED
+    assert DailySales.objects.count() == 2500
+    clean_redis.delete(RELAY_LOCK)
+    assert relay_tick(owner="test") == {}  # the marker is back: no second re-drive
 
 
 def test_a_queued_job_whose_planner_message_was_lost_is_sent_again_by_the_sweep(
