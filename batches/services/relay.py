@@ -80,8 +80,20 @@ def jobs_redrive_after_broker_loss() -> int:
 
 
 def jobs_relay() -> dict:
-    """Send every message due for longer than DISPATCH_GRACE; what was done, by job."""
-    before = timezone.now() - DISPATCH_GRACE
+    """Send every message due for longer than DISPATCH_GRACE; what was done, by job.
+
+    A job still QUEUED IMPORT_REQUEUE_SECONDS after its planner reached the broker
+    has its planner due again first: the message can be lost after the broker handed
+    it out (a worker SIGKILLed between taking it off the queue and recording it as
+    unacknowledged, which kombu's Redis transport does in two steps), and planning a
+    job twice is a no-op. One re-send per IMPORT_REQUEUE_SECONDS: the update claims it.
+    """
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=settings.IMPORT_REQUEUE_SECONDS)
+    ImportJob.objects.filter(
+        status=ImportJob.Status.QUEUED, dispatch_due_at__isnull=True, last_progress_at__lt=stale
+    ).update(dispatch_due_at=stale, last_progress_at=now)
+    before = now - DISPATCH_GRACE
     due = ImportJob.objects.filter(dispatch_due_at__lt=before, finished_at__isnull=True)
     outcomes: dict[str, list[int]] = {}
     for job_id in due.order_by("dispatch_due_at").values_list("id", flat=True)[:500]:

@@ -270,8 +270,9 @@ IMPORT_CHUNK_MAX_DELIVERIES = env.int("IMPORT_CHUNK_MAX_DELIVERIES", default=3)
 # batches.resume_stalled_imports re-drives a running import with no progress for this long
 # (lost chunk messages, lost chord callback after a Redis restart) ...
 IMPORT_STALL_SECONDS = env.int("IMPORT_STALL_SECONDS", default=300)
-# ... and re-sends the planner of a job queued this long ago (its message was lost).
-IMPORT_REQUEUE_SECONDS = env.int("IMPORT_REQUEUE_SECONDS", default=120)
+# ... and the relay re-sends the planner of a job queued this long ago (its message was
+# lost after the broker handed it out); planning twice is a no-op.
+IMPORT_REQUEUE_SECONDS = env.int("IMPORT_REQUEUE_SECONDS", default=30)
 # Every worker's relay thread sends, this often, the planners and chunk chords that are
 # due in PostgreSQL but never reached the broker (it was unreachable), seconds.
 IMPORT_RELAY_INTERVAL = env.float("IMPORT_RELAY_INTERVAL", default=2.0)

@@ -281,6 +281,24 @@ def test_the_relay_redrives_unfinished_imports_once_when_redis_lost_its_data(
     assert relay_tick(owner="test") == {}  # the marker is back: no second re-drive
 
 
+def test_the_relay_sends_the_planner_again_when_a_queued_job_has_not_started(
+    celery_worker, settings
+):
+    job = make_job("daily_sales", SALES_HEADER + sales_rows(20))
+    ImportJob.objects.filter(id=job.id).update(
+        status=ImportJob.Status.QUEUED, last_progress_at=timezone.now()
+    )  # sent (nothing due), then lost after the broker handed it out
+    assert jobs_relay() == {}  # not yet IMPORT_REQUEUE_SECONDS
+
+    _backdate(job)
+    assert jobs_relay() == {"planner": [job.id]}
+    assert jobs_relay() == {}  # re-sent once per IMPORT_REQUEUE_SECONDS
+
+    job = wait_for_finish(job.id)
+    assert job.status == ImportJob.Status.SUCCEEDED
+    assert DailySales.objects.count() == 20
+
+
 def test_a_queued_job_whose_planner_message_was_lost_is_sent_again_by_the_sweep(
     celery_worker, settings
 ):
