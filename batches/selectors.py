@@ -61,7 +61,8 @@ def job_waiting_for_broker(*, job_id: int) -> bool:
 
 
 WAITING_FOR_BROKER = (
-    "Import #{id} accepted; the broker is unreachable, it will start as soon as Redis answers."
+    "Import #{id} accepted{details}; the broker is unreachable, it will start as soon as "
+    "Redis answers."
 )
 
 

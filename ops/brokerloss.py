@@ -24,6 +24,12 @@ def broker_data_lost(*, consumer: str) -> bool:
     return bool(state.client().set(MARKER_PREFIX + consumer, state.now_ts(), nx=True))
 
 
+def broker_data_loss_unhandled(*, consumer: str) -> None:
+    """The re-drive after a loss failed (Redis went away again): drop the marker, so
+    the next call reports the loss again."""
+    state.client().delete(MARKER_PREFIX + consumer)
+
+
 def broker_queues_declare() -> None:
     """Declare the platform's queues again, with their bindings.
 

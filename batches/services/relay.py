@@ -20,6 +20,7 @@ what PostgreSQL says is unfinished instead of waiting for the stall sweep.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 
@@ -32,7 +33,7 @@ from batches.models import ImportChunk, ImportJob
 from batches.services import sending
 from batches.services.finishing import job_finish
 from ops import state
-from ops.brokerloss import broker_data_lost, broker_queues_declare
+from ops.brokerloss import broker_data_loss_unhandled, broker_data_lost, broker_queues_declare
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,12 @@ def relay_tick(*, owner: str) -> dict | None:
     except RedisError:
         return None
     if lost:
-        jobs_redrive_after_broker_loss()
+        try:
+            jobs_redrive_after_broker_loss()
+        except Exception:
+            with contextlib.suppress(RedisError):
+                broker_data_loss_unhandled(consumer="batches")  # the next tick tries again
+            raise
     return jobs_relay()
 
 

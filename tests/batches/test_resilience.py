@@ -299,6 +299,25 @@ def test_the_relay_sends_the_planner_again_when_a_queued_job_has_not_started(
     assert DailySales.objects.count() == 20
 
 
+def test_a_redrive_after_redis_lost_its_data_that_fails_is_tried_at_the_next_tick(
+    transactional_db, clean_redis, monkeypatch
+):
+    from batches.services import relay
+
+    def redis_gone_again():
+        raise BrokerError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(relay, "broker_queues_declare", redis_gone_again)
+    with pytest.raises(BrokerError):
+        relay_tick(owner="test")
+    assert not clean_redis.keys("ops:broker:marker:*")  # the loss is still to handle
+
+    monkeypatch.undo()
+    clean_redis.delete(RELAY_LOCK)
+    assert relay_tick(owner="test") == {}
+    assert clean_redis.keys("ops:broker:marker:*")
+
+
 def test_a_queued_job_whose_planner_message_was_lost_is_sent_again_by_the_sweep(
     celery_worker, settings
 ):

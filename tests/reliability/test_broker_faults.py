@@ -167,7 +167,7 @@ def test_an_import_queued_while_redis_is_down_is_accepted_and_starts_when_redis_
     assert job is not None, command.stdout[-2000:] + command.stderr[-3000:]
     assert command.returncode == 0, command.stderr[-3000:]
     assert command.stdout == (
-        f"Import #{job.id} accepted; the broker is unreachable, "
+        f"Import #{job.id} accepted (daily_sales, sales.csv); the broker is unreachable, "
         "it will start as soon as Redis answers.\n"
     )
     assert "Traceback" not in command.stderr

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from tqdm import tqdm
 
 from batches import registry
@@ -86,10 +87,15 @@ class Command(BaseCommand):
             if job.source_encoding and job.encoding == "utf-8"
             else ""
         )
-        if job_waiting_for_broker(job_id=job.id):
-            self.stdout.write(WAITING_FOR_BROKER.format(id=job.id))
+        details = f" ({dataset}, {path.name}{converted})"
+        # Inside a caller's transaction the planner goes when it commits: not yet sent
+        # says nothing about the broker there.
+        if not transaction.get_connection().in_atomic_block and job_waiting_for_broker(
+            job_id=job.id
+        ):
+            self.stdout.write(WAITING_FOR_BROKER.format(id=job.id, details=details))
         else:
-            self.stdout.write(f"Import #{job.id} queued ({dataset}, {path.name}{converted}).")
+            self.stdout.write(f"Import #{job.id} queued{details}.")
         if not wait:
             return
         job = self._follow(job.id, timeout=options["timeout"])
