@@ -19,5 +19,5 @@ platform's back before the check, to show that the checker catches it.
 
 Not yet here (issue 22): the web process, the SMTP sink and report sends, team tasks
 with overlap policies, the compatible-path and team datasets, a PostgreSQL restart,
-the alerts and dashboard checks, and a seeded run inside `make test`.
+the alerts and dashboard checks.
 """

@@ -12,18 +12,24 @@ import time
 from tests.reliability.chaos.common import log
 from tests.reliability.chaos.stack import Stack
 
+WARM_UP = 15.0
+
 
 class Faults(threading.Thread):
-    """Seeded faults: one every 10-25 s, kinds in a shuffled cycle so each comes up."""
+    """Seeded faults, kinds in a shuffled cycle so each comes up in turn: one every 10-25
+    s, closer together in a short run so that every kind still comes up twice."""
 
     def __init__(self, stack: Stack, rng: random.Random, kinds: list[str], until: float) -> None:
         super().__init__(name="chaos-faults", daemon=True)
         self.stack, self.rng, self.kinds, self.until = stack, rng, kinds, until
+        span = until - time.monotonic() - WARM_UP
+        self.gap_max = max(6.0, min(25.0, span / (2 * max(1, len(kinds)))))
+        self.gap_min = min(10.0, self.gap_max / 2)
         self.injected: list[dict] = []
         self.pending: list[threading.Thread] = []
 
     def run(self) -> None:
-        time.sleep(15)  # warm-up: the first imports get going
+        time.sleep(WARM_UP)  # the first imports get going
         cycle: list[str] = []
         while time.monotonic() < self.until:
             if not cycle:
@@ -34,7 +40,7 @@ class Faults(threading.Thread):
                 cycle.append(kind)  # no target yet (a worker still starting): soon again
                 time.sleep(2)
                 continue
-            time.sleep(self.rng.uniform(10, 25))
+            time.sleep(self.rng.uniform(self.gap_min, self.gap_max))
 
     def later(self, seconds: float, action) -> None:
         thread = threading.Timer(seconds, action)
