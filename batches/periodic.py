@@ -14,7 +14,7 @@ DEFAULT_SCHEDULES = [
         "task": "batches.resume_stalled_imports",
         "interval": 60,
         "description": "Re-sends the planner of imports queued longer than "
-        "IMPORT_REQUEUE_SECONDS (Redis was down), re-sends the lost chunks of running "
+        "IMPORT_REQUEUE_SECONDS (its message was lost), re-sends the lost chunks of running "
         "imports with no progress for IMPORT_STALL_SECONDS, and finishes those whose "
         "chord callback was lost.",
     },

@@ -23,8 +23,10 @@ logger = logging.getLogger(__name__)
 def jobs_resume_stalled() -> dict:
     """Drive imports whose messages were lost to completion; safe to run at any time.
 
-    - QUEUED longer than IMPORT_REQUEUE_SECONDS (the planner's send failed, or its
-      message was lost): send `plan_import` again; planning a job twice is a no-op.
+    - QUEUED longer than IMPORT_REQUEUE_SECONDS (its message was lost): send
+      `plan_import` again; planning a job twice is a no-op. The relay
+      (`batches.services.relay`) does the same within seconds; this is the net for a
+      deployment whose workers run no relay.
     - RUNNING (or cancelled, not finished) with no progress for IMPORT_STALL_SECONDS:
       see `job_resume`.
     """
