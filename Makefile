@@ -6,7 +6,7 @@
 BOOTSTRAP := python3 -m devstack.bootstrap
 export PYTHON DJANGO RESOLUTION
 
-.PHONY: run test install lint format lock upgrade test-matrix check-lock clean-var
+.PHONY: run test install lint format lock upgrade test-matrix check-lock clean-var chaos
 
 run:
 	$(BOOTSTRAP) run
@@ -40,3 +40,8 @@ format: install
 
 clean-var:
 	rm -rf var/
+
+# Seeded random faults while real imports run, then a checker (docs/reliability.md):
+#   make chaos CHAOS_ARGS="--minutes 10 --seed 7 [--faults ...] [--plant delete-row]"
+chaos: install
+	.venv/bin/python -m tests.reliability.chaos $(CHAOS_ARGS)

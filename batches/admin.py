@@ -119,7 +119,13 @@ class ImportJobAdmin(admin.ModelAdmin):
         job = get_object_or_404(ImportJob, id=job_id)
         if request.method == "POST":
             if job_queue(job_id=job.id):
-                messages.success(request, f"Import #{job.id} is queued.")
+                if selectors.job_waiting_for_broker(job_id=job.id):
+                    # Held in PostgreSQL; the workers' relay sends it when Redis answers.
+                    messages.warning(
+                        request, selectors.WAITING_FOR_BROKER.format(id=job.id, details="")
+                    )
+                else:
+                    messages.success(request, f"Import #{job.id} is queued.")
             return redirect("admin:batches_importjob_follow", job_id=job.id)
         context = {
             **self.admin_site.each_context(request),

@@ -64,6 +64,11 @@ class ImportJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     last_progress_at = models.DateTimeField(null=True, blank=True)
+    # The job's transactional outbox: since when a message the job needs (its planner,
+    # or a chord of its chunks) is due but not yet handed to the broker. Set in the
+    # transaction that makes the message necessary, cleared by the successful send;
+    # `batches.relay_imports` sends what stays due (the broker was unreachable).
+    dispatch_due_at = models.DateTimeField(null=True, blank=True)
 
     rows_total = models.BigIntegerField(default=0)
     rows_new = models.BigIntegerField(default=0)
@@ -93,6 +98,11 @@ class ImportJob(models.Model):
         indexes = [
             models.Index(fields=["status", "-created_at"], name="importjob_status_created"),
             models.Index(fields=["dataset", "-created_at"], name="importjob_dataset_created"),
+            models.Index(
+                fields=["dispatch_due_at"],
+                condition=models.Q(dispatch_due_at__isnull=False),
+                name="importjob_dispatch_due",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -5,7 +5,8 @@ DEFAULT_SCHEDULES = [
         "name": "imports: scan inbox",
         "task": "batches.scan_inbox",
         "interval": 60,
-        "description": "Imports each new CSV file in IMPORT_INBOX_DIR once (by checksum) "
+        "description": "Imports each new CSV file in IMPORT_INBOX_DIR once (by checksum), "
+        "once it is complete (settled, or marked), "
         "and moves it to IMPORT_ARCHIVE_DIR.",
     },
     {
@@ -13,7 +14,7 @@ DEFAULT_SCHEDULES = [
         "task": "batches.resume_stalled_imports",
         "interval": 60,
         "description": "Re-sends the planner of imports queued longer than "
-        "IMPORT_REQUEUE_SECONDS (Redis was down), re-sends the lost chunks of running "
+        "IMPORT_REQUEUE_SECONDS (its message was lost), re-sends the lost chunks of running "
         "imports with no progress for IMPORT_STALL_SECONDS, and finishes those whose "
         "chord callback was lost.",
     },

@@ -168,6 +168,20 @@ def job_live(*, job_id: int, chunk_page: int = 1) -> dict:
     }
 
 
+def job_waiting_for_broker(*, job_id: int) -> bool:
+    """Accepted (QUEUED, held in PostgreSQL) but its planner has not reached the broker:
+    Redis was unreachable, and the relay sends it as soon as Redis answers."""
+    return ImportJob.objects.filter(
+        id=job_id, status=ImportJob.Status.QUEUED, dispatch_due_at__isnull=False
+    ).exists()
+
+
+WAITING_FOR_BROKER = (
+    "Import #{id} accepted{details}; the broker is unreachable, it will start as soon as "
+    "Redis answers."
+)
+
+
 def job_chunk_errors(*, job_id: int, limit: int = 3) -> list[str]:
     """The first failed chunks' errors, in words, each with its rows (`rows 2-1,001: ...`)."""
     failed = (

@@ -14,6 +14,7 @@ import atexit
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -140,3 +141,18 @@ def stop_redis(*, redis_dir: Path) -> None:
     pid_file = redis_dir / "redis.pid"
     with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
         os.kill(int(pid_file.read_text()), signal.SIGTERM)
+
+
+def restart_redis_empty(*, redis_dir: Path, port: int) -> None:
+    """SIGKILL the Redis started under `redis_dir`, delete what it kept on disk and start
+    it again, empty: what a restart of a Redis that keeps nothing does (fault tests)."""
+    pid_file = redis_dir / "redis.pid"
+    with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+        pid = int(pid_file.read_text())
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _redis_alive(port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    for kept in redis_dir.glob("appendonly*"):
+        shutil.rmtree(kept) if kept.is_dir() else kept.unlink()
+    start_redis(redis_dir=redis_dir, port=port)

@@ -89,6 +89,12 @@ def _start(loop: Loop) -> Loop:
     return loop
 
 
+def start_loop(*, name: str, interval: float, tick: Callable[[], object]) -> Loop:
+    """A loop of another app's (a relay, a sweep that must not wait for the broker),
+    stopped with these at worker shutdown."""
+    return _start(Loop(name=name, interval=interval, tick=tick))
+
+
 def start_checks_loop(*, owner: str) -> Loop:
     return _start(ChecksLoop(owner=owner))
 

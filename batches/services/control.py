@@ -39,7 +39,8 @@ def job_retry_failed_chunks(*, job_id: int) -> int:
     )
     retry.update(status=ImportChunk.Status.PENDING, error="", finished_at=None, deliveries=0)
     job_mark_running(job=job, phase=phase)
+    due = job.dispatch_due_at
     transaction.on_commit(
-        lambda: sending.chord_start(job_id=job_id, chunk_ids=chunk_ids, phase=phase)
+        lambda: sending.chord_start(job_id=job_id, chunk_ids=chunk_ids, phase=phase, due=due)
     )
     return len(chunk_ids)

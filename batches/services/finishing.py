@@ -99,6 +99,7 @@ def _write_phase_start(job: ImportJob) -> None:
     job_mark_running(job=job, phase=Phase.WRITE, fields=TOTALS)
     job_id = job.id
     chunk_ids = list(job.chunks.order_by("index").values_list("id", flat=True))
+    due = job.dispatch_due_at
     transaction.on_commit(
-        lambda: sending.chord_start(job_id=job_id, chunk_ids=chunk_ids, phase=Phase.WRITE)
+        lambda: sending.chord_start(job_id=job_id, chunk_ids=chunk_ids, phase=Phase.WRITE, due=due)
     )

@@ -100,6 +100,8 @@ def job_plan(*, job_id: int) -> str:
         )  # fmt: skip
         chunk_ids = list(job.chunks.order_by("index").values_list("id", flat=True))
         transaction.on_commit(
-            lambda: sending.chord_start(job_id=job.id, chunk_ids=chunk_ids, phase=phase)
+            lambda: sending.chord_start(
+                job_id=job.id, chunk_ids=chunk_ids, phase=phase, due=job.dispatch_due_at
+            )
         )
         return job.status

@@ -23,8 +23,10 @@ logger = logging.getLogger(__name__)
 def jobs_resume_stalled() -> dict:
     """Drive imports whose messages were lost to completion; safe to run at any time.
 
-    - QUEUED longer than IMPORT_REQUEUE_SECONDS (the planner's send failed, or its
-      message was lost): send `plan_import` again; planning a job twice is a no-op.
+    - QUEUED longer than IMPORT_REQUEUE_SECONDS (its message was lost): send
+      `plan_import` again; planning a job twice is a no-op. The relay
+      (`batches.services.relay`) does the same within seconds; this is the net for a
+      deployment whose workers run no relay.
     - RUNNING (or cancelled, not finished) with no progress for IMPORT_STALL_SECONDS:
       see `job_resume`.
     """
@@ -100,14 +102,15 @@ def job_resume(*, job_id: int) -> str:
             )
             if not lost:
                 return "running"
-            job.last_progress_at = timezone.now()
-            job.save(update_fields=["last_progress_at"])
+            job.last_progress_at = job.dispatch_due_at = timezone.now()
+            job.save(update_fields=["last_progress_at", "dispatch_due_at"])
+            due = job.dispatch_due_at
             logger.warning(
                 "import #%s made no progress since %s: sending %s chunks again",
                 job_id, stall_before.isoformat(), len(lost),
             )  # fmt: skip
             transaction.on_commit(
-                lambda: sending.chord_start(job_id=job_id, chunk_ids=lost, phase=phase)
+                lambda: sending.chord_start(job_id=job_id, chunk_ids=lost, phase=phase, due=due)
             )
             return "resent"
     logger.warning("import #%s: every chunk ended but the job did not; finishing it", job_id)

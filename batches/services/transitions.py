@@ -9,11 +9,14 @@
     or taken)
 
 The caller holds the job's row lock (`select_for_update`) and its transaction; the
-functions write only the fields they name.
+functions write only the fields they name. A transition that needs a message sent
+(QUEUED: the planner; RUNNING: a chord) sets `dispatch_due_at` in the same write, so
+PostgreSQL holds the request until the send clears it (`batches.services.sending`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Iterable
 
@@ -26,19 +29,22 @@ from batches.services.notifications import job_alert_ended, job_email_uploader
 Status = ImportJob.Status
 
 
-def job_mark_queued(*, job_id: int) -> bool:
-    """PENDING -> QUEUED by a conditional update: only one caller wins."""
-    return bool(
-        ImportJob.objects.filter(id=job_id, status=Status.PENDING).update(
-            status=Status.QUEUED, last_progress_at=timezone.now()
-        )
+def job_mark_queued(*, job_id: int) -> dt.datetime | None:
+    """PENDING -> QUEUED by a conditional update: only one caller wins and gets the
+    time its planner became due (None for the others)."""
+    now = timezone.now()
+    won = ImportJob.objects.filter(id=job_id, status=Status.PENDING).update(
+        status=Status.QUEUED, last_progress_at=now, dispatch_due_at=now
     )
+    return now if won else None
 
 
 def job_mark_running(*, job: ImportJob, phase: str, fields: Iterable[str] = ()) -> None:
     """QUEUED (planned) or finished (retried) -> RUNNING in `phase`; `fields` are the
-    caller's other changes to the job, saved with it."""
+    caller's other changes to the job, saved with it. The caller starts a chord on
+    commit: it is due from now."""
     now = timezone.now()
+    job.dispatch_due_at = now
     job.status = Status.RUNNING
     job.phase = phase
     job.started_at = job.started_at or now
@@ -48,7 +54,7 @@ def job_mark_running(*, job: ImportJob, phase: str, fields: Iterable[str] = ()) 
     job.save(
         update_fields=[
             "status", "phase", "started_at", "finished_at", "error", "last_progress_at",
-            *fields,
+            "dispatch_due_at", *fields,
         ]
     )  # fmt: skip
 
@@ -67,7 +73,10 @@ def job_mark_ended(
         job.error = error
     job.finished_at = timezone.now()
     job.started_at = job.started_at or job.finished_at
-    job.save(update_fields=["status", "error", "finished_at", "started_at", *fields])
+    job.dispatch_due_at = None  # a finished job needs no message
+    job.save(
+        update_fields=["status", "error", "finished_at", "started_at", "dispatch_due_at", *fields]
+    )
     job_alert_ended(job=job)
     transaction.on_commit(functools.partial(job_email_uploader, job_id=job.id))
 
@@ -83,7 +92,8 @@ def job_mark_cancelled(*, job: ImportJob) -> None:
     job.status = Status.CANCELLED
     if not running:
         job.finished_at = now
-    job.save(update_fields=["status", "finished_at"])
+        job.dispatch_due_at = None
+    job.save(update_fields=["status", "finished_at", "dispatch_due_at"])
     job.chunks.filter(status=ImportChunk.Status.PENDING).update(
         status=ImportChunk.Status.CANCELLED, finished_at=now
     )

@@ -71,6 +71,7 @@ def job_create(
     delimiter: str = "",
     source: str = ImportJob.Source.ADMIN,
     stored_path: str = "",
+    checksum: str = "",
 ) -> ImportJob:
     """Store the file (streamed, never read whole) and create a PENDING job for it.
 
@@ -79,7 +80,8 @@ def job_create(
     what it was); `stored_path` (an inbox file already in storage) then gets a
     converted copy under the upload folder. One that does not convert is stored as it
     came: the preview and the planner report where it is invalid. The size limit and
-    the checksum are those of the bytes as they came.
+    the checksum are those of the bytes as they came (`checksum`, if the caller has
+    just computed it, is not computed again).
     """
     registry.get(dataset)  # unknown dataset: DatasetNotFound before anything is stored
     if file is None and not stored_path:
@@ -88,7 +90,7 @@ def job_create(
     upload_check(name=name, size=size)
     safe = get_valid_filename(PurePosixPath(name).name) or "upload.csv"
     upload_path = f"{settings.IMPORT_UPLOAD_DIR}/{uuid.uuid4().hex}/{safe}"
-    checksum = source_encoding = ""
+    source_encoding = ""
     opened = default_storage.open(stored_path, "rb") if stored_path else nullcontext(file)
     with opened as original:
         wide = _wide_encoding_of(original, encoding=encoding)
@@ -146,8 +148,13 @@ def _store_converted(original, *, wide: WideEncoding, path: str) -> tuple[str, s
 
 @transaction.atomic
 def job_queue(*, job_id: int) -> bool:
-    """PENDING -> QUEUED, and send the planner once the transaction commits."""
-    queued = job_mark_queued(job_id=job_id)
-    if queued:
-        transaction.on_commit(lambda: plan_send(job_id=job_id))
-    return queued
+    """PENDING -> QUEUED, and send the planner once the transaction commits.
+
+    The job is accepted once this commits, whether or not the broker answers: the
+    planner is due in the job row until it is sent (`selectors.job_waiting_for_broker`
+    tells the user which), and `batches.relay_imports` sends it when the broker is back.
+    """
+    due = job_mark_queued(job_id=job_id)
+    if due:
+        transaction.on_commit(lambda: plan_send(job_id=job_id, due=due))
+    return due is not None

@@ -264,6 +264,10 @@ IMPORT_CHUNK_MAX_RETRIES = env.int("IMPORT_CHUNK_MAX_RETRIES", default=3)
 # or `<dataset>/name.csv`; each file imports once (by checksum) and moves to the archive.
 IMPORT_INBOX_DIR = env("IMPORT_INBOX_DIR", default="imports/inbox")
 IMPORT_ARCHIVE_DIR = env("IMPORT_ARCHIVE_DIR", default="imports/archive")
+# An inbox file is taken once its size and modification time held over this many seconds
+# (senders write slowly) or, with IMPORT_INBOX_REQUIRE_MARKER, once `<name>.done` is there.
+IMPORT_INBOX_SETTLE_SECONDS = env.float("IMPORT_INBOX_SETTLE_SECONDS", default=5.0)
+IMPORT_INBOX_REQUIRE_MARKER = env.bool("IMPORT_INBOX_REQUIRE_MARKER", default=False)
 IMPORT_UPLOAD_DIR = "imports/uploads"
 # A chunk whose deliveries keep dying unfinished (it kills its worker: out of memory, a
 # crash in a C extension) is failed after this many, so the rest of the import completes.
@@ -271,8 +275,12 @@ IMPORT_CHUNK_MAX_DELIVERIES = env.int("IMPORT_CHUNK_MAX_DELIVERIES", default=3)
 # batches.resume_stalled_imports re-drives a running import with no progress for this long
 # (lost chunk messages, lost chord callback after a Redis restart) ...
 IMPORT_STALL_SECONDS = env.int("IMPORT_STALL_SECONDS", default=300)
-# ... and re-sends the planner of a job queued this long ago (the send failed: Redis down).
-IMPORT_REQUEUE_SECONDS = env.int("IMPORT_REQUEUE_SECONDS", default=120)
+# ... and the relay re-sends the planner of a job queued this long ago (its message was
+# lost after the broker handed it out); planning twice is a no-op.
+IMPORT_REQUEUE_SECONDS = env.int("IMPORT_REQUEUE_SECONDS", default=30)
+# Every worker's relay thread sends, this often, the planners and chunk chords that are
+# due in PostgreSQL but never reached the broker (it was unreachable), seconds.
+IMPORT_RELAY_INTERVAL = env.float("IMPORT_RELAY_INTERVAL", default=2.0)
 # Uploads previewed but never confirmed (PENDING) are deleted with their file after this.
 IMPORT_PENDING_TTL_HOURS = env.int("IMPORT_PENDING_TTL_HOURS", default=24)
 

@@ -25,6 +25,8 @@ def imports_settings(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.IMPORT_CHUNK_ROWS = 1000
     settings.IMPORT_CHUNK_MAX_RETRIES = 2
+    # Tests that are not about slow senders take inbox files without waiting.
+    settings.IMPORT_INBOX_SETTLE_SECONDS = 0
     return settings
 
 

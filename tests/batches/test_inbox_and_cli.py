@@ -114,10 +114,10 @@ def test_an_inbox_file_that_cannot_be_taken_does_not_stop_the_others(
     default_storage.save(f"{inbox}/airports__b.csv", ContentFile(content + b"ZZZ,Z,Z,,USA,1,2\n"))
     real_import = inbox_services.inbox_file_import
 
-    def storage_fails_for_a(*, path, dataset):
-        if path.endswith("airports__a.csv"):
+    def storage_fails_for_a(*, entry, settled):
+        if entry.path.endswith("airports__a.csv"):
             raise OSError("disk quota exceeded")
-        return real_import(path=path, dataset=dataset)
+        return real_import(entry=entry, settled=settled)
 
     monkeypatch.setattr(inbox_services, "inbox_file_import", storage_fails_for_a)
 

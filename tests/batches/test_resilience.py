@@ -13,6 +13,7 @@ from django.core import mail
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
 from batches.models import ImportChunk, ImportJob, ImportKey
 from batches.selectors import job_error_csv_lines
@@ -21,6 +22,7 @@ from batches.services.chunks import chunk_delivery_start, chunk_fail, chunk_impo
 from batches.services.control import job_retry_failed_chunks
 from batches.services.finishing import job_finish
 from batches.services.planning import job_plan
+from batches.services.relay import RELAY_LOCK, jobs_relay, relay_tick
 from batches.services.sweeps import jobs_delete_abandoned, jobs_resume_stalled
 from batches.services.uploads import job_queue
 from catalogue.models import DailySales
@@ -185,7 +187,7 @@ def test_the_sweep_leaves_a_recent_job_and_a_chunk_that_is_genuinely_running_alo
     assert job.status == ImportJob.Status.RUNNING
 
 
-def test_an_upload_whose_planner_could_not_be_sent_stays_queued_and_the_sweep_sends_it(
+def test_an_upload_whose_planner_could_not_be_sent_stays_due_and_the_relay_sends_it(
     celery_worker, tmp_path, settings
 ):
     upload = tmp_path / "sales.csv"
@@ -201,8 +203,126 @@ def test_an_upload_whose_planner_could_not_be_sent_stays_queued_and_the_sweep_se
 
     job = ImportJob.objects.get()
     assert job.status == ImportJob.Status.QUEUED, command.stderr[-2000:]
-    assert "could not send plan_import" in command.stderr
-    assert "OperationalError" in command.stderr
+    assert job.dispatch_due_at is not None
+    assert "the broker is unreachable (OperationalError" in command.stderr  # logged, one line
+    assert "Traceback" not in command.stderr
+    ImportJob.objects.filter(id=job.id).update(dispatch_due_at=timezone.now())
+    assert jobs_relay() == {}  # due for less than the grace: its own sender may still send it
+
+    ImportJob.objects.filter(id=job.id).update(dispatch_due_at=timezone.now() - LONG_AGO)
+    assert jobs_relay() == {"planner": [job.id]}
+    assert jobs_relay() == {}  # sent once: no longer due
+
+    job = wait_for_finish(job.id)
+    assert job.status == ImportJob.Status.SUCCEEDED
+    assert job.dispatch_due_at is None
+    assert DailySales.objects.count() == 20
+
+
+def _planned_while_the_broker_is_unreachable(monkeypatch, content: str) -> ImportJob:
+    """Planned by the real planner, whose chord send finds the broker unreachable."""
+
+    def unreachable(header):
+        raise BrokerError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(sending, "chord", unreachable)
+    job = make_job("daily_sales", content)
+    ImportJob.objects.filter(id=job.id).update(status=ImportJob.Status.QUEUED)
+    job_plan(job_id=job.id)
+    monkeypatch.undo()
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.RUNNING
+    assert job.dispatch_due_at is not None  # the chord is still due
+    ImportJob.objects.filter(id=job.id).update(dispatch_due_at=timezone.now() - LONG_AGO)
+    return job
+
+
+def test_a_chord_the_broker_never_got_is_sent_by_the_relay(celery_worker, monkeypatch):
+    job = _planned_while_the_broker_is_unreachable(monkeypatch, SALES_HEADER + sales_rows(2500))
+
+    assert jobs_relay() == {"chunks": [job.id]}
+
+    job = wait_for_finish(job.id)
+    assert job.status == ImportJob.Status.SUCCEEDED
+    assert (job.rows_new, job.dispatch_due_at) == (2500, None)
+    assert DailySales.objects.count() == 2500
+
+
+def test_the_relay_finishes_a_job_whose_chunks_all_ended_without_a_callback(
+    transactional_db, monkeypatch
+):
+    job = _planned_while_the_broker_is_unreachable(monkeypatch, SALES_HEADER + sales_rows(1500))
+    for chunk_id in job.chunks.values_list("id", flat=True):
+        chunk_import(chunk_id=chunk_id)
+
+    assert jobs_relay() == {"finished": [job.id]}
+    assert jobs_relay() == {}
+
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.SUCCEEDED
+    assert (job.rows_new, job.dispatch_due_at) == (1500, None)
+
+
+def test_the_relay_redrives_unfinished_imports_once_when_redis_lost_its_data(
+    celery_worker, monkeypatch, clean_redis, settings
+):
+    # Sent, as far as PostgreSQL knows (nothing due), then lost with Redis's data: the
+    # clean test Redis has no marker key, as a Redis that restarted empty has none.
+    job = _planned_with_lost_messages(monkeypatch, SALES_HEADER + sales_rows(2500))
+    ImportJob.objects.filter(id=job.id).update(dispatch_due_at=None)
+    assert jobs_relay() == {}
+
+    assert relay_tick(owner="test") == {"chunks": [job.id]}
+
+    job = wait_for_finish(job.id)
+    assert job.status == ImportJob.Status.SUCCEEDED
+    assert DailySales.objects.count() == 2500
+    clean_redis.delete(RELAY_LOCK)
+    assert relay_tick(owner="test") == {}  # the marker is back: no second re-drive
+
+
+def test_the_relay_sends_the_planner_again_when_a_queued_job_has_not_started(
+    celery_worker, settings
+):
+    job = make_job("daily_sales", SALES_HEADER + sales_rows(20))
+    ImportJob.objects.filter(id=job.id).update(
+        status=ImportJob.Status.QUEUED, last_progress_at=timezone.now()
+    )  # sent (nothing due), then lost after the broker handed it out
+    assert jobs_relay() == {}  # not yet IMPORT_REQUEUE_SECONDS
+
+    _backdate(job)
+    assert jobs_relay() == {"planner": [job.id]}
+    assert jobs_relay() == {}  # re-sent once per IMPORT_REQUEUE_SECONDS
+
+    job = wait_for_finish(job.id)
+    assert job.status == ImportJob.Status.SUCCEEDED
+    assert DailySales.objects.count() == 20
+
+
+def test_a_redrive_after_redis_lost_its_data_that_fails_is_tried_at_the_next_tick(
+    transactional_db, clean_redis, monkeypatch
+):
+    from batches.services import relay
+
+    def redis_gone_again():
+        raise BrokerError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(relay, "broker_queues_declare", redis_gone_again)
+    with pytest.raises(BrokerError):
+        relay_tick(owner="test")
+    assert not clean_redis.keys("ops:broker:marker:*")  # the loss is still to handle
+
+    monkeypatch.undo()
+    clean_redis.delete(RELAY_LOCK)
+    assert relay_tick(owner="test") == {}
+    assert clean_redis.keys("ops:broker:marker:*")
+
+
+def test_a_queued_job_whose_planner_message_was_lost_is_sent_again_by_the_sweep(
+    celery_worker, settings
+):
+    job = make_job("daily_sales", SALES_HEADER + sales_rows(20))
+    ImportJob.objects.filter(id=job.id).update(status=ImportJob.Status.QUEUED)  # sent, lost
     assert jobs_resume_stalled() == {"requeued": []}  # not yet overdue
 
     _backdate(job)

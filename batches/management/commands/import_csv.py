@@ -7,13 +7,19 @@ from pathlib import Path
 
 from django.core.files import File
 from django.core.management.base import CommandError
+from django.db import transaction
 from tqdm import tqdm
 
 from batches import registry
 from batches.csvfiles import wide_label
 from batches.filekinds import read_head
 from batches.models import ImportJob
-from batches.selectors import job_error_csv_lines, job_progress
+from batches.selectors import (
+    WAITING_FOR_BROKER,
+    job_error_csv_lines,
+    job_progress,
+    job_waiting_for_broker,
+)
 from batches.services.control import job_cancel
 from batches.services.uploads import ImportRejected, job_create, job_queue, upload_check
 from common.commands import PlatformCommand
@@ -98,7 +104,15 @@ class Command(PlatformCommand):
             if job.source_encoding and job.encoding == "utf-8"
             else ""
         )
-        self.stdout.write(f"Import #{job.id} queued ({dataset}, {path.name}{converted}).")
+        details = f" ({dataset}, {path.name}{converted})"
+        # Inside a caller's transaction the planner goes when it commits: not yet sent
+        # says nothing about the broker there.
+        if not transaction.get_connection().in_atomic_block and job_waiting_for_broker(
+            job_id=job.id
+        ):
+            self.stdout.write(WAITING_FOR_BROKER.format(id=job.id, details=details))
+        else:
+            self.stdout.write(f"Import #{job.id} queued{details}.")
         if not wait:
             return
         job = self._follow(job.id, timeout=options["timeout"])

@@ -1,0 +1,17 @@
+"""Paths and constants of a chaos run, and its log line."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+RUN_DIR = ROOT / "var" / "chaos"
+KINDS = ("worker_child", "worker_node", "worker_stop", "beat", "redis_empty")
+# 20 chunks of IMPORT_CHUNK_ROWS=1000 a file: work is in flight when a fault comes.
+ROWS_PER_FILE = 20_000
+DATABASE = "chaos"
+
+
+def log(message: str) -> None:
+    print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", flush=True)
