@@ -20,7 +20,7 @@ GUIDE_DIR = Path(settings.BASE_DIR) / "docs" / "guide"
 BROWSER_TESTS = Path(settings.BASE_DIR) / "tests" / "browser"
 IMAGE = re.compile(r"!\[[^\]]*\]\((images/[^)\s]+)\)")
 # Guides that must show at least one picture of the pages they describe.
-ILLUSTRATED_GUIDES = ("schedules.md", "imports.md", "reports.md")
+ILLUSTRATED_GUIDES = ("schedules.md", "imports.md", "reports.md", "ops.md")
 
 
 def pictures_taken_by_browser_tests() -> set[str]:
