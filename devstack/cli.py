@@ -110,7 +110,10 @@ def test(args: argparse.Namespace, pytest_args: list[str]) -> int:
         [*MANAGE, "makemigrations", "--check", "--dry-run"],
         [PYTHON, "-m", "ruff", "check", "."],
         [PYTHON, "-m", "ruff", "format", "--check", "."],
-        [PYTHON, "-m", "mypy"],  # services and selectors, configured in pyproject.toml
+        # Services and selectors, configured in pyproject.toml. Only on the lock: at the
+        # ends of the ranges the libraries' own type hints differ (redis 6.1 types its
+        # sync client's replies as awaitables), which says nothing about our code.
+        *([[PYTHON, "-m", "mypy"]] if os.environ.get("RESOLUTION", "lock") == "lock" else []),
         # The layers and the no-cycles contracts in pyproject.toml (docs/architecture.md).
         [str(Path(PYTHON).with_name("lint-imports"))],
     ]

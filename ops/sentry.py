@@ -32,7 +32,9 @@ def scrub(value: Any) -> Any:
 
 def _scrub_item(key: str, item: Any) -> Any:
     if key in SENSITIVE_KEYS:
-        return SCRUBBED
+        # An empty value holds nothing to hide (sentry-sdk 2.x sends an empty request
+        # body as {}); keep it empty rather than claim something was taken out.
+        return item if item in (None, "", {}, []) else SCRUBBED
     if key in TASK_ARGUMENT_KEYS:
         return _keep_numbers(item)
     return scrub(item)
