@@ -17,6 +17,22 @@ from django.conf import settings
 import tests.support.tasks  # noqa: F401  (registers the test-only tasks)
 from tests.support.processes import BeatProcess, WorkerProcess
 
+# The longest files first: xdist (`--dist loadfile`) hands out files in collection
+# order, so a long file collected last would run alone at the end while the other
+# workers idle. Its weight is its heaviest test's marker; the order within a weight
+# stays the collection order, so every xdist worker collects the same sequence.
+_FILE_WEIGHT_BY_MARKER = {"chaos": 4, "browser": 3, "fault": 2, "slow": 1}
+
+
+def pytest_collection_modifyitems(session, config, items):
+    weight: dict[str, int] = {}
+    for item in items:
+        marks = {mark.name for mark in item.iter_markers()}
+        heaviest = max((_FILE_WEIGHT_BY_MARKER.get(name, 0) for name in marks), default=0)
+        path = item.nodeid.split("::")[0]
+        weight[path] = max(weight.get(path, 0), heaviest)
+    items.sort(key=lambda item: -weight[item.nodeid.split("::")[0]])
+
 
 @pytest.fixture(autouse=True)
 def _platform_celery_app_stays_current():

@@ -34,8 +34,14 @@ def hold(key: str, seconds: float = 0.0, fail: bool = False) -> str:
     max_retries=3,
 )
 def flaky(self, key: str) -> int:
-    """Fails on its first attempt, retries after 2 s, then succeeds."""
-    attempts = redis.Redis.from_url(settings.REDIS_URL).incr(f"flaky:{key}")
+    """Fails on its first attempt and retries at once; the retry waits (up to 15 s) for
+    the test to set `flaky:<key>:go`, so the test decides how long the retry lasts
+    whatever the machine's load, then succeeds."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    attempts = client.incr(f"flaky:{key}")
     if attempts == 1:
-        raise self.retry(countdown=2, exc=RuntimeError("first attempt fails"))
+        raise self.retry(countdown=0, exc=RuntimeError("first attempt fails"))
+    deadline = time.monotonic() + 15
+    while not client.exists(f"flaky:{key}:go") and time.monotonic() < deadline:
+        time.sleep(0.05)
     return attempts

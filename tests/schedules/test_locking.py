@@ -3,7 +3,9 @@
 import time
 
 import pytest
+import redis
 from celery import states
+from django.conf import settings
 
 from schedules.locks import HOLDER_SUFFIX, lock_holder_read
 from schedules.models import TaskRun
@@ -69,6 +71,7 @@ def test_a_retrying_run_keeps_its_lock_until_it_finishes(celery_worker):
     during_retry = flaky.delay("r")
 
     assert during_retry.state == states.REJECTED
+    redis.Redis.from_url(settings.REDIS_URL).set("flaky:r:go", 1)
     assert first.get(timeout=15) == 2
     wait_for(lambda: run_status(first.id) == "succeeded", timeout=10, message="retry succeeded")
     after = flaky.delay("r")
