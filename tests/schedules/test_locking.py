@@ -65,13 +65,15 @@ def test_lock_is_released_after_failure_and_the_error_is_recorded(celery_worker)
 
 
 def test_a_retrying_run_keeps_its_lock_until_it_finishes(celery_worker):
+    client = redis.Redis.from_url(settings.REDIS_URL)
     first = flaky.delay("r")
-    wait_for(lambda: run_status(first.id) == "retried", timeout=10, message="retry recorded")
+    # The retry has started (its attempt counted) and waits for the go-ahead.
+    wait_for(lambda: int(client.get("flaky:r") or 0) == 2, timeout=10, message="the retry")
 
     during_retry = flaky.delay("r")
 
     assert during_retry.state == states.REJECTED
-    redis.Redis.from_url(settings.REDIS_URL).set("flaky:r:go", 1)
+    client.set("flaky:r:go", 1)
     assert first.get(timeout=15) == 2
     wait_for(lambda: run_status(first.id) == "succeeded", timeout=10, message="retry succeeded")
     after = flaky.delay("r")
