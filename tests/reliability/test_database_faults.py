@@ -66,6 +66,9 @@ def test_postgres_restart_mid_chunk_is_retried_and_the_import_completes_once(
         "DATABASE_URL": private_postgres.get_uri("reliability"),
         "DATABASE_NAME": "",
         "IMPORT_CHUNK_MAX_RETRIES": "5",
+        # Long enough that the restart lands inside the slow chunk's work even when a
+        # loaded machine starts pg_ctl seconds late (at 3 s it once finished first).
+        "RELIABILITY_SLOW_SECONDS": "8",
     }
     migrated = _manage(env, "from django.core.management import call_command\n"
                        "call_command('migrate', verbosity=0)")  # fmt: skip
