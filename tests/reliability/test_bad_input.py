@@ -467,7 +467,9 @@ def test_a_resource_that_leaves_out_a_field_with_a_default_imports_with_that_def
 
 
 record_bytes = st.lists(
-    st.sampled_from([b"a", b"bc", b",", b'"', b'""', b"\n", b"\r\n", b"\r", b" ", b"\t", b"\xc3\xa9"]),
+    st.sampled_from(
+        [b"a", b"bc", b",", b'"', b'""', b"\n", b"\r\n", b"\r", b" ", b"\t", b"\xc3\xa9"]
+    ),
     max_size=12,
 ).map(b"".join)
 
