@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import ast
 import builtins
+import datetime as dt
 import decimal
 import inspect
 import textwrap
+import uuid
 from types import FunctionType
 
 from import_export import widgets
@@ -265,3 +267,48 @@ def _is_super_call(func: ast.expr) -> bool:
         and isinstance(func.value.func, ast.Name)
         and func.value.func.id == "super"
     )
+
+
+# Values a widget may hand back that no later step can change in place: one answer can
+# stand for every row holding the same cell.
+IMMUTABLE_VALUES = (str, int, float, decimal.Decimal, type(None), dt.date, dt.time, uuid.UUID)
+_NOT_KEPT = object()
+
+
+def clean_once_per_value(resource_field, *, limit: int = 20_000):
+    """`resource_field.clean(row, **kwargs)` answered once per distinct cell value.
+
+    For the compatible path, where the Resource's own `import_field` calls
+    `Field.clean`: the caller checks the field converts by value
+    (`batches.cells.converts_by_value`). A hook may still replace the widget or change
+    its attributes (a format read from the row, say): the answers then stop being
+    used. Only immutable answers are kept; anything else is cleaned again.
+    """
+    clean = resource_field.clean
+    widget = resource_field.widget
+    state = dict(vars(widget))
+    default = resource_field.default
+    column = resource_field.column_name
+    answers: dict = {}
+
+    def clean_once(row, **kwargs):
+        if (
+            resource_field.widget is not widget
+            or resource_field.default is not default
+            or resource_field.column_name != column
+            or vars(widget) != state
+        ):
+            return clean(row, **kwargs)
+        try:
+            value = row[column]
+            key = (type(value), value)
+            answer = answers.get(key, _NOT_KEPT)
+        except (KeyError, TypeError):  # no such column, an unhashable value
+            return clean(row, **kwargs)
+        if answer is _NOT_KEPT:
+            answer = clean(row, **kwargs)
+            if type(answer) in IMMUTABLE_VALUES and len(answers) < limit:
+                answers[key] = answer
+        return answer
+
+    return clean_once

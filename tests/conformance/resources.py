@@ -249,6 +249,29 @@ class HookedGaugeResource(resources.ModelResource):
         )
 
 
+class HookedByValueResource(resources.ModelResource):
+    """The compatible path with columns cleaned once per distinct value, and a hook
+    that changes a widget between rows (its answers must then not be reused)."""
+
+    count = fields.Field(attribute="count", column_name="count", widget=PlaceholderIntegerWidget())
+    amount = fields.Field(
+        attribute="amount", column_name="amount", widget=PlaceholderDecimalWidget()
+    )
+    day = fields.Field(attribute="day", column_name="day", widget=widgets.DateWidget("%Y-%m-%d"))
+    name = fields.Field(attribute="name", column_name="name", widget=RowNumberWidget())
+
+    class Meta:
+        model = Gauge
+        import_id_fields = ("code",)
+        fields = ("code", "name", "count", "amount", "day", "note")
+
+    def before_import_row(self, row, **kwargs):
+        european = row.get("note") == "eu"
+        self.fields["day"].widget.formats = ("%d.%m.%Y",) if european else ("%Y-%m-%d",)
+        if row.get("count") == "seven":
+            row["count"] = 7
+
+
 class SkipRowResource(resources.ModelResource):
     """skip_row overridden: rows marked 'skip' are not written."""
 
@@ -391,6 +414,7 @@ IDENTICAL = {
     "natural_key_with_a_foreign_key": (ItemResource, "fast"),
     "cached_instance_loader": (CachedLoaderResource, "fast"),
     "row_hooks": (HookedGaugeResource, "compatible"),
+    "hooks_with_values_cleaned_once": (HookedByValueResource, "compatible"),
     "skip_row": (SkipRowResource, "compatible"),
     "import_instance_and_import_field": (ImportInstanceResource, "compatible"),
     "get_or_init_instance_and_init_instance": (InitInstanceResource, "compatible"),

@@ -105,6 +105,17 @@ FILES = {
         "G5,five,5,1\n"
         "G6,six,6,\n"
     ),
+    "hooks_with_values_cleaned_once": lambda: (
+        "code,name,count,amount,day,note\n"
+        "G1,a,M,T,2024-01-02,\n"
+        "G2,a,M,T,02.01.2024,eu\n"
+        "G3,a,7,abc,02.01.2024,\n"
+        "G4,a,seven,abc,2024-01-02,eu\n"
+        "G5,b,7,1.5,2024-01-02,\n"
+        "G6,b,seven,1.5,2024-01-02,\n"
+        "G7,b,x,1.5,2024-01-02,eu\n"
+        "G8,b,x,99999.999,2024-01-02,\n"
+    ),
     "skip_row": lambda: (
         "owner,sku,title,price\n"
         f"{_owner_pk('O1')},S1,skip,9\n"
