@@ -49,12 +49,13 @@ django.setup()
 
 import psutil  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.core.files.storage import default_storage  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.db.models import Min  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from batches.models import ImportChunk, ImportJob  # noqa: E402
+from batches.models import ImportChunk, ImportJob, ImportKey  # noqa: E402
 from benchmarks.batches_import import (  # noqa: E402
     BENCH_DIR,
     Results,
@@ -205,6 +206,21 @@ class Run:
         )["first"]
         self.first_chunk = (first - queued).total_seconds() if first else float("nan")
         assert job.status == ImportJob.Status.SUCCEEDED, (job.status, job.error)
+        self.keys_left = ImportKey.objects.filter(job=job).count()
+        self.temp_bytes = _temp_bytes()
+        default_storage.delete(job.file)  # the stored upload: disk stays bounded
+
+
+def _temp_bytes() -> int:
+    """Bytes PostgreSQL has written to temporary files so far (staging spills)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT temp_bytes FROM pg_stat_database WHERE datname = current_database()")
+        return int(cursor.fetchone()[0])
+
+
+def _media_bytes() -> int:
+    media = Path(settings.MEDIA_ROOT)
+    return sum(p.stat().st_size for p in media.rglob("*") if p.is_file())
 
 
 def main() -> None:
@@ -282,6 +298,11 @@ def main() -> None:
         assert run.job.rows_updated == rows, (run.job.rows_updated, run.job.rows_unchanged)
         results["team: fast path, all updates"] = rate(rows, run.seconds)
         notes.append(f"team fast path, all updates: first chunk committed {run.first_chunk:.2f} s")
+        notes.append(
+            f"after the team fast-path runs: {run.keys_left} key claims left, PostgreSQL temp "
+            f"files written so far {run.temp_bytes / 2**20:,.0f} MiB, stored uploads deleted "
+            f"(var/bench/media holds {_media_bytes() / 2**20:,.0f} MiB)"
+        )
         memory["team fast path (both runs)"] = max(worker.peaks.values())
         notes.append(
             "RSS per process, team fast path (main, children): "
