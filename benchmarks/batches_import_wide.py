@@ -42,6 +42,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 os.environ.setdefault("DJANGO_DEBUG", "False")
 os.environ.setdefault("MEDIA_ROOT", str(ROOT / "var" / "bench" / "media"))
+# A 10,000,000-row file is about 1.4 GiB: above the default upload limit (512 MiB).
+os.environ.setdefault("IMPORT_MAX_UPLOAD_BYTES", str(8 * 2**30))
 
 import django  # noqa: E402
 
