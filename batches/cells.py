@@ -30,10 +30,15 @@ from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import DatabaseError, connection, models
+from django.db.models.fields import NOT_PROVIDED
+from django.utils import timezone
 from import_export import fields as ie_fields
 from import_export import widgets
+
+from batches.purity import widget_is_pure
 
 NULL = "\\N"
 INVALID = "invalid"
@@ -249,16 +254,23 @@ def foreign_key_matches(
     return {value: found.get(prep, []) for value, prep in prepped.items()}, problems
 
 
-def literal_converter(resource_field, model_field, header: Sequence[str]) -> Converter:
-    """A cell through `Field.clean` with the whole row, then save()'s conversion."""
+def literal_converter(
+    resource_field, model_field, header: Sequence[str], *, value_only: bool = False
+) -> Converter:
+    """A cell through `Field.clean` with the whole row, then save()'s conversion.
+
+    `value_only`: the widget reads the cell alone (`batches.purity`), so the row it is
+    handed holds only that cell.
+    """
     is_fk_object = (
         isinstance(model_field, models.ForeignKey) and resource_field.attribute == model_field.name
     )
     related = model_field.related_model if is_fk_object else None
     widget = resource_field.widget
+    column_name = resource_field.column_name
 
     def convert(value: str, cells: Sequence[str], index: int) -> str:
-        row = dict(zip(header, cells, strict=False))
+        row = {column_name: value} if value_only else dict(zip(header, cells, strict=False))
         kwargs = {"dry_run": False, "using_transactions": True, "row_number": index}
         try:
             cleaned = resource_field.clean(row, **kwargs)
@@ -290,14 +302,52 @@ def _plain_field(resource_field) -> bool:
     return type(resource_field).clean is ie_fields.Field.clean
 
 
+def converts_by_value(resource_field) -> bool:
+    """Whether a column's cell converts the same whatever its row: `Field.clean` as the
+    library writes it, no callable default, a widget whose clean() is pure."""
+    return (
+        _plain_field(resource_field)
+        and (resource_field.default is NOT_PROVIDED or not callable(resource_field.default))
+        and widget_is_pure(resource_field.widget)
+    )
+
+
+def once_per_value(convert: Converter, *, limit: int = 20_000) -> Converter:
+    """`convert` called once per distinct value (up to `limit` of them), its answer or
+    its problem kept for the next cell holding the same value. Only for columns that
+    convert by value: the converters are made per chunk, so is this memory."""
+    answers: dict[str, str | tuple[str, str]] = {}
+
+    def convert_once(value: str, cells: Sequence[str], index: int) -> str:
+        answer = answers.get(value)
+        if answer is None:
+            try:
+                answer = convert(value, cells, index)
+            except FieldError as exc:
+                answer = (str(exc), exc.kind)
+            if len(answers) < limit:
+                answers[value] = answer
+        if type(answer) is tuple:
+            raise FieldError(*answer)
+        return answer  # type: ignore[return-value]
+
+    return convert_once
+
+
 def compile_converter(resource_field, model_field, header: Sequence[str]) -> Converter:
-    """The literal converter, behind a fast lane where one gives the same text."""
-    slow = literal_converter(resource_field, model_field, header)
+    """The literal converter, behind a fast lane where one gives the same text, and
+    called once per distinct value where the column converts by value."""
     widget = resource_field.widget
     kind = type(widget)
     if not _plain_field(resource_field):
-        return slow
-    if kind is widgets.CharWidget and isinstance(model_field, models.CharField | models.TextField):
+        return literal_converter(resource_field, model_field, header)
+    by_value = converts_by_value(resource_field)
+    slow = literal_converter(resource_field, model_field, header, value_only=by_value)
+    if by_value:
+        slow = once_per_value(slow)
+    # Widget (a TextField's default) returns the cell as it is, CharWidget the same text.
+    text_widget = kind is widgets.CharWidget or kind is widgets.Widget
+    if text_widget and isinstance(model_field, models.CharField | models.TextField):
         return _char_lane(model_field, slow)
     if kind is widgets.IntegerWidget and isinstance(model_field, models.IntegerField):
         return _integer_lane(model_field, slow)
@@ -313,6 +363,8 @@ def compile_converter(resource_field, model_field, header: Sequence[str]) -> Con
         and not isinstance(model_field, models.DateTimeField)
     ):
         return _date_lane(widget, slow)
+    if kind is widgets.DateTimeWidget and isinstance(model_field, models.DateTimeField):
+        return _datetime_lane(widget, slow)
     return slow
 
 
@@ -408,5 +460,51 @@ def _date_lane(widget: widgets.DateWidget, slow: Converter) -> Converter:
             cache.clear()
         cache[value] = text
         return text
+
+    return convert
+
+
+_DATETIME_CODES = {"%Y": r"(?P<Y>\d{4})", "%m": r"(?P<m>\d{2})", "%d": r"(?P<d>\d{2})",
+                   "%H": r"(?P<H>\d{2})", "%M": r"(?P<M>\d{2})", "%S": r"(?P<S>\d{2})"}  # fmt: skip
+
+
+def datetime_pattern(format_: str) -> re.Pattern | None:
+    """A regex matching a subset of what `strptime(format_)` reads (fixed-width numbers,
+    the literal characters as written), with the same fields; None for other formats."""
+    parts = re.split(r"(%.)", format_)
+    codes = [p for p in parts if p.startswith("%") and len(p) == 2]
+    if any(c not in _DATETIME_CODES for c in codes) or len(set(codes)) != len(codes):
+        return None
+    if not {"%Y", "%m", "%d"} <= set(codes) or "%" in "".join(p for p in parts if p not in codes):
+        return None
+    return re.compile("".join(_DATETIME_CODES.get(p) or re.escape(p) for p in parts if p), re.ASCII)
+
+
+def _datetime_lane(widget: widgets.DateTimeWidget, slow: Converter) -> Converter:
+    """DateTimeWidget's first format read without strptime, in UTC only.
+
+    clean() parses with the first format that matches, then make_aware() in the current
+    time zone; in UTC that adds +00:00 and nothing else. A value the pattern reads is
+    one strptime reads the same way with that first format; anything else (another
+    format, single-digit fields, an invalid date, another time zone) is the literal path.
+    """
+    pattern = datetime_pattern(next(iter(widget.formats), ""))
+    if pattern is None or timezone.get_current_timezone_name() != "UTC" or not settings.USE_TZ:
+        return slow
+    match = pattern.fullmatch
+    new = dt.datetime
+
+    def convert(value: str, cells: Sequence[str], index: int) -> str:
+        found = match(value)
+        if found is not None:
+            parts = found.groupdict()
+            try:
+                return new(
+                    int(parts["Y"]), int(parts["m"]), int(parts["d"]),
+                    int(parts.get("H") or 0), int(parts.get("M") or 0), int(parts.get("S") or 0),
+                ).isoformat() + "+00:00"  # fmt: skip
+            except ValueError:
+                pass
+        return slow(value, cells, index)
 
     return convert

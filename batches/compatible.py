@@ -39,12 +39,14 @@ from import_export.results import RowResult
 from batches.cells import (
     INVALID,
     FieldError,
+    converts_by_value,
     widget_message,
 )
 from batches.features import import_fields, model_field_of, overridden
 from batches.headers import check_header, known_columns
 from batches.instances import instances_write
 from batches.loading import ChunkForeignKeyWidget, ChunkInstanceLoader, plain_foreign_key
+from batches.purity import clean_once_per_value
 from batches.rejections import Rejected
 
 Claim = Callable[[list[int], list[str]], dict[int, int]]
@@ -123,6 +125,9 @@ class CompatibleChunk:
             model_field = model_field_of(self.model, f.attribute)
             if model_field is not None:
                 self.by_attribute.setdefault(model_field.name, f.column_name)
+        for resource_field in import_fields(self.resource):
+            if converts_by_value(resource_field):  # the Resource's fields are its own copies
+                resource_field.clean = clean_once_per_value(resource_field)
         self.outcome = ChunkOutcome()
         self.careful = False  # a savepoint per row step (see run())
         self.seen_keys: dict[tuple, int] = {}  # natural key -> first row, over the chunk

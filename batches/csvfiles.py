@@ -20,6 +20,7 @@ import codecs
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -325,27 +326,130 @@ def inspect_file(
     )
 
 
-def plan_ranges(handle, *, data_offset: int, chunk_rows: int) -> Iterator[ChunkRange]:
+# Every byte but the double quote and the newline: what `_odd_quotes_line` drops.
+_NOT_QUOTE_OR_NEWLINE = bytes(c for c in range(256) if c not in b'"\n')
+# A blank record is at most two bytes, all whitespace (as `_PlanState.feed` says);
+# searched in b"\n" + block (a leading literal lets the regex engine skip ahead).
+_BLANK_LINE = re.compile(rb"\n(?=[ \t\r\x0b\x0c]?\n)")
+
+
+def _odd_quotes_line(body: bytes) -> bool:
+    """Whether a line of `body` has an odd number of double quotes (it opens or closes
+    a quoted field across lines). Kept to its quotes and newlines, with every pair of
+    quotes dropped, a line is empty or one quote; pairs never span a newline."""
+    return b'"' in body.translate(None, _NOT_QUOTE_OR_NEWLINE).replace(b'""', b"")
+
+
+PLAN_BLOCK = 1024 * 1024
+
+
+def plan_ranges(
+    handle, *, data_offset: int, chunk_rows: int, block: int = PLAN_BLOCK
+) -> Iterator[ChunkRange]:
+    """Yield byte ranges of `chunk_rows` non-blank rows each, as `plan_ranges_by_line`
+    does, reading blocks: a block whose records are all one line each and that ends no
+    chunk is counted in C (its newlines and blank lines), not line by line. From the
+    first line that opens a quoted field across lines, the rest is read line by line."""
+    raw = raw_file(handle)
+    raw.seek(data_offset)
+    state = _PlanState(data_offset, chunk_rows)
+    pending = b""
+    while True:
+        data = raw.read(block)
+        if not data:
+            break
+        data = pending + data
+        cut = data.rfind(b"\n") + 1
+        body, pending = data[:cut], data[cut:]
+        if not body:
+            continue
+        if b'"' in body and _odd_quotes_line(body):
+            lines = _chain_lines(_lines_of(body), pending, raw)
+            yield from state.feed(iter_records(lines))
+            pending = b""
+            break
+        yield from _plan_block(state, body)
+    if pending:
+        yield from state.feed([pending])
+    yield from state.end()
+
+
+def _plan_block(state: _PlanState, body: bytes) -> Iterator[ChunkRange]:
+    """Ranges ending in a block of one-line records, its newlines counted in C; a block
+    with a blank line where a chunk ends is read line by line."""
+    while body:
+        lines = body.count(b"\n")
+        blank = len(_BLANK_LINE.findall(b"\n" + body))
+        needed = state.chunk_rows - state.rows
+        if lines - blank < needed:
+            state.skip(len(body), lines, lines - blank)
+            return
+        if blank:
+            yield from state.feed(_lines_of(body))
+            return
+        head = len(body) - len(body.split(b"\n", needed)[-1])
+        state.skip(head, needed, needed)
+        yield from state.end()
+        body = body[head:]
+
+
+def _lines_of(body: bytes) -> list[bytes]:
+    """The lines of a block that ends with a newline, as file iteration gives them
+    (split at b"\\n" only: bytes.splitlines would split at a lone \\r too)."""
+    return [line + b"\n" for line in body.split(b"\n")[:-1]]
+
+
+def _chain_lines(first: list[bytes], pending: bytes, raw) -> Iterator[bytes]:
+    yield from first
+    head = pending + raw.readline()
+    if head:
+        yield head
+    yield from raw
+
+
+class _PlanState:
+    """Where `plan_ranges` is: the open chunk's start, rows and first row number."""
+
+    def __init__(self, data_offset: int, chunk_rows: int) -> None:
+        self.position = self.chunk_start = data_offset
+        self.records = 0  # records read so far, blank ones included (row numbers stay honest)
+        self.chunk_first_row = 2
+        self.rows = 0
+        self.chunk_rows = chunk_rows
+
+    def skip(self, length: int, records: int, rows: int) -> None:
+        self.position += length
+        self.records += records
+        self.rows += rows
+
+    def feed(self, records: Iterable[bytes]) -> Iterator[ChunkRange]:
+        for record in records:
+            self.position += len(record)
+            self.records += 1
+            if len(record) <= 2 and not record.strip():
+                continue
+            self.rows += 1
+            if self.rows == self.chunk_rows:
+                yield from self.end()
+
+    def end(self) -> Iterator[ChunkRange]:
+        """The open chunk, if it has rows; the next one starts here."""
+        if self.rows:
+            yield ChunkRange(
+                self.chunk_start, self.position - self.chunk_start, self.chunk_first_row, self.rows
+            )
+            self.chunk_start = self.position
+            self.chunk_first_row = self.records + 2
+            self.rows = 0
+
+
+def plan_ranges_by_line(handle, *, data_offset: int, chunk_rows: int) -> Iterator[ChunkRange]:
     """Stream the data records and yield byte ranges of `chunk_rows` non-blank rows each."""
     raw = raw_file(handle)
     raw.seek(data_offset)
-    position = chunk_start = data_offset
-    records = 0  # records read so far, blank ones included (they keep row numbers honest)
-    chunk_first_row = 2
-    rows = 0
-    for record in iter_records(raw):
-        position += len(record)
-        records += 1
-        if len(record) <= 2 and not record.strip():
-            continue
-        rows += 1
-        if rows == chunk_rows:
-            yield ChunkRange(chunk_start, position - chunk_start, chunk_first_row, rows)
-            chunk_start = position
-            chunk_first_row = records + 2
-            rows = 0
-    if rows:
-        yield ChunkRange(chunk_start, position - chunk_start, chunk_first_row, rows)
+    state = _PlanState(data_offset, chunk_rows)
+    yield from state.feed(iter_records(raw))
+    yield from state.end()
 
 
 def file_checksum(handle) -> str:

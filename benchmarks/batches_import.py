@@ -202,7 +202,8 @@ class Worker:
     """A real `celery worker -c 2 -Q imports` subprocess and its peak RSS per process."""
 
     def __init__(self) -> None:
-        env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.local")
+        env = dict(os.environ)
+        env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "imports", "-c", "2",
              "-P", "prefork", "-n", f"bench-{os.getpid()}@localhost", "-l", "warning",
@@ -247,13 +248,21 @@ class Worker:
 
 def pipeline(path: Path, dataset: str = "daily_sales") -> tuple[float, ImportJob]:
     """Store the file (not timed), then time queue -> every row committed."""
+    return run_job(store(path, dataset))
+
+
+def store(path: Path, dataset: str) -> ImportJob:
     with path.open("rb") as handle:
-        job = job_create(
+        return job_create(
             dataset=dataset,
             file=File(handle, name=path.name),
             name=path.name,
             source=ImportJob.Source.CLI,
         )
+
+
+def run_job(job: ImportJob) -> tuple[float, ImportJob]:
+    """Queue a stored job; seconds until it finished."""
     started = time.perf_counter()
     job_queue(job_id=job.id)
     while True:

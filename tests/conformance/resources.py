@@ -75,6 +75,20 @@ class BlankIsNoneWidget(widgets.CharWidget):
         return value or None
 
 
+class RowNumberWidget(widgets.CharWidget):
+    """Reads row_number: the same cell is another value on another row."""
+
+    def clean(self, value, row=None, **kwargs):
+        return f"{super().clean(value, row, **kwargs)}#{kwargs['row_number']}"
+
+
+class OtherColumnWidget(widgets.CharWidget):
+    """Reads another cell of the row."""
+
+    def clean(self, value, row=None, **kwargs):
+        return f"{value}/{row['name']}" if value else None
+
+
 class ActiveOwnerWidget(widgets.ForeignKeyWidget):
     def get_queryset(self, value, row, *args, **kwargs):
         return Owner.objects.filter(active=True)
@@ -138,6 +152,32 @@ class GaugeCustomWidgetsResource(resources.ModelResource):
         import_id_fields = ("code",)
         fields = ("code", "name", "count", "small", "amount", "active", "day", "note", "kind",
                   "label", "owner__name")  # fmt: skip
+
+
+class GaugeByValueResource(resources.ModelResource):
+    """Columns converted once per distinct value in a chunk (pure widgets: placeholders,
+    yes/no, day-first dates, a DateTimeWidget with its own format), beside widgets that
+    read the row or its number (refused: converted cell by cell)."""
+
+    name = fields.Field(attribute="name", column_name="name", widget=RowNumberWidget())
+    count = fields.Field(attribute="count", column_name="count", widget=PlaceholderIntegerWidget())
+    small = fields.Field(attribute="small", column_name="small", widget=PlaceholderIntegerWidget())
+    amount = fields.Field(
+        attribute="amount", column_name="amount", widget=PlaceholderDecimalWidget()
+    )
+    note = fields.Field(attribute="note", column_name="note", widget=OtherColumnWidget())
+    seen_at = fields.Field(
+        attribute="seen_at",
+        column_name="seen_at",
+        widget=widgets.DateTimeWidget(format="%d/%m/%Y %H:%M"),
+    )
+    active = fields.Field(attribute="active", column_name="active", widget=YesNoWidget())
+    day = fields.Field(attribute="day", column_name="day", widget=DayFirstDateWidget())
+
+    class Meta:
+        model = Gauge
+        import_id_fields = ("code",)
+        fields = ("code", "name", "count", "small", "amount", "note", "seen_at", "active", "day")
 
 
 class ItemSkipUnchangedResource(resources.ModelResource):
@@ -207,6 +247,29 @@ class HookedGaugeResource(resources.ModelResource):
             detail=f"{bool(row_result.object_id)} {row_result.instance is not None} "
             f"{sorted(row_result.row_values)}",
         )
+
+
+class HookedByValueResource(resources.ModelResource):
+    """The compatible path with columns cleaned once per distinct value, and a hook
+    that changes a widget between rows (its answers must then not be reused)."""
+
+    count = fields.Field(attribute="count", column_name="count", widget=PlaceholderIntegerWidget())
+    amount = fields.Field(
+        attribute="amount", column_name="amount", widget=PlaceholderDecimalWidget()
+    )
+    day = fields.Field(attribute="day", column_name="day", widget=widgets.DateWidget("%Y-%m-%d"))
+    name = fields.Field(attribute="name", column_name="name", widget=RowNumberWidget())
+
+    class Meta:
+        model = Gauge
+        import_id_fields = ("code",)
+        fields = ("code", "name", "count", "amount", "day", "note")
+
+    def before_import_row(self, row, **kwargs):
+        european = row.get("note") == "eu"
+        self.fields["day"].widget.formats = ("%d.%m.%Y",) if european else ("%Y-%m-%d",)
+        if row.get("count") == "seven":
+            row["count"] = 7
 
 
 class SkipRowResource(resources.ModelResource):
@@ -346,10 +409,12 @@ IDENTICAL = {
     "plain_fields_and_model_defaults": (GaugeResource, "fast"),
     "foreign_key_widget_and_field_defaults": (GaugeOwnerCodeResource, "fast"),
     "custom_widgets_field_clean_readonly": (GaugeCustomWidgetsResource, "fast"),
+    "values_converted_once_per_chunk": (GaugeByValueResource, "fast"),
     "skip_unchanged_report_skipped": (ItemSkipUnchangedResource, "fast"),
     "natural_key_with_a_foreign_key": (ItemResource, "fast"),
     "cached_instance_loader": (CachedLoaderResource, "fast"),
     "row_hooks": (HookedGaugeResource, "compatible"),
+    "hooks_with_values_cleaned_once": (HookedByValueResource, "compatible"),
     "skip_row": (SkipRowResource, "compatible"),
     "import_instance_and_import_field": (ImportInstanceResource, "compatible"),
     "get_or_init_instance_and_init_instance": (InitInstanceResource, "compatible"),

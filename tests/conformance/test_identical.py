@@ -64,6 +64,21 @@ FILES = {
         "G5,five,n/a,3,1,,32.01.2024,v,,,\n"
         "G6,six,6,-4,1,1,01.02.2024,,,,\n"
     ),
+    # Chunks of four rows: each value repeats inside its chunk, good and bad ones.
+    "values_converted_once_per_chunk": lambda: (
+        "code,name,count,small,amount,note,seen_at,active,day\n"
+        "G1,same,M,M,abc,n,05/03/2024 14:07,yes,31.12.2024\n"
+        "G2,same,M,M,abc,n,05/03/2024 14:07,yes,31.12.2024\n"
+        "G3,same,7,7,99999.999,n,31/02/2024 10:00,maybe,32.01.2024\n"
+        "G4,same,7,-1,99999.999,n,31/02/2024 10:00,n,01.02.2024\n"
+        "G5,five,3.7,3.7,T,m,1/2/2024 9:05,,\n"
+        "G6,five,3.7,n/a,1.5,m,01/02/2024  09:05,1,\n"
+        "G7,seven,abc,abc,1.5,m,29/02/2024 23:59,0,\n"
+        "G8,seven,abc,1,1.5,,24/01/2024 24:00,y,\n"
+        "G9,nine, 8 , 8 ,2,,2024-01-02 03:04,,\n"
+        "G10,nine, 8 ,8,2,,31/12/2024 00:00,,\n"
+        "G11,nine,8,8,2,,31/12/2024 00:00,,\n"
+    ),
     "skip_unchanged_report_skipped": lambda: (
         "owner,sku,title,price\n"
         f"{_owner_pk('O1')},S1,old,1.0\n"
@@ -89,6 +104,17 @@ FILES = {
         "G4,,abc,1\n"
         "G5,five,5,1\n"
         "G6,six,6,\n"
+    ),
+    "hooks_with_values_cleaned_once": lambda: (
+        "code,name,count,amount,day,note\n"
+        "G1,a,M,T,2024-01-02,\n"
+        "G2,a,M,T,02.01.2024,eu\n"
+        "G3,a,7,abc,02.01.2024,\n"
+        "G4,a,seven,abc,2024-01-02,eu\n"
+        "G5,b,7,1.5,2024-01-02,\n"
+        "G6,b,seven,1.5,2024-01-02,\n"
+        "G7,b,x,1.5,2024-01-02,eu\n"
+        "G8,b,x,99999.999,2024-01-02,\n"
     ),
     "skip_row": lambda: (
         "owner,sku,title,price\n"

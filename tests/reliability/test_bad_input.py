@@ -21,7 +21,13 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from batches.csvfiles import ImportFileError, inspect_file, plan_ranges, read_range
+from batches.csvfiles import (
+    ImportFileError,
+    inspect_file,
+    plan_ranges,
+    plan_ranges_by_line,
+    read_range,
+)
 from batches.models import ImportChunk, ImportJob, ImportRowError
 from batches.selectors import job_error_csv_lines
 from batches.services.chunks import chunk_import
@@ -458,3 +464,27 @@ def test_a_resource_that_leaves_out_a_field_with_a_default_imports_with_that_def
 
     assert job.status == ImportJob.Status.SUCCEEDED, job.chunks.get().error
     assert DailySales.objects.get().discount == 0
+
+
+record_bytes = st.lists(
+    st.sampled_from(
+        [b"a", b"bc", b",", b'"', b'""', b"\n", b"\r\n", b"\r", b" ", b"\t", b"\xc3\xa9"]
+    ),
+    max_size=12,
+).map(b"".join)
+
+
+@hypothesis_settings(max_examples=400, deadline=None)
+@given(
+    lines=st.lists(record_bytes, max_size=30),
+    chunk_rows=st.integers(1, 6),
+    block=st.integers(1, 64),
+)
+def test_planning_by_blocks_cuts_the_file_where_planning_line_by_line_does(
+    lines, chunk_rows, block
+):
+    data = b"h1,h2\n" + b"\n".join(lines)
+    handle = io.BytesIO(data)
+    by_line = list(plan_ranges_by_line(handle, data_offset=6, chunk_rows=chunk_rows))
+    by_block = list(plan_ranges(handle, data_offset=6, chunk_rows=chunk_rows, block=block))
+    assert by_block == by_line

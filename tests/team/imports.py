@@ -12,7 +12,7 @@ from decimal import Decimal
 from import_export import fields, resources, widgets
 
 from batches import registry
-from tests.team.models import Reading, Station
+from tests.team.models import OrderLine, Reading, Station, Store
 
 MISSING = {"M", "N/A", ""}
 
@@ -78,3 +78,70 @@ class ReadingResource(resources.ModelResource):
 
 registry.register("team_stations", StationResource, label="Weather stations (team)")
 registry.register("team_readings", ReadingResource, label="Daily readings (team)")
+
+
+# The nightly order export: "n/a" (any case, any spaces) where a value is missing.
+PLACEHOLDERS = {"n/a", "-"}
+
+
+class PlaceholderIntegerWidget(widgets.IntegerWidget):
+    def clean(self, value, row=None, **kwargs):
+        if isinstance(value, str) and value.strip().lower() in PLACEHOLDERS:
+            return None
+        return super().clean(value, row, **kwargs)
+
+
+class PlaceholderCharWidget(widgets.CharWidget):
+    def clean(self, value, row=None, **kwargs):
+        if isinstance(value, str) and value.strip().lower() in PLACEHOLDERS:
+            return None
+        return super().clean(value, row, **kwargs)
+
+
+class OrderLineResource(resources.ModelResource):
+    store = fields.Field(
+        attribute="store", column_name="store", widget=widgets.ForeignKeyWidget(Store, "code")
+    )
+    shipped_at = fields.Field(
+        attribute="shipped_at",
+        column_name="shipped_at",
+        widget=widgets.DateTimeWidget(format="%d/%m/%Y %H:%M"),
+    )
+    quantity = fields.Field(
+        attribute="quantity", column_name="quantity", widget=PlaceholderIntegerWidget()
+    )
+    priority = fields.Field(
+        attribute="priority", column_name="priority", widget=PlaceholderIntegerWidget()
+    )
+    boxes = fields.Field(attribute="boxes", column_name="boxes", widget=PlaceholderIntegerWidget())
+    status = fields.Field(attribute="status", column_name="status", widget=PlaceholderCharWidget())
+    channel = fields.Field(
+        attribute="channel", column_name="channel", widget=PlaceholderCharWidget()
+    )
+    region = fields.Field(attribute="region", column_name="region", widget=PlaceholderCharWidget())
+
+    class Meta:
+        model = OrderLine
+        import_id_fields = ("order", "line")
+        fields = ("order", "line", "store", "sku", "description", "quantity", "unit_price",
+                  "discount", "tax", "total", "ordered_on", "shipped_at", "status", "channel",
+                  "region", "priority", "boxes", "weight_kg", "note")  # fmt: skip
+
+
+registry.register("team_order_lines", OrderLineResource, label="Order lines (team)")
+
+
+class CheckedOrderLineResource(OrderLineResource):
+    """The same file with a row hook (a team normalising a column before the widgets):
+    the compatible path."""
+
+    class Meta(OrderLineResource.Meta):
+        pass
+
+    def before_import_row(self, row, **kwargs):
+        row["sku"] = (row.get("sku") or "").strip().upper()
+
+
+registry.register(
+    "team_order_lines_checked", CheckedOrderLineResource, label="Order lines, checked (team)"
+)

@@ -40,3 +40,45 @@ class Reading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.station_id} {self.day}"
+
+
+class Store(models.Model):
+    code = models.CharField(max_length=12, unique=True)
+    name = models.CharField(max_length=100)
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class OrderLine(models.Model):
+    """One line of a shop's order export, keyed by (order, line): the wide file a team
+    sends every night (benchmarks/batches_import_wide.py). The export writes "n/a" where a
+    value is missing."""
+
+    order = models.BigIntegerField()
+    line = models.SmallIntegerField()
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="order_lines")
+    sku = models.CharField(max_length=20)
+    description = models.TextField(blank=True)
+    quantity = models.IntegerField(null=True, blank=True)
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    discount = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    tax = models.DecimalField(max_digits=10, decimal_places=2)
+    total = models.DecimalField(max_digits=12, decimal_places=2)
+    ordered_on = models.DateField()
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, null=True, blank=True)  # noqa: DJ001 (NULL: "n/a")
+    channel = models.CharField(max_length=20, null=True, blank=True)  # noqa: DJ001
+    region = models.CharField(max_length=20, null=True, blank=True)  # noqa: DJ001
+    priority = models.SmallIntegerField(null=True, blank=True)
+    boxes = models.IntegerField(null=True, blank=True)
+    weight_kg = models.DecimalField(max_digits=8, decimal_places=3, null=True, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order", "line"], name="team_orderline_order_line")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order}/{self.line}"

@@ -1,0 +1,378 @@
+"""Benchmark: a team's wide file (19 columns, custom widgets) against raw COPY of it.
+
+    flock /work/wt/heavy.lock .venv/bin/python benchmarks/batches_import_wide.py \\
+        [--rows 1000000] [--only all|fast] [--slice 5000] [--sample-rows 1000000]
+
+Uses the test settings (they install the team app, tests/team/, whose code is the
+subject) against the embedded PostgreSQL and Redis, and migrates first. Generates under
+var/bench/ (never committed) an order-lines export of `--rows` rows x 19 columns:
+integers, decimals, text, an ISO date, a datetime written "%d/%m/%Y %H:%M", a store
+code (a foreign key), and six nullable columns where the export writes "n/a"; and the
+same file with every row changed. The Resource is `tests.team.imports.OrderLineResource`
+(PlaceholderIntegerWidget / PlaceholderCharWidget on six columns, a DateTimeWidget with
+an explicit format, a ForeignKeyWidget, the rest built in). Measured in the same run:
+
+- raw COPY of the file into a table with the same primary key and unique constraint
+  (the store code kept as text, COPY's own NULL 'n/a' and DMY date parsing), and
+  COPY + staging upsert into it (empty, then every row an update);
+- `import_data` with its defaults on the first `--slice` rows, same Resource;
+- our pipeline through a real `celery worker -c 2 -Q imports`: the fast path into the
+  empty table and when every row is an update, with the time until the first chunk is
+  committed and each worker process's peak RSS;
+- with `--only all`: the compatible path on the same file with a row hook
+  (`team_order_lines_checked`) for `--compatible-rows` rows beside `import_data` on that
+  Resource, and the sample file of benchmarks/batches_import.py (daily sales, 8
+  columns) at `--sample-rows`: raw COPY and our fast path, into the empty table.
+
+It TRUNCATEs the tables it writes: run it against the embedded database only. No
+assertions on figures; goals are printed as met or missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+os.environ.setdefault("DJANGO_DEBUG", "False")
+os.environ.setdefault("MEDIA_ROOT", str(ROOT / "var" / "bench" / "media"))
+# A 10,000,000-row file is about 1.4 GiB: above the default upload limit (512 MiB).
+os.environ.setdefault("IMPORT_MAX_UPLOAD_BYTES", str(8 * 2**30))
+
+import django  # noqa: E402
+
+django.setup()
+
+import psutil  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.core.files.storage import default_storage  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.db.models import Min  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from batches.models import ImportChunk, ImportJob, ImportKey  # noqa: E402
+from benchmarks.batches_import import (  # noqa: E402
+    BENCH_DIR,
+    Results,
+    Worker,
+    import_export_slice,
+    rate,
+    run_job,
+    store,
+    timed,
+)
+from benchmarks.batches_import import count_rows as count_sales  # noqa: E402
+from benchmarks.batches_import import generate as generate_sales  # noqa: E402
+from benchmarks.batches_import import raw_copy as raw_copy_sales  # noqa: E402
+from benchmarks.batches_import import truncate as truncate_sales  # noqa: E402
+from tests.team.imports import CheckedOrderLineResource, OrderLineResource  # noqa: E402
+from tests.team.models import OrderLine, Store  # noqa: E402
+
+TABLE = OrderLine._meta.db_table
+RAW_TABLE = "bench_orderline_raw"
+HEADER = ["order", "line", "store", "sku", "description", "quantity", "unit_price",
+          "discount", "tax", "total", "ordered_on", "shipped_at", "status", "channel",
+          "region", "priority", "boxes", "weight_kg", "note"]  # fmt: skip
+RAW_COLUMNS = ", ".join(f'"{name}"' for name in HEADER)
+STORES = [f"ST{n:04d}" for n in range(250)]
+WORDS = ["blue", "steel", "kit", "large", "organic", "spare", "cable", "lamp", "oak", "pack",
+         "mini", "pro", "set", "glass", "cotton", "shelf", "tool", "red", "bag", "hinge"]  # fmt: skip
+STATUSES = ["open", "picked", "shipped", "delivered", "returned"]
+CHANNELS = ["web", "store", "phone", "marketplace"]
+REGIONS = ["north", "south", "east", "west", "central", "islands", "export", "online"]
+
+
+def generate(path: Path, rows: int, *, bump: int = 0) -> None:
+    """Write `rows` order lines (seeded); `bump` changes quantity and total on every row."""
+    if path.exists() and path.stat().st_size > 0:
+        return
+    rng = random.Random(11)
+    choice, randint, random_ = rng.choice, rng.randint, rng.random
+    base = 5_000_000
+    with path.open("w", encoding="utf-8") as out:
+        out.write(",".join(HEADER) + "\n")
+        block = []
+        for i in range(rows):
+            quantity = randint(1, 40)
+            cents = randint(50, 99_999)
+            discount = choice((0, 0, 0, 5, 10, 15))
+            net = quantity * cents * (100 - discount) // 100
+            tax = net * 20 // 100
+            day = 1 + i * 365 // max(rows, 1)
+            month, mday = 1 + (day - 1) // 31 % 12, 1 + (day - 1) % 28
+            description = f"{choice(WORDS)} {choice(WORDS)} {choice(WORDS)}"
+            note = "" if random_() < 0.85 else f'"call before delivery, gate {randint(1, 99)}"'
+            cells = [
+                str(base + i // 4),
+                str(i % 4 + 1),
+                choice(STORES),
+                f"SKU-{randint(0, 60_000):05d}",
+                f'"{description}, {randint(1, 9)} pcs"',
+                "n/a" if random_() < 0.03 else str(quantity + bump),
+                f"{cents // 100}.{cents % 100:02d}",
+                f"{discount}.00",
+                f"{tax // 100}.{tax % 100:02d}",
+                f"{(net + tax) // 100 + bump}.{(net + tax) % 100:02d}",
+                f"2026-{month:02d}-{mday:02d}",
+                f"{min(mday + 2, 28):02d}/{month:02d}/2026 {randint(0, 23):02d}:{randint(0, 59):02d}",
+                "n/a" if random_() < 0.03 else choice(STATUSES),
+                "n/a" if random_() < 0.03 else choice(CHANNELS),
+                "n/a" if random_() < 0.05 else choice(REGIONS),
+                "n/a" if random_() < 0.3 else str(randint(1, 5)),
+                "n/a" if random_() < 0.1 else str(randint(1, 30)),
+                f"{randint(1, 40_000) / 1000:.3f}",
+                note,
+            ]
+            block.append(",".join(cells))
+            if len(block) == 10_000:
+                out.write("\n".join(block) + "\n")
+                block = []
+        if block:
+            out.write("\n".join(block) + "\n")
+
+
+def ensure_stores() -> None:
+    Store.objects.bulk_create(
+        [Store(code=code, name=f"Store {code}") for code in STORES], ignore_conflicts=True
+    )
+
+
+def create_raw_table() -> None:
+    """The model's table with the store code as text: same key, same unique constraint."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {RAW_TABLE}")
+        cursor.execute(f"CREATE TABLE {RAW_TABLE} (LIKE {TABLE} INCLUDING ALL)")
+        cursor.execute(
+            f"ALTER TABLE {RAW_TABLE} DROP COLUMN store_id, ADD COLUMN store varchar(12) NOT NULL"
+        )
+
+
+def truncate(table: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {table}")
+        cursor.execute(f"VACUUM ANALYZE {table}")
+
+
+def _copy_file(cursor, table: str, path: Path) -> None:
+    cursor.execute("SET LOCAL datestyle = 'ISO, DMY'")
+    sql = f"COPY {table} ({RAW_COLUMNS}) FROM STDIN (FORMAT csv, HEADER true, NULL 'n/a')"
+    with cursor.copy(sql) as copy, path.open("rb") as source:
+        for block in iter(lambda: source.read(1024 * 1024), b""):
+            copy.write(block)
+
+
+def raw_copy(path: Path) -> None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        _copy_file(cursor, RAW_TABLE, path)
+
+
+def staged_upsert(path: Path) -> None:
+    updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in HEADER[2:])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE bench_wide_stage ON COMMIT DROP AS "
+            f"SELECT {RAW_COLUMNS} FROM {RAW_TABLE} WITH NO DATA"
+        )
+        _copy_file(cursor, "bench_wide_stage", path)
+        cursor.execute(
+            f"INSERT INTO {RAW_TABLE} ({RAW_COLUMNS}) SELECT {RAW_COLUMNS} FROM bench_wide_stage "
+            f'ON CONFLICT ("order", line) DO UPDATE SET {updates}'
+        )
+
+
+def run_import_data(resource_class, path: Path, rows: int) -> int:
+    data = import_export_slice(path, rows)
+    result = resource_class().import_data(data, dry_run=False, raise_errors=True)
+    assert not result.has_errors()
+    assert not result.has_validation_errors()
+    return len(data)
+
+
+class Run:
+    """One pipeline run: seconds to every row committed and to the first chunk committed."""
+
+    def __init__(self, path: Path, dataset: str) -> None:
+        job = store(path, dataset)
+        queued = timezone.now()
+        self.seconds, job = run_job(job)
+        self.job = job
+        first = ImportChunk.objects.filter(job=job, status=ImportChunk.Status.DONE).aggregate(
+            first=Min("finished_at")
+        )["first"]
+        self.first_chunk = (first - queued).total_seconds() if first else float("nan")
+        assert job.status == ImportJob.Status.SUCCEEDED, (job.status, job.error)
+        self.keys_left = ImportKey.objects.filter(job=job).count()
+        self.temp_bytes = _temp_bytes()
+        default_storage.delete(job.file)  # the stored upload: disk stays bounded
+
+
+def _temp_bytes() -> int:
+    """Bytes PostgreSQL has written to temporary files so far (staging spills)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT temp_bytes FROM pg_stat_database WHERE datname = current_database()")
+        return int(cursor.fetchone()[0])
+
+
+def _media_bytes() -> int:
+    media = Path(settings.MEDIA_ROOT)
+    return sum(p.stat().st_size for p in media.rglob("*") if p.is_file())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--only", choices=["all", "fast"], default="all")
+    parser.add_argument("--slice", type=int, default=5_000)
+    parser.add_argument("--compatible-rows", type=int, default=100_000)
+    parser.add_argument("--sample-rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    call_command("migrate", verbosity=0)
+    ensure_stores()
+    create_raw_table()
+    rows = args.rows
+    full = BENCH_DIR / f"orders-{rows}.csv"
+    updates = BENCH_DIR / f"orders-{rows}-updates.csv"
+    started = time.perf_counter()
+    generate(full, rows)
+    generate(updates, rows, bump=1)
+    print(f"files ready in {time.perf_counter() - started:.0f} s", flush=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        pg_version = cursor.fetchone()[0]
+    print(
+        f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.1f} GiB RAM, "
+        f"PostgreSQL {pg_version}; chunk size {settings.IMPORT_CHUNK_ROWS:,} rows"
+    )
+    print(
+        f"team file: {rows:,} rows x {len(HEADER)} columns, "
+        f"{full.stat().st_size / 2**20:,.0f} MiB (OrderLineResource: 6 placeholder widgets, "
+        "DateTimeWidget '%d/%m/%Y %H:%M', ForeignKeyWidget)"
+    )
+    results = Results()
+    notes: list[str] = []
+
+    truncate(RAW_TABLE)
+    results["team: raw COPY (empty table)"] = rate(rows, timed(lambda: raw_copy(full)))
+    truncate(RAW_TABLE)
+    results["team: COPY + staging upsert, empty"] = rate(rows, timed(lambda: staged_upsert(full)))
+    results["team: COPY + staging upsert, all updates"] = rate(
+        rows, timed(lambda: staged_upsert(updates))
+    )
+    truncate(RAW_TABLE)
+    truncate(TABLE)
+    sliced = min(args.slice, rows)
+    results["team: import_data defaults"] = rate(
+        sliced, timed(lambda: run_import_data(OrderLineResource, full, sliced))
+    )
+    if args.only == "all":
+        truncate(TABLE)
+        results["team: import_data defaults, hooked Resource"] = rate(
+            sliced, timed(lambda: run_import_data(CheckedOrderLineResource, full, sliced))
+        )
+    sample = BENCH_DIR / f"sales-{args.sample_rows}.csv"
+    if args.only == "all" and args.sample_rows:
+        generate_sales(sample, args.sample_rows)
+        truncate_sales()
+        results["sample: raw COPY (empty table)"] = rate(
+            args.sample_rows, timed(lambda: raw_copy_sales(sample))
+        )
+
+    memory: dict[str, int] = {}
+    worker = Worker()
+    try:
+        truncate(TABLE)
+        worker.reset_peaks()
+        run = Run(full, "team_order_lines")
+        assert run.job.rows_new == rows
+        assert OrderLine.objects.count() == rows
+        results["team: fast path, empty table"] = rate(rows, run.seconds)
+        notes.append(f"team fast path, empty table: first chunk committed {run.first_chunk:.2f} s "
+                     f"after the job was queued")  # fmt: skip
+        run = Run(updates, "team_order_lines")
+        assert run.job.rows_updated == rows, (run.job.rows_updated, run.job.rows_unchanged)
+        results["team: fast path, all updates"] = rate(rows, run.seconds)
+        notes.append(f"team fast path, all updates: first chunk committed {run.first_chunk:.2f} s")
+        notes.append(
+            f"after the team fast-path runs: {run.keys_left} key claims left, PostgreSQL temp "
+            f"files written so far {run.temp_bytes / 2**20:,.0f} MiB, stored uploads deleted "
+            f"(var/bench/media holds {_media_bytes() / 2**20:,.0f} MiB)"
+        )
+        memory["team fast path (both runs)"] = max(worker.peaks.values())
+        notes.append(
+            "RSS per process, team fast path (main, children): "
+            + ", ".join(f"{p / 2**20:,.0f} MB" for p in sorted(worker.peaks.values()))
+        )
+        if args.only == "all":
+            compatible = BENCH_DIR / f"orders-{args.compatible_rows}.csv"
+            generate(compatible, args.compatible_rows)
+            truncate(TABLE)
+            worker.reset_peaks()
+            run = Run(compatible, "team_order_lines_checked")
+            results["team: compatible path (hooked), empty table"] = rate(
+                args.compatible_rows, run.seconds
+            )
+            memory["team compatible path"] = max(worker.peaks.values())
+        if args.only == "all" and args.sample_rows:
+            truncate_sales()
+            worker.reset_peaks()
+            run = Run(sample, "daily_sales")
+            assert count_sales() == args.sample_rows
+            results["sample: fast path, empty table"] = rate(args.sample_rows, run.seconds)
+            memory["sample fast path"] = max(worker.peaks.values())
+    finally:
+        worker.stop()
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {RAW_TABLE}")
+
+    print()
+    print(f"{'measurement':48} {'rows/s':>10} {'vs raw COPY':>12} {'vs import_data':>15}")
+    for label, value in results.items():
+        copy = results[f"{label.split(':')[0]}: raw COPY (empty table)"]
+        hooked = "hooked" in label
+        baseline = results.get(
+            "team: import_data defaults" + (", hooked Resource" if hooked else "")
+        )
+        versus = f"{value / baseline:>14.1f}x" if baseline and label.startswith("team") else ""
+        print(f"{label:48} {value:>10,.0f} {value / copy:>11.2f}x {versus:>15}")
+    print(f"(import_data figures measured on the first {sliced:,} rows of the same file)")
+    for note in notes:
+        print(note)
+    for label, peak in memory.items():
+        print(f"peak worker-process RSS, {label}: {peak / 2**20:,.0f} MB")
+    print()
+    team_copy = results["team: raw COPY (empty table)"]
+    goals = [
+        ("team fast path, empty table >= 0.5x raw COPY",
+         results["team: fast path, empty table"] / team_copy >= 0.5),
+        ("team fast path, all updates >= 0.9x staging upsert",
+         results["team: fast path, all updates"]
+         / results["team: COPY + staging upsert, all updates"] >= 0.9),
+        ("worker RSS < 300 MB (team fast path)",
+         memory["team fast path (both runs)"] < 300 * 2**20),
+    ]  # fmt: skip
+    if "sample: fast path, empty table" in results:
+        goals.append(
+            ("sample fast path >= 0.75x raw COPY",
+             results["sample: fast path, empty table"]
+             / results["sample: raw COPY (empty table)"] >= 0.75)
+        )  # fmt: skip
+    if "team: compatible path (hooked), empty table" in results:
+        goals.append(
+            ("team compatible path >= 50x import_data (hooked Resource)",
+             results["team: compatible path (hooked), empty table"]
+             / results["team: import_data defaults, hooked Resource"] >= 50)
+        )  # fmt: skip
+    for text, met in goals:
+        print(f"goal {'met   ' if met else 'MISSED'} {text}")
+
+
+if __name__ == "__main__":
+    main()
