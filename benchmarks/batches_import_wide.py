@@ -1,6 +1,6 @@
 """Benchmark: a team's wide file (19 columns, custom widgets) against raw COPY of it.
 
-    flock /work/wt/heavy.lock .venv/bin/python benchmarks/batches_import_wide.py \\
+    .venv/bin/python benchmarks/batches_import_wide.py \\
         [--rows 1000000] [--only all|fast] [--slice 5000] [--sample-rows 1000000]
 
 Uses the test settings (they install the team app, tests/team/, whose code is the
