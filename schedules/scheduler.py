@@ -134,10 +134,28 @@ class PlatformScheduler(DatabaseScheduler):
             self._send(entry, producer)
         except Exception as exc:
             logger.error("Message Error: %s", exc, exc_info=True)
+            self._record_not_sent(entry, exc)
         finally:
             self._tasks_since_sync += 1
             if self.should_sync():
                 self._do_sync()
+
+    def _record_not_sent(self, entry, exc: Exception) -> None:
+        """A due run that could not be sent (Redis unreachable or lost, the database
+        restarting) is recorded `missed` with the reason, so that every due time shows in
+        the run history; the next due time is sent as usual."""
+        if entry.model is None or entry.model.pk is None:
+            return
+        try:
+            run_record_missed(
+                task_name=entry.task,
+                periodic_task_id=entry.model.pk,
+                due_at=datetime.now(UTC),
+                missed=1,
+                reason=f"not sent: {type(exc).__name__}: {exc}"[:500],
+            )
+        except Exception:
+            logger.exception("schedules: could not record the unsent run of %s", entry.name)
 
     def _send(self, entry, producer) -> None:
         """Through the schedule's overlap policy, whatever the task's class; published

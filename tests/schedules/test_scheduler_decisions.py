@@ -90,3 +90,32 @@ def test_run_once_policy_sends_one_run_for_many_missed_crontab_due_times(celery_
 
     assert scheduler._decide(entry) is True
     assert not TaskRun.objects.filter(status="missed").exists()
+
+
+def test_a_due_run_beat_cannot_send_because_redis_is_unreachable_is_recorded_missed(
+    transactional_db, celery_app, scheduler, monkeypatch
+):
+    # transactional_db: beat closes its database connection after a failed send.
+    import celery_once.backends.redis as once_redis
+    import redis
+
+    from tests.support.network import free_port
+
+    # A real Redis client on a port nobody listens on: the claim and the overlap lock
+    # both get "connection refused", as when Redis is down.
+    dead = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)
+    monkeypatch.setattr(scheduler, "_claims", dead)
+    monkeypatch.setattr(once_redis, "redis", dead)
+    entry = _entry(
+        celery_app,
+        "* * * * *",
+        last_run_at=datetime.now(UTC) - timedelta(seconds=61),
+        catch_up="run_once",
+    )
+
+    scheduler.apply_entry(entry)
+
+    missed = TaskRun.objects.get(periodic_task_id=entry.model.pk)
+    assert missed.status == "missed"
+    assert missed.error.startswith("1 due time(s) missed from ")
+    assert "not sent: ConnectionError" in missed.error
