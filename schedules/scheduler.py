@@ -16,6 +16,7 @@ import redis
 from celery import schedules as celery_schedules
 from celery.beat import _evaluate_entry_args, _evaluate_entry_kwargs
 from django.conf import settings
+from django.db import close_old_connections
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from schedules.models import ScheduleOptions, TaskRun
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 CLAIM_PREFIX = "schedules:beat-claim"
 MAX_SLOTS_COUNTED = 10_000
+MAX_UNRECORDED = 10_000
 
 
 def due_slots(
@@ -55,6 +57,7 @@ class PlatformScheduler(DatabaseScheduler):
         # Persist last_run_at after every send, so a restarted or second beat sees it.
         self.sync_every_tasks = 1
         self._claims = redis.Redis.from_url(settings.REDIS_URL)
+        self._unrecorded: list[dict] = []  # missed runs the database could not take yet
 
     # --- decisions ----------------------------------------------------------------
     def _claim(self, entry, slot: datetime) -> bool:
@@ -126,6 +129,8 @@ class PlatformScheduler(DatabaseScheduler):
         except Exception:
             logger.exception("schedules: deciding on %s failed; sending it", entry.name)
             send = True
+        if self._unrecorded:
+            self._unrecorded_write()
         if not send:
             self.sync()
             return
@@ -143,19 +148,35 @@ class PlatformScheduler(DatabaseScheduler):
     def _record_not_sent(self, entry, exc: Exception) -> None:
         """A due run that could not be sent (Redis unreachable or lost, the database
         restarting) is recorded `missed` with the reason, so that every due time shows in
-        the run history; the next due time is sent as usual."""
+        the run history; the next due time is sent as usual. While the database is down
+        too, the records wait in memory and are written when it answers again."""
         if entry.model is None or entry.model.pk is None:
             return
+        if len(self._unrecorded) < MAX_UNRECORDED:
+            now = datetime.now(UTC)
+            self._unrecorded.append({
+                "task_name": entry.task,
+                "periodic_task_id": entry.model.pk,
+                "due_at": now,
+                "at": now,
+                "missed": 1,
+                "reason": f"not sent: {type(exc).__name__}: {exc}"[:500],
+            })  # fmt: skip
+        self._unrecorded_write()
+
+    def _unrecorded_write(self) -> None:
         try:
-            run_record_missed(
-                task_name=entry.task,
-                periodic_task_id=entry.model.pk,
-                due_at=datetime.now(UTC),
-                missed=1,
-                reason=f"not sent: {type(exc).__name__}: {exc}"[:500],
-            )
+            while self._unrecorded:
+                run_record_missed(**self._unrecorded[0])
+                self._unrecorded.pop(0)
         except Exception:
-            logger.exception("schedules: could not record the unsent run of %s", entry.name)
+            close_old_connections()  # a connection the restart broke is opened again
+            logger.warning(
+                "schedules: %d unsent run(s) not recorded yet (the database does not "
+                "answer); trying again at the next send",
+                len(self._unrecorded),
+                exc_info=True,
+            )
 
     def _send(self, entry, producer) -> None:
         """Through the schedule's overlap policy, whatever the task's class; published

@@ -178,15 +178,22 @@ def run_record_expired(
 
 
 def run_record_missed(
-    *, task_name: str, periodic_task_id: int | None, due_at: datetime, missed: int, reason: str
+    *,
+    task_name: str,
+    periodic_task_id: int | None,
+    due_at: datetime,
+    missed: int,
+    reason: str,
+    at: datetime | None = None,
 ) -> TaskRun:
-    """Catch-up policy "skip" dropped due times that passed while beat was down."""
+    """Due times not run: catch-up policy "skip" dropped those that passed while beat was
+    down, or beat could not send one (`at`: when that was, if recorded later)."""
     return TaskRun.objects.create(
         task_name=task_name,
         periodic_task_id=periodic_task_id,
         status=TaskRun.Status.MISSED,
         trigger=TaskRun.Trigger.BEAT,
-        queued_at=timezone.now(),
+        queued_at=at or timezone.now(),
         finished_at=timezone.now(),
         error=f"{missed} due time(s) missed from {due_at.isoformat()}: {reason}",
     )
