@@ -127,7 +127,8 @@ class Workload(threading.Thread):
                 [sys.executable, "manage.py", "import_csv", dataset, str(path)],
                 cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=180,
             )  # fmt: skip
-            op.update(exit=done.returncode, said=(done.stdout + done.stderr).strip()[-300:])
+            said = done.stdout + (done.stderr if done.returncode else "")
+            op.update(exit=done.returncode, said=said.strip()[-300:])
             words = done.stdout.split()
             if len(words) > 1 and words[0] == "Import" and words[1].startswith("#"):
                 op["job"] = int(words[1].strip("#;"))
