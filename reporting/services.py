@@ -456,8 +456,12 @@ def _latest_due(definition: ReportDefinition, *, now: dt.datetime) -> dt.datetim
     if task is None or task.crontab is None or not task.enabled:
         return None
     schedule = task.crontab.schedule
-    latest, moment = None, now - CATCH_UP_LOOKBACK
-    while (moment := next_run_after(schedule, moment)) and moment <= now - CATCH_UP_AFTER:
+    latest = None
+    moment: dt.datetime | None = now - CATCH_UP_LOOKBACK
+    while moment is not None:
+        moment = next_run_after(schedule, moment)
+        if moment is None or moment > now - CATCH_UP_AFTER:
+            break
         latest = moment
     return latest
 

@@ -51,8 +51,9 @@ def test_a_run_never_attempted_a_minute_after_it_was_made_gets_its_delivery_agai
 ):
     definition = _made_long_ago(make_definition())
     runs = [
-        report_run_create(definition=definition, business_date=FRIDAY,
-                          kind=ReportRun.Kind.MANUAL, enqueue=False)  # fmt: skip
+        report_run_create(
+            definition=definition, business_date=FRIDAY, kind=ReportRun.Kind.MANUAL, enqueue=False
+        )
         for _ in range(3)
     ]
     lost, attempted, recent = runs
