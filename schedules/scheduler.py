@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 CLAIM_PREFIX = "schedules:beat-claim"
 MAX_SLOTS_COUNTED = 10_000
 MAX_UNRECORDED = 10_000
+# A due time this late (and not yet past the catch-up grace) is recorded as missed when
+# a later one is sent for it; beat's ordinary lateness is well under it.
+LATE_SECONDS = 3.0
 
 
 def due_slots(
@@ -97,6 +100,7 @@ class PlatformScheduler(DatabaseScheduler):
             logger.info("%s: due time %s already sent by another beat", entry.name, latest)
             return False
         if first is None or now - first <= grace:
+            self._late_due_times_record(entry, first=first, count=count, now=now)
             return True
         policy = (
             ScheduleOptions.objects.filter(periodic_task_id=model.pk)
@@ -121,6 +125,22 @@ class PlatformScheduler(DatabaseScheduler):
                 reason="beat was not running; catch-up policy is skip",
             )
         return on_time
+
+    def _late_due_times_record(self, entry, *, first, count: int, now: datetime) -> None:
+        """Due times that passed while beat could not send (blocked on Redis or the
+        database) and that this one send stands for are recorded `missed`, so that every
+        due time shows in the run history. A beat a little late (less than
+        LATE_SECONDS) stands for them silently, as the catch-up grace intends."""
+        if first is None or count < 2 or (now - first).total_seconds() < LATE_SECONDS:
+            return
+        run_record_missed(
+            task_name=entry.task,
+            periodic_task_id=entry.model.pk,
+            due_at=first,
+            missed=count - 1,
+            reason="beat could not send them in time (Redis or the database did not "
+            "answer); one run is sent now for them",
+        )
 
     # --- sending -------------------------------------------------------------------
     def apply_entry(self, entry, producer=None):

@@ -119,3 +119,35 @@ def test_a_due_run_beat_cannot_send_because_redis_is_unreachable_is_recorded_mis
     assert missed.status == "missed"
     assert missed.error.startswith("1 due time(s) missed from ")
     assert "not sent: ConnectionError" in missed.error
+
+
+def _interval_entry(celery_app, *, last_run_at: datetime) -> ModelEntry:
+    from django_celery_beat.models import IntervalSchedule
+
+    every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period="seconds")
+    task = PeriodicTask.objects.create(
+        name="every second", task="tests.square", interval=every_second, args="[1]",
+        last_run_at=last_run_at,
+    )  # fmt: skip
+    return ModelEntry(task, app=celery_app)
+
+
+def test_due_times_beat_was_too_blocked_to_send_are_recorded_missed_beside_the_one_sent(
+    celery_app, scheduler
+):
+    # Beat stood still for 10 s (Redis did not answer): ten due times, one send now.
+    entry = _interval_entry(celery_app, last_run_at=datetime.now(UTC) - timedelta(seconds=10))
+
+    assert scheduler._decide(entry) is True
+
+    missed = TaskRun.objects.get(periodic_task_id=entry.model.pk)
+    assert missed.status == "missed"
+    assert missed.error.split(" ")[0] in {"9", "10"}
+    assert "beat could not send them in time" in missed.error
+
+
+def test_a_beat_only_a_little_late_records_nothing(celery_app, scheduler):
+    entry = _interval_entry(celery_app, last_run_at=datetime.now(UTC) - timedelta(seconds=2))
+
+    assert scheduler._decide(entry) is True
+    assert not TaskRun.objects.exists()

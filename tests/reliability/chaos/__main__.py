@@ -111,7 +111,10 @@ def run(args, kinds: list[str], env: dict[str, str], stack) -> dict:
     faults.join()
     faults.wait_pending()
     log("faults and workload stopped; settling")
-    report: dict = {"settled_seconds": round(settle(args.settle), 1)}
+    settled = settle(
+        args.settle, reports_open=lambda: reports.sends_open(definitions, until=run_end)
+    )
+    report: dict = {"settled_seconds": round(settled, 1)}
     stack.supervise()
     messages = stack.smtp.messages()
     report_checks, notes = reports.check_reports(definitions, messages, faults.injected,

@@ -30,8 +30,9 @@ def staff_create() -> None:
     get_user_model().objects.create_superuser(STAFF[0], "staff@example.com", STAFF[1])
 
 
-def settle(timeout: float) -> float:
-    """Wait until no import is unfinished and the inbox is empty; seconds waited."""
+def settle(timeout: float, *, reports_open) -> float:
+    """Wait until no import is unfinished, the inbox is empty and every report send that
+    fell due is finished (`reports_open()` is 0); seconds waited."""
     from batches.models import ImportJob
 
     started = time.monotonic()
@@ -39,7 +40,7 @@ def settle(timeout: float) -> float:
     while time.monotonic() - started < timeout:
         open_jobs = db_retry(ImportJob.objects.filter(finished_at__isnull=True).exists)
         waiting = [p for p in inbox.rglob("*") if p.is_file()]
-        if not open_jobs and not waiting:
+        if not open_jobs and not waiting and not db_retry(reports_open):
             break
         time.sleep(1)
     return time.monotonic() - started

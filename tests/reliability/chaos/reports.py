@@ -37,6 +37,17 @@ def definitions_create(due: list[float]) -> list[dict]:
     return created
 
 
+def sends_open(definitions: list[dict], *, until: float) -> int:
+    """How many due sends have no run yet, or one not finished (for settling)."""
+    from reporting.models import ReportRun
+
+    due = [item["id"] for item in definitions if item["due"] <= until]
+    finished = ReportRun.objects.filter(
+        definition_id__in=due, kind=ReportRun.Kind.SCHEDULED
+    ).exclude(status__in=[ReportRun.Status.PENDING, ReportRun.Status.SENDING])
+    return len(due) - finished.values("definition_id").distinct().count()
+
+
 def duplicate_email_plant() -> str:
     """Send one delivered report's email again by hand (the checker must catch it)."""
     from django.core.mail import EmailMessage
