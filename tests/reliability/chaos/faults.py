@@ -97,6 +97,10 @@ class Faults(threading.Thread):
                     delay = rng.uniform(2, 10)
                     self.later(delay, lambda t=target, f=fault: self._back(t, f, restart=True))
                 else:
+                    with contextlib.suppress(psutil.Error):
+                        fault["frozen_pids"] = [
+                            child.pid for child in psutil.Process(pid).children(recursive=True)
+                        ]
                     os.killpg(pid, signal.SIGSTOP)
                     delay = rng.uniform(25, 35)  # longer than OPS_WORKER_DEAD_AFTER (20 s)
                     self.later(delay, lambda t=target, f=fault, p=pid: self._back(

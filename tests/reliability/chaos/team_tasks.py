@@ -52,7 +52,11 @@ def check_team_tasks(schedule_ids: dict[str, int], faults: list[dict], *, max_wa
     from schedules.models import TaskRun
     from tests.team.models import TimedRun
 
-    killed = {pid: fault for fault in faults for pid in fault.get("killed_pids", [])}
+    # Process id -> when a fault killed it, or froze it (SIGSTOP) past any time limit.
+    stopped: dict[int, list[float]] = {}
+    for fault in faults:
+        for pid in fault.get("killed_pids", []) + fault.get("frozen_pids", []):
+            stopped.setdefault(pid, []).append(fault["at"])
     overlap: list[str] = []
     ended: list[str] = []
     due: list[str] = []
@@ -65,9 +69,11 @@ def check_team_tasks(schedule_ids: dict[str, int], faults: list[dict], *, max_wa
             if end is None and run.started_at.timestamp() > time.time() - 20:
                 continue  # may still be running (a run takes at most 15 s)
             if end is None:
-                fault = killed.get(run.pid)
-                if fault and fault["at"] >= run.started_at.timestamp():
-                    end = _at(fault["at"])  # killed mid-run: it ended then
+                after = [t for t in stopped.get(run.pid, []) if t >= run.started_at.timestamp()]
+                if after:
+                    # Killed mid-run: it ended then. Or frozen (SIGSTOP) longer than its
+                    # hard time limit: its pool kills it on SIGCONT before it runs on.
+                    end = _at(min(after))
                 else:
                     ended.append(f"{key} run {run.celery_task_id} from {run.started_at:%H:%M:%S.%f}"
                                  f" (pid {run.pid}) never ended, and no fault killed it")  # fmt: skip
@@ -102,7 +108,7 @@ def check_team_tasks(schedule_ids: dict[str, int], faults: list[dict], *, max_wa
     waiting = [f"queue_one: {max_waiting} runs waiting at once"] if max_waiting > 1 else []
     return {
         "no two runs of a skip or queue-one task overlapped (the team's records)": overlap,
-        "every team run ended, or was killed by a fault": ended,
+        "every team run ended, or was killed (or frozen past its time limit) by a fault": ended,
         "queue one: never two waiting": waiting,
         "every due time of every team schedule accounted for (ran, skipped, missed)": due,
     }
