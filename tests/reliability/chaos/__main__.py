@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -46,10 +46,12 @@ def main() -> int:
     try:
         env = prepare_environment(redis_port=ports["redis"], smtp_port=ports["smtp"],
                                   server=postgres)  # fmt: skip
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env,
-                       check=True)  # fmt: skip
-        subprocess.run([sys.executable, "manage.py", "sync_default_schedules"], cwd=ROOT,
-                       env=env, check=True, capture_output=True)  # fmt: skip
+        import django
+        from django.core.management import call_command
+
+        django.setup()
+        call_command("migrate", verbosity=0, skip_checks=True)
+        call_command("sync_default_schedules", stdout=io.StringIO())
         stack = Stack(env, redis_port=ports["redis"], smtp_port=ports["smtp"],
                       web_port=ports["web"], postgres=postgres)  # fmt: skip
         report.update(run(args, kinds, env, stack))
@@ -66,9 +68,6 @@ def main() -> int:
 
 
 def run(args, kinds: list[str], env: dict[str, str], stack) -> dict:
-    import django
-
-    django.setup()
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     from tests.reliability.chaos import reports, team_tasks

