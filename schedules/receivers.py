@@ -237,3 +237,17 @@ def on_before_task_publish(sender=None, headers=None, **kwargs) -> None:
     if start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
     headers["expires"] = (start + timedelta(seconds=int(lock["lifetime"]))).isoformat()
+
+
+def on_worker_ready(sender=None, **kwargs) -> None:
+    """A worker node is ready: the runs its predecessor of the same name left started
+    died with it (`runs_of_restarted_worker_end`)."""
+    from schedules.services.reaper import runs_of_restarted_worker_end
+
+    hostname = getattr(sender, "hostname", "") or ""
+    if not hostname:
+        return
+    try:
+        runs_of_restarted_worker_end(worker=hostname)
+    except Exception:
+        logger.exception("could not end the runs of %s's predecessor", hostname)

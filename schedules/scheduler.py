@@ -140,6 +140,7 @@ class PlatformScheduler(DatabaseScheduler):
             missed=count - 1,
             reason="beat could not send them in time (Redis or the database did not "
             "answer); one run is sent now for them",
+            at=first,
         )
 
     # --- sending -------------------------------------------------------------------

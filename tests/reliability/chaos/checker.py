@@ -8,6 +8,7 @@ import http.cookiejar
 import os
 import re
 import statistics
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -65,28 +66,46 @@ def dashboard_state(port: int) -> tuple[str, list[str]]:
     return state.group(1), reasons if 'class="ops-reasons"' in page else []
 
 
-def wait_green(port: int, *, by: float, excused_alerts: set[str]) -> dict:
-    """Poll the dashboard and the alerts until green and none open (but those excused),
-    at least until `by`, a little after if it is already past; what was seen."""
-    from ops.models import Alert
+class GreenWatch(threading.Thread):
+    """From the end of the faults on, reads the dashboard through the web and the open
+    alerts every 2 s, until the overall state is green with no alert open other than a
+    report send's `report_send_unknown` (excused later only if the send was cut in the
+    documented window), or `seconds` pass; `seen` is the last reading."""
 
-    deadline = max(by, time.time() + 10)
-    seen: dict = {}
-    while True:
-        try:
-            state, reasons = dashboard_state(port)
-        except OSError as error:
-            state, reasons = "unreachable", [str(error)]
-        alerts = [f"{a.kind}: {a.subject}" for a in
-                  db_retry(lambda: list(Alert.objects.filter(status=Alert.Status.OPEN)))]  # fmt: skip
-        unexcused = [a for a in alerts if a not in excused_alerts]
-        seen = {"at": time.time(), "state": state, "reasons": reasons, "open alerts": alerts}
-        excused_only = all(r.endswith(("open alert", "open alerts")) for r in reasons)
-        if not unexcused and (state == "green" or (excused_alerts and excused_only)):
-            return seen
-        if time.time() > deadline:
-            return seen
-        time.sleep(2)
+    def __init__(self, port: int, *, seconds: float) -> None:
+        super().__init__(name="chaos-green", daemon=True)
+        self.port, self.deadline = port, time.time() + seconds
+        self.seen: dict = {}
+
+    def run(self) -> None:
+        from ops.models import Alert
+
+        while True:
+            try:
+                state, reasons = dashboard_state(self.port)
+            except OSError as error:
+                state, reasons = "unreachable", [str(error)]
+            alerts = [f"{a.kind}: {a.subject}" for a in
+                      db_retry(lambda: list(Alert.objects.filter(status=Alert.Status.OPEN)))]  # fmt: skip
+            self.seen = {"at": time.time(), "state": state, "reasons": reasons,
+                         "open alerts": alerts}  # fmt: skip
+            unknown_only = all(a.startswith("report_send_unknown: ") for a in alerts)
+            alerts_only = all(r.endswith(("open alert", "open alerts")) for r in reasons)
+            if unknown_only and (state == "green" or (alerts and alerts_only)):
+                return
+            if time.time() > self.deadline:
+                return
+            time.sleep(2)
+
+    def verdict(self, *, by: float, excused_alerts: set[str]) -> list[str]:
+        seen = self.seen
+        late = not seen or seen["at"] > by
+        unexcused = [a for a in seen.get("open alerts", []) if a not in excused_alerts]
+        if late or unexcused:
+            stamp = time.strftime("%H:%M:%S", time.gmtime(seen.get("at", 0)))
+            return [f"at {stamp} ({seen.get('at', 0) - by + 60:.0f} s after the last fault was "
+                    f"over): {seen.get('state')}; {seen.get('reasons')}; open: {unexcused}"]  # fmt: skip
+        return []
 
 
 def check_imports(workload: Workload, *, last_fault_over: float) -> dict[str, list[str]]:
