@@ -8,6 +8,7 @@ Set by default through CELERY_BEAT_SCHEDULER = "schedules.scheduler:PlatformSche
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -174,13 +175,23 @@ class PlatformScheduler(DatabaseScheduler):
         if entry.model is None or entry.model.pk is None:
             return
         if len(self._unrecorded) < MAX_UNRECORDED:
+            # Dated at its due time: the send may have hung on Redis for seconds first,
+            # and stands for every due time that passed meanwhile.
             now = datetime.now(UTC)
+            first, count = now, 1
+            with contextlib.suppress(Exception):
+                last_run_at = entry.last_run_at
+                if last_run_at.tzinfo is None:
+                    last_run_at = last_run_at.replace(tzinfo=UTC)
+                due, _, passed = due_slots(entry.schedule, last_run_at=last_run_at, now=now)
+                if due is not None and passed:
+                    first, count = due, passed
             self._unrecorded.append({
                 "task_name": entry.task,
                 "periodic_task_id": entry.model.pk,
-                "due_at": now,
-                "at": now,
-                "missed": 1,
+                "due_at": first,
+                "at": first,
+                "missed": count,
                 "reason": f"not sent: {type(exc).__name__}: {exc}"[:500],
             })  # fmt: skip
         self._unrecorded_write()
