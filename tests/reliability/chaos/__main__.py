@@ -38,6 +38,7 @@ def main() -> int:
         prepare_environment,
     )
 
+    began = time.monotonic()
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     ports = {name: _free_port() for name in ("redis", "smtp", "web")}
     postgres = postgres_start()
@@ -61,6 +62,7 @@ def main() -> int:
         postgres_stop(postgres)
     anomalies = sum(item["anomalies"] for item in report.get("invariants", {}).values())
     report["anomalies"] = anomalies
+    report["wall_seconds"] = round(time.monotonic() - began, 1)  # start to stop, all of it
     path = RUN_DIR / f"report-seed{args.seed}.json"
     path.write_text(json.dumps(report, indent=2, default=str))
     print_report(report, path)
@@ -200,7 +202,8 @@ def print_report(report: dict, path: Path) -> None:
         for example in item["first"]:
             print(f"             {example}")
     print(f"recovery (fault -> work moving again): {report.get('recovery_seconds')}")
-    print(f"{report.get('anomalies')} anomalies; report written to {path}")
+    print(f"{report.get('anomalies')} anomalies in {report.get('wall_seconds')} s from start to "
+          f"stop; report written to {path}")  # fmt: skip
 
 
 if __name__ == "__main__":
