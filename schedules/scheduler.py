@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -17,7 +18,7 @@ import redis
 from celery import schedules as celery_schedules
 from celery.beat import _evaluate_entry_args, _evaluate_entry_kwargs
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from schedules.models import ScheduleOptions, TaskRun
@@ -33,6 +34,7 @@ MAX_UNRECORDED = 10_000
 # A due time this late (and not yet past the catch-up grace) is recorded as missed when
 # a later one is sent for it; beat's ordinary lateness is well under it.
 LATE_SECONDS = 3.0
+STARTUP_DATABASE_WAIT_SECONDS = 120.0
 
 
 def due_slots(
@@ -62,6 +64,22 @@ class PlatformScheduler(DatabaseScheduler):
         self.sync_every_tasks = 1
         self._claims = redis.Redis.from_url(settings.REDIS_URL)
         self._unrecorded: list[dict] = []  # missed runs the database could not take yet
+
+    def setup_schedule(self):
+        """django-celery-beat reads the schedules from the database here. A database
+        restarting as beat starts (a few seconds) is waited for, up to
+        STARTUP_DATABASE_WAIT_SECONDS, instead of ending beat: a supervisor would start
+        it again, but no beat would be there to send or record the due times meanwhile."""
+        deadline = time.monotonic() + STARTUP_DATABASE_WAIT_SECONDS
+        while True:
+            try:
+                return super().setup_schedule()
+            except (OperationalError, InterfaceError) as exc:
+                if time.monotonic() > deadline:
+                    raise
+                logger.warning("beat: the database does not answer yet (%s); waiting", exc)
+                close_old_connections()
+                time.sleep(1)
 
     # --- decisions ----------------------------------------------------------------
     def _claim(self, entry, slot: datetime) -> bool:

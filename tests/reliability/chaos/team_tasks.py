@@ -100,8 +100,10 @@ def check_team_tasks(schedule_ids: dict[str, int], faults: list[dict], *, max_wa
             ).values_list("queued_at", flat=True)
             if moment
         ]
+        # From the first due time beat recorded (no beat may be up yet at `since`).
         marks = [m for m in marks if since <= m <= until]
-        for before, after in zip([since, *marks], [*marks, until], strict=True):
+        start = marks[0] if marks else since
+        for before, after in zip([start, *marks], [*marks, until], strict=True):
             if after - before > DUE_GAP_SECONDS and not any(before <= m <= after for m in missed):
                 due.append(f"{key}: no due time recorded from {_at(before):%H:%M:%S} to "
                            f"{_at(after):%H:%M:%S} ({after - before:.0f} s)")  # fmt: skip
