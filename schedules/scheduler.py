@@ -162,6 +162,22 @@ class PlatformScheduler(DatabaseScheduler):
             at=first,
         )
 
+    def _late_due_times_record_unclaimed(self, entry) -> None:
+        """Deciding failed (Redis did not answer the claim, say), so the send goes out
+        unclaimed: the due times it stands for after beat hung are recorded all the same
+        (another beat in the same state may record them too)."""
+        if entry.model is None or entry.model.pk is None:
+            return
+        try:
+            now = datetime.now(UTC)
+            last_run_at = entry.last_run_at
+            if last_run_at.tzinfo is None:
+                last_run_at = last_run_at.replace(tzinfo=UTC)
+            first, _, count = due_slots(entry.schedule, last_run_at=last_run_at, now=now)
+            self._late_due_times_record(entry, first=first, count=count, now=now)
+        except Exception:
+            logger.exception("schedules: could not record the late due times of %s", entry.name)
+
     # --- sending -------------------------------------------------------------------
     def apply_entry(self, entry, producer=None):
         try:
@@ -169,6 +185,7 @@ class PlatformScheduler(DatabaseScheduler):
         except Exception:
             logger.exception("schedules: deciding on %s failed; sending it", entry.name)
             send = True
+            self._late_due_times_record_unclaimed(entry)
         if self._unrecorded:
             self._unrecorded_write()
         if not send:

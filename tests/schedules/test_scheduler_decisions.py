@@ -153,3 +153,22 @@ def test_a_beat_only_a_little_late_records_nothing(celery_app, scheduler):
 
     assert scheduler._decide(entry) is True
     assert not TaskRun.objects.exists()
+
+
+def test_due_times_of_a_late_send_beat_could_not_claim_are_recorded_missed_too(
+    transactional_db, celery_app, scheduler, monkeypatch
+):
+    import redis
+
+    from tests.support.network import free_port
+
+    # Beat stood still for 10 s on a Redis that is down: the claim fails, the send goes
+    # out unclaimed (Redis is back for it, here: the real broker), the rest is missed.
+    monkeypatch.setattr(scheduler, "_claims", redis.Redis(host="127.0.0.1", port=free_port()))
+    entry = _interval_entry(celery_app, last_run_at=datetime.now(UTC) - timedelta(seconds=10))
+
+    scheduler.apply_entry(entry)
+
+    missed = TaskRun.objects.get(periodic_task_id=entry.model.pk, status="missed")
+    assert int(missed.error.split(" ")[0]) >= 9  # and those while the claim was tried
+    assert "beat could not send them in time" in missed.error
