@@ -221,19 +221,19 @@ def test_the_preview_of_a_compatible_dataset_runs_its_hooks_and_writes_nothing(c
 @pytest.fixture
 def broker_unreachable():
     """This process's Celery app publishes to a port nobody listens on, as when Redis is
-    down: the connection pools are dropped so that the next message opens a new one."""
+    down: its connection pools are set aside (not closed: others may hold them) so that
+    the next message opens a new connection, and put back afterwards."""
     from celery import current_app
 
-    def point_at(url: str) -> None:
-        current_app.pool.force_close_all()
-        current_app._pool = None
-        current_app.amqp._producer_pool = None
-        current_app.conf.broker_url = url
-
-    previous = current_app.conf.broker_url
-    point_at("redis://127.0.0.1:9/0")
+    amqp = current_app.amqp
+    saved = (current_app.conf.broker_url, current_app._pool, amqp._producer_pool)
+    current_app._pool = amqp._producer_pool = None
+    current_app.conf.broker_url = "redis://127.0.0.1:9/0"
     yield
-    point_at(previous)
+    dead_pool = current_app._pool
+    current_app.conf.broker_url, current_app._pool, amqp._producer_pool = saved
+    if dead_pool is not None:
+        dead_pool.force_close_all()
 
 
 def test_confirming_an_upload_while_the_broker_is_unreachable_says_so_and_holds_the_job(
