@@ -8,8 +8,14 @@ its codes in `exit_codes`; `--help` prints them after the options, one per line.
 from __future__ import annotations
 
 import textwrap
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
-from django.core.management.base import BaseCommand, DjangoHelpFormatter
+from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
+from django.db import OperationalError, close_old_connections
+
+T = TypeVar("T")
 
 # What the argument parser itself does on wrong arguments (argparse's exit status 2).
 USAGE_ERROR = 2
@@ -44,3 +50,25 @@ class PlatformCommand(BaseCommand):
         )
         parser.formatter_class = _LineKeepingFormatter
         return parser
+
+
+# How long a command waits for a database that restarts under it (a failover, a
+# restart for an upgrade: seconds) before it gives up with one line.
+DATABASE_WAIT_SECONDS = 30.0
+
+
+def with_database(step: Callable[[], T], *, seconds: float = DATABASE_WAIT_SECONDS) -> T:
+    """Run `step` (its own transaction, safe to run again after a failure: nothing
+    was committed), retrying while the database does not answer, as when it restarts;
+    after `seconds`, a CommandError saying so, not a traceback."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return step()
+        except OperationalError as exc:
+            close_old_connections()
+            if time.monotonic() > deadline:
+                raise CommandError(
+                    f"the database did not answer for {seconds:.0f} s: {exc}"
+                ) from None
+            time.sleep(0.5)

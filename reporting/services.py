@@ -56,6 +56,7 @@ from schedules.services.audit import (
     schedule_object_find_or_create,
     schedule_objects_delete,
 )
+from schedules.timing import next_run_after
 
 logger = logging.getLogger(__name__)
 
@@ -436,3 +437,69 @@ def _send_email(*, run: ReportRun, rendered: RenderedReport) -> None:
 def _ops_alert(*, kind: str, subject: str, message: str) -> None:
     logger.error("ops alert %s %s: %s", kind, subject, message)
     alert_raise(kind=kind, subject=subject, message=message)
+
+
+# --- The safety net for sends whose message was lost ---------------------------------
+
+# A scheduled send is looked for this long after its due time (beat's own trigger, a
+# beat catching up after downtime, a queue backlog come first)...
+CATCH_UP_AFTER = dt.timedelta(seconds=30)
+# ...and this far back: a report an hour late is still worth sending, yesterday's not.
+CATCH_UP_LOOKBACK = dt.timedelta(hours=1)
+# A run never attempted this long after it was made lost its delivery message.
+DELIVERY_LOST_AFTER = dt.timedelta(seconds=60)
+
+
+def _latest_due(definition: ReportDefinition, *, now: dt.datetime) -> dt.datetime | None:
+    """The definition's latest due time in (now - lookback, now - CATCH_UP_AFTER]."""
+    task = definition.periodic_task
+    if task is None or task.crontab is None or not task.enabled:
+        return None
+    schedule = task.crontab.schedule
+    latest = None
+    moment: dt.datetime | None = now - CATCH_UP_LOOKBACK
+    while moment is not None:
+        moment = next_run_after(schedule, moment)
+        if moment is None or moment > now - CATCH_UP_AFTER:
+            break
+        latest = moment
+    return latest
+
+
+def report_sends_catch_up(*, now: dt.datetime | None = None) -> dict[str, list[int]]:
+    """Sends what beat's message or a delivery message would have sent, had Redis not
+    lost it (Redis down or restarted empty at the due time, a beat that could not send):
+
+    - a definition whose latest due time (within the last hour, after its last edit) has
+      no scheduled run for its business date is triggered as beat would have, for that
+      due time (`report_scheduled_trigger`: one run per business date, unique);
+    - a run still pending, never attempted, a minute after it was made gets a delivery
+      message (a duplicate of one still queued is a no-op: the run's row lock decides).
+    """
+    now = now or timezone.now()
+    triggered = []
+    for definition in ReportDefinition.objects.filter(
+        enabled=True, periodic_task__isnull=False
+    ).select_related("periodic_task__crontab"):
+        due = _latest_due(definition, now=now)
+        if due is None or due <= definition.updated_at:
+            continue
+        business_date = business_date_at(definition=definition, at=due)
+        if ReportRun.objects.filter(
+            definition=definition, business_date=business_date, kind=ReportRun.Kind.SCHEDULED
+        ).exists():
+            continue
+        run = report_scheduled_trigger(definition_id=definition.pk, now=due)
+        if run is not None:
+            logger.warning("report %s due at %s had no run: triggered now", definition, due)
+            triggered.append(run.pk)
+    lost = list(
+        ReportRun.objects.filter(
+            status=ReportRun.Status.PENDING, attempts=0, created_at__lt=now - DELIVERY_LOST_AFTER
+        ).values_list("pk", flat=True)
+    )
+    for run_id in lost:
+        with transaction.atomic():
+            _enqueue_delivery(run_id=run_id)
+        logger.warning("report run %s was never attempted: delivery sent again", run_id)
+    return {"triggered": triggered, "delivery_resent": lost}

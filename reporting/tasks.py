@@ -14,7 +14,9 @@ from reporting.services import (
     SCHEDULED_TASK_NAME,
     report_run_deliver,
     report_scheduled_trigger,
+    report_sends_catch_up,
 )
+from schedules.locking import PeriodicOnceTask
 
 
 @shared_task(
@@ -57,3 +59,12 @@ def deliver_report_run(self, run_id: int) -> str:
             full_jitter=True,
         )
         raise self.retry(exc=exc, countdown=countdown, max_retries=max_retries) from exc
+
+
+@shared_task(
+    base=PeriodicOnceTask, name="reporting.catch_up_sends", once={"graceful": True},
+    soft_time_limit=50, time_limit=60,
+)  # fmt: skip
+def catch_up_sends() -> dict:
+    """The safety net for report sends whose message Redis lost (beat's, or a delivery)."""
+    return report_sends_catch_up()

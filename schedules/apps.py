@@ -25,6 +25,7 @@ class SchedulesConfig(AppConfig):
             (signals.task_retry, receivers.on_task_retry),
             (signals.task_revoked, receivers.on_task_revoked),
             (signals.before_task_publish, receivers.on_before_task_publish),
+            (signals.worker_ready, receivers.on_worker_ready),
         ):
             signal.connect(receiver, dispatch_uid=f"schedules.{receiver.__name__}")
         # A standard-API task's result record, when the pool's parent ends its run.

@@ -249,3 +249,20 @@ def waiting_runs() -> dict[str, dict[str, Any]]:
         else:
             found[key] = waiting
     return found
+
+
+def locks_held_by_worker(worker: str) -> list[tuple[str, str, str]]:
+    """(key, Celery task id, started at) of every overlap lock whose holder record names
+    `worker` (a Celery node name) as running it. A scan of the holder records: for the
+    rare moment a worker node is known to have died."""
+    redis = lock_redis()
+    held = []
+    for name in redis.scan_iter(match="*" + HOLDER_SUFFIX, count=500):
+        raw = redis.get(name)
+        holder = _decoded(raw) if raw else None
+        if holder and holder.get("worker") == worker:
+            key = (name.decode() if isinstance(name, bytes) else name)[: -len(HOLDER_SUFFIX)]
+            held.append(
+                (key, str(holder.get("celery_task_id", "")), str(holder.get("started_at") or ""))
+            )
+    return held

@@ -131,8 +131,14 @@ def _release(task, task_id: str, args=None, kwargs=None) -> None:
 def on_task_postrun(sender=None, task_id=None, task=None, retval=None, state=None, **kwargs):
     if task is None or not _is_tracked(task):
         return
+    # The outcome first, then the lock: the run that takes the lock next must find this
+    # one finished in PostgreSQL (a start is refused while another run is started).
+    _outcome_record(task, task_id, retval, state)
     if state != states.RETRY and run_lock_header(task.request) is not None:
         _release(task, task_id)
+
+
+def _outcome_record(task, task_id: str, retval, state) -> None:
     started_at, worker = _excluded_started.pop(task_id, (None, ""))
     status = {
         states.SUCCESS: TaskRun.Status.SUCCEEDED,
@@ -165,9 +171,6 @@ def on_task_failure(sender=None, task_id=None, exception=None, args=None, kwargs
         return
     if sender.request.id == task_id and not _is_tracked(sender):
         return  # the run's own request says it is not periodic work
-    # In the worker's own process task_postrun releases it too: a second release of a
-    # lock this run no longer holds does nothing.
-    _release(sender, task_id, args, kwargs)
     # In the worker's own process the start is known; in the pool's parent it is not.
     started_at, worker = _excluded_started.get(task_id, (None, ""))
     try:
@@ -183,6 +186,9 @@ def on_task_failure(sender=None, task_id=None, exception=None, args=None, kwargs
         run_failure_pause_check(celery_task_id=task_id)
     except Exception:
         logger.exception("could not record the failure of %s", task_id)
+    # Then the lock (as in task_postrun). In the worker's own process task_postrun
+    # releases it too: a second release of a lock this run no longer holds does nothing.
+    _release(sender, task_id, args, kwargs)
 
 
 def on_task_retry(sender=None, request=None, reason=None, **kwargs) -> None:
@@ -231,3 +237,17 @@ def on_before_task_publish(sender=None, headers=None, **kwargs) -> None:
     if start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
     headers["expires"] = (start + timedelta(seconds=int(lock["lifetime"]))).isoformat()
+
+
+def on_worker_ready(sender=None, **kwargs) -> None:
+    """A worker node is ready: the runs its predecessor of the same name left started
+    died with it (`runs_of_restarted_worker_end`)."""
+    from schedules.services.reaper import runs_of_restarted_worker_end
+
+    hostname = getattr(sender, "hostname", "") or ""
+    if not hostname:
+        return
+    try:
+        runs_of_restarted_worker_end(worker=hostname)
+    except Exception:
+        logger.exception("could not end the runs of %s's predecessor", hostname)

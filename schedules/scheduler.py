@@ -8,7 +8,9 @@ Set by default through CELERY_BEAT_SCHEDULER = "schedules.scheduler:PlatformSche
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -16,6 +18,7 @@ import redis
 from celery import schedules as celery_schedules
 from celery.beat import _evaluate_entry_args, _evaluate_entry_kwargs
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from schedules.models import ScheduleOptions, TaskRun
@@ -27,6 +30,11 @@ logger = logging.getLogger(__name__)
 
 CLAIM_PREFIX = "schedules:beat-claim"
 MAX_SLOTS_COUNTED = 10_000
+MAX_UNRECORDED = 10_000
+# A due time this late (and not yet past the catch-up grace) is recorded as missed when
+# a later one is sent for it; beat's ordinary lateness is well under it.
+LATE_SECONDS = 3.0
+STARTUP_DATABASE_WAIT_SECONDS = 120.0
 
 
 def due_slots(
@@ -55,6 +63,23 @@ class PlatformScheduler(DatabaseScheduler):
         # Persist last_run_at after every send, so a restarted or second beat sees it.
         self.sync_every_tasks = 1
         self._claims = redis.Redis.from_url(settings.REDIS_URL)
+        self._unrecorded: list[dict] = []  # missed runs the database could not take yet
+
+    def setup_schedule(self):
+        """django-celery-beat reads the schedules from the database here. A database
+        restarting as beat starts (a few seconds) is waited for, up to
+        STARTUP_DATABASE_WAIT_SECONDS, instead of ending beat: a supervisor would start
+        it again, but no beat would be there to send or record the due times meanwhile."""
+        deadline = time.monotonic() + STARTUP_DATABASE_WAIT_SECONDS
+        while True:
+            try:
+                return super().setup_schedule()
+            except (OperationalError, InterfaceError) as exc:
+                if time.monotonic() > deadline:
+                    raise
+                logger.warning("beat: the database does not answer yet (%s); waiting", exc)
+                close_old_connections()
+                time.sleep(1)
 
     # --- decisions ----------------------------------------------------------------
     def _claim(self, entry, slot: datetime) -> bool:
@@ -94,6 +119,7 @@ class PlatformScheduler(DatabaseScheduler):
             logger.info("%s: due time %s already sent by another beat", entry.name, latest)
             return False
         if first is None or now - first <= grace:
+            self._late_due_times_record(entry, first=first, count=count, now=now)
             return True
         policy = (
             ScheduleOptions.objects.filter(periodic_task_id=model.pk)
@@ -119,6 +145,39 @@ class PlatformScheduler(DatabaseScheduler):
             )
         return on_time
 
+    def _late_due_times_record(self, entry, *, first, count: int, now: datetime) -> None:
+        """Due times that passed while beat could not send (blocked on Redis or the
+        database) and that this one send stands for are recorded `missed`, so that every
+        due time shows in the run history. A beat a little late (less than
+        LATE_SECONDS) stands for them silently, as the catch-up grace intends."""
+        if first is None or count < 2 or (now - first).total_seconds() < LATE_SECONDS:
+            return
+        run_record_missed(
+            task_name=entry.task,
+            periodic_task_id=entry.model.pk,
+            due_at=first,
+            missed=count - 1,
+            reason="beat could not send them in time (Redis or the database did not "
+            "answer); one run is sent now for them",
+            at=first,
+        )
+
+    def _late_due_times_record_unclaimed(self, entry) -> None:
+        """Deciding failed (Redis did not answer the claim, say), so the send goes out
+        unclaimed: the due times it stands for after beat hung are recorded all the same
+        (another beat in the same state may record them too)."""
+        if entry.model is None or entry.model.pk is None:
+            return
+        try:
+            now = datetime.now(UTC)
+            last_run_at = entry.last_run_at
+            if last_run_at.tzinfo is None:
+                last_run_at = last_run_at.replace(tzinfo=UTC)
+            first, _, count = due_slots(entry.schedule, last_run_at=last_run_at, now=now)
+            self._late_due_times_record(entry, first=first, count=count, now=now)
+        except Exception:
+            logger.exception("schedules: could not record the late due times of %s", entry.name)
+
     # --- sending -------------------------------------------------------------------
     def apply_entry(self, entry, producer=None):
         try:
@@ -126,6 +185,9 @@ class PlatformScheduler(DatabaseScheduler):
         except Exception:
             logger.exception("schedules: deciding on %s failed; sending it", entry.name)
             send = True
+            self._late_due_times_record_unclaimed(entry)
+        if self._unrecorded:
+            self._unrecorded_write()
         if not send:
             self.sync()
             return
@@ -134,10 +196,54 @@ class PlatformScheduler(DatabaseScheduler):
             self._send(entry, producer)
         except Exception as exc:
             logger.error("Message Error: %s", exc, exc_info=True)
+            self._record_not_sent(entry, exc)
         finally:
             self._tasks_since_sync += 1
             if self.should_sync():
                 self._do_sync()
+
+    def _record_not_sent(self, entry, exc: Exception) -> None:
+        """A due run that could not be sent (Redis unreachable or lost, the database
+        restarting) is recorded `missed` with the reason, so that every due time shows in
+        the run history; the next due time is sent as usual. While the database is down
+        too, the records wait in memory and are written when it answers again."""
+        if entry.model is None or entry.model.pk is None:
+            return
+        if len(self._unrecorded) < MAX_UNRECORDED:
+            # Dated at its due time: the send may have hung on Redis for seconds first,
+            # and stands for every due time that passed meanwhile.
+            now = datetime.now(UTC)
+            first, count = now, 1
+            with contextlib.suppress(Exception):
+                last_run_at = entry.last_run_at
+                if last_run_at.tzinfo is None:
+                    last_run_at = last_run_at.replace(tzinfo=UTC)
+                due, _, passed = due_slots(entry.schedule, last_run_at=last_run_at, now=now)
+                if due is not None and passed:
+                    first, count = due, passed
+            self._unrecorded.append({
+                "task_name": entry.task,
+                "periodic_task_id": entry.model.pk,
+                "due_at": first,
+                "at": first,
+                "missed": count,
+                "reason": f"not sent: {type(exc).__name__}: {exc}"[:500],
+            })  # fmt: skip
+        self._unrecorded_write()
+
+    def _unrecorded_write(self) -> None:
+        try:
+            while self._unrecorded:
+                run_record_missed(**self._unrecorded[0])
+                self._unrecorded.pop(0)
+        except Exception:
+            close_old_connections()  # a connection the restart broke is opened again
+            logger.warning(
+                "schedules: %d unsent run(s) not recorded yet (the database does not "
+                "answer); trying again at the next send",
+                len(self._unrecorded),
+                exc_info=True,
+            )
 
     def _send(self, entry, producer) -> None:
         """Through the schedule's overlap policy, whatever the task's class; published

@@ -6,13 +6,14 @@ from __future__ import annotations
 import inspect
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import current_app
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import OuterRef, QuerySet
 from django.db.models.functions import JSONObject
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from schedules.locks import lock_holder_read, lock_key
@@ -141,4 +142,21 @@ def lock_holder_text(holder: dict[str, Any] | None) -> str:
     return (
         f"held by run {holder.get('celery_task_id') or '(unknown)'}, {verb} since {since}{where}, "
         f"queued by {who}; the lock expires in {expires} s{behind}"
+    )
+
+
+def periodic_run_running_besides(
+    *, periodic_task_name: str, celery_task_id: str, seconds: float
+) -> TaskRun | None:
+    """Another run of the schedule recorded *started* within the last `seconds` (its
+    lock's lifetime): PostgreSQL's word that it still runs, whatever Redis says."""
+    return (
+        TaskRun.objects.filter(
+            periodic_task__name=periodic_task_name,
+            status=TaskRun.Status.STARTED,
+            started_at__gt=timezone.now() - timedelta(seconds=seconds),
+        )
+        .exclude(celery_task_id=celery_task_id)
+        .order_by("started_at")
+        .first()
     )

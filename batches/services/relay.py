@@ -92,12 +92,20 @@ def jobs_relay() -> dict:
     has its planner due again first: the message can be lost after the broker handed
     it out (a worker SIGKILLed between taking it off the queue and recording it as
     unacknowledged, which kombu's Redis transport does in two steps), and planning a
-    job twice is a no-op. One re-send per IMPORT_REQUEUE_SECONDS: the update claims it.
+    job twice is a no-op. A RUNNING job with no progress for as long has its open
+    chunks due again, for the same reason. One re-send per IMPORT_REQUEUE_SECONDS: the
+    update claims it.
     """
     now = timezone.now()
     stale = now - dt.timedelta(seconds=settings.IMPORT_REQUEUE_SECONDS)
+    # The same loss can hit a chunk's message: a running job with no progress for as
+    # long has its open chunks sent again (a chunk still running holds its row lock:
+    # its duplicate waits for it and finds it done).
     ImportJob.objects.filter(
-        status=ImportJob.Status.QUEUED, dispatch_due_at__isnull=True, last_progress_at__lt=stale
+        status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING],
+        finished_at__isnull=True,
+        dispatch_due_at__isnull=True,
+        last_progress_at__lt=stale,
     ).update(dispatch_due_at=stale, last_progress_at=now)
     before = now - DISPATCH_GRACE
     due = ImportJob.objects.filter(dispatch_due_at__lt=before, finished_at__isnull=True)

@@ -335,14 +335,39 @@ def periodic_run_claim(
     periodic_task_name: str | None,
 ) -> bool:  # fmt: skip
     """A worker is about to run it: True if the run still holds its lock (now measured
-    from this start); else it is recorded expired in queue and must not run."""
+    from this start); else it is recorded expired in queue and must not run.
+
+    The lock lives in Redis; a Redis that lost its data (restarted empty, a failover)
+    lost it while its run went on, and the next run would take a new one. So a run that
+    holds its lock is also refused while PostgreSQL has another run of its schedule
+    *started* within the lock's lifetime (a frozen or slow worker's, still running)."""
     if lock_run_started(
         lock["key"],
         celery_task_id=celery_task_id,
         worker=worker,
         lifetime_ms=int(lock["lifetime"]) * 1000,
     ):
-        return True
+        other = (
+            selectors.periodic_run_running_besides(
+                periodic_task_name=periodic_task_name,
+                celery_task_id=celery_task_id,
+                seconds=int(lock["lifetime"]),
+            )
+            if periodic_task_name
+            else None
+        )
+        if other is None:
+            return True
+        periodic_run_release(key=lock["key"], celery_task_id=celery_task_id)
+        run_record_expired(
+            celery_task_id=celery_task_id,
+            task_name=task_name,
+            periodic_task_name=periodic_task_name,
+            why=f"run {other.celery_task_id} of its schedule, started at "
+            f"{other.started_at:%H:%M:%S} on {other.worker or 'a worker'}, still runs (its "
+            "overlap lock was lost with Redis's data)",
+        )
+        return False
     run_record_expired(
         celery_task_id=celery_task_id,
         task_name=task_name,

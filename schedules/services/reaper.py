@@ -26,10 +26,10 @@ from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from schedules import selectors
-from schedules.locks import waiting_runs
+from schedules.locks import locks_held_by_worker, waiting_runs
 from schedules.models import TaskRun
 from schedules.services.failures import periodic_tasks_failure_pause_check
-from schedules.services.overlap import waiting_runs_publish_orphans
+from schedules.services.overlap import periodic_run_release, waiting_runs_publish_orphans
 from schedules.services.runs import run_record_expired
 
 logger = logging.getLogger(__name__)
@@ -143,3 +143,31 @@ def _deadline(now: datetime, limit, extra: int) -> ExpressionWrapper:
         output_field=DurationField(),
     )
     return ExpressionWrapper(Value(now) - seconds, output_field=DateTimeField())
+
+
+def runs_of_restarted_worker_end(*, worker: str, before: datetime | None = None) -> dict[str, int]:
+    """A worker node starts as `worker`, a node name Celery keeps unique while its node
+    lives: runs recorded started on it before `before` are its predecessor's, whose
+    process died (SIGKILL, the OOM killer, a lost container). They are recorded failed
+    and their overlap locks released now, not after their hard time limit + margin
+    (the reaper's and the lock's own time-out), so their schedules run again at once.
+    A node that is not started again keeps the time-outs: a frozen node looks the same."""
+    before = before or timezone.now()
+    failed = TaskRun.objects.filter(
+        status=TaskRun.Status.STARTED, worker=worker, started_at__lt=before
+    ).update(
+        status=TaskRun.Status.FAILED,
+        finished_at=before,
+        error=f"worker lost: its worker {worker} was started again, so the run's process died",
+    )
+    released = 0
+    for key, celery_task_id, started_at in locks_held_by_worker(worker):
+        if started_at and datetime.fromisoformat(started_at) < before:
+            released += periodic_run_release(key=key, celery_task_id=celery_task_id)
+    if failed or released:
+        logger.warning(
+            "worker %s started again: %d run(s) of its predecessor recorded failed, %d "
+            "overlap lock(s) released",
+            worker, failed, released,
+        )  # fmt: skip
+    return {"runs_failed": failed, "locks_released": released}

@@ -67,6 +67,7 @@ def run_record_queued(
     if waiting_behind is not None:
         status = TaskRun.Status.WAITING
         values["error"] = "waiting: " + _holder_reason(waiting_behind)
+        _waiting_runs_superseded(task_name=task_name, periodic_task_id=periodic_task_id)
     if time_limit:
         values["time_limit"] = int(time_limit)
     try:
@@ -76,6 +77,22 @@ def run_record_queued(
         # The worker was faster and already wrote the row: add what only we know.
         TaskRun.objects.filter(celery_task_id=celery_task_id).update(**values)
         return TaskRun.objects.get(celery_task_id=celery_task_id)
+
+
+def _waiting_runs_superseded(*, task_name: str, periodic_task_id: int | None) -> None:
+    """A run just took the schedule's one waiting slot, so any older row of the schedule
+    still `waiting` is not in it: its slot expired (its holder's worker died and the
+    lock timed out) or Redis lost it. It will never run; say so."""
+    if periodic_task_id is None:
+        return
+    TaskRun.objects.filter(
+        periodic_task_id=periodic_task_id, task_name=task_name, status=TaskRun.Status.WAITING
+    ).update(
+        status=TaskRun.Status.EXPIRED,
+        finished_at=timezone.now(),
+        error="expired while waiting: its waiting slot expired with its holder's lock (the "
+        "holder's worker died) or was lost with Redis's data; not run",
+    )
 
 
 def run_record_skipped(
@@ -178,15 +195,22 @@ def run_record_expired(
 
 
 def run_record_missed(
-    *, task_name: str, periodic_task_id: int | None, due_at: datetime, missed: int, reason: str
+    *,
+    task_name: str,
+    periodic_task_id: int | None,
+    due_at: datetime,
+    missed: int,
+    reason: str,
+    at: datetime | None = None,
 ) -> TaskRun:
-    """Catch-up policy "skip" dropped due times that passed while beat was down."""
+    """Due times not run: catch-up policy "skip" dropped those that passed while beat was
+    down, or beat could not send one (`at`: when that was, if recorded later)."""
     return TaskRun.objects.create(
         task_name=task_name,
         periodic_task_id=periodic_task_id,
         status=TaskRun.Status.MISSED,
         trigger=TaskRun.Trigger.BEAT,
-        queued_at=timezone.now(),
+        queued_at=at or timezone.now(),
         finished_at=timezone.now(),
         error=f"{missed} due time(s) missed from {due_at.isoformat()}: {reason}",
     )

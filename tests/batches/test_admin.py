@@ -216,3 +216,41 @@ def test_the_preview_of_a_compatible_dataset_runs_its_hooks_and_writes_nothing(c
     assert "1</strong> of them would be rejected" in html
     assert "&#x27;warm&#x27; is not a number" in html
     assert not WeatherDay.objects.exists()  # the dry run was rolled back
+
+
+@pytest.fixture
+def broker_unreachable():
+    """This process's Celery app publishes to a port nobody listens on, as when Redis is
+    down: its connection pools are set aside (not closed: others may hold them) so that
+    the next message opens a new connection, and put back afterwards."""
+    from celery import current_app
+
+    amqp = current_app.amqp
+    saved = (current_app.conf.broker_url, current_app._pool, amqp._producer_pool)
+    current_app._pool = amqp._producer_pool = None
+    current_app.conf.broker_url = "redis://127.0.0.1:9/0"
+    yield
+    dead_pool = current_app._pool
+    current_app.conf.broker_url, current_app._pool, amqp._producer_pool = saved
+    if dead_pool is not None:
+        dead_pool.force_close_all()
+
+
+def test_confirming_an_upload_while_the_broker_is_unreachable_says_so_and_holds_the_job(
+    transactional_db, client, importer, broker_unreachable
+):
+    # transactional_db: the planner is sent on commit, and the page reads what happened.
+    client.force_login(importer)
+    upload(client, (HEADER + "AAA,Alpha,X,,USA,1,2\n").encode())
+    job = ImportJob.objects.get()
+
+    response = client.post(reverse("admin:batches_importjob_preview", args=[job.id]), follow=True)
+
+    job.refresh_from_db()
+    assert response.status_code == 200
+    assert [str(m) for m in response.context["messages"]] == [
+        f"Import #{job.id} accepted; the broker is unreachable, it will start as soon as "
+        "Redis answers."
+    ]
+    assert job.status == ImportJob.Status.QUEUED
+    assert job.dispatch_due_at is not None  # PostgreSQL holds it for the relay

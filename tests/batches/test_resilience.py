@@ -299,6 +299,24 @@ def test_the_relay_sends_the_planner_again_when_a_queued_job_has_not_started(
     assert DailySales.objects.count() == 20
 
 
+def test_the_relay_sends_the_chunks_again_when_a_running_job_makes_no_progress(
+    celery_worker, monkeypatch
+):
+    job = _planned_with_lost_messages(monkeypatch, SALES_HEADER + sales_rows(2500))
+    ImportJob.objects.filter(id=job.id).update(
+        dispatch_due_at=None, last_progress_at=timezone.now()
+    )  # the chord reached the broker, then its messages were lost (a worker SIGKILLed)
+    assert jobs_relay() == {}  # not yet IMPORT_REQUEUE_SECONDS without progress
+
+    _backdate(job)
+    assert jobs_relay() == {"chunks": [job.id]}
+    assert jobs_relay() == {}  # re-sent once per IMPORT_REQUEUE_SECONDS
+
+    job = wait_for_finish(job.id)
+    assert job.status == ImportJob.Status.SUCCEEDED
+    assert DailySales.objects.count() == 2500
+
+
 def test_a_redrive_after_redis_lost_its_data_that_fails_is_tried_at_the_next_tick(
     transactional_db, clean_redis, monkeypatch
 ):

@@ -1,7 +1,7 @@
 """A seeded two-minute chaos run (`make chaos`) with every fault kind: no anomaly.
 
-Long (about four minutes) and heavy (two workers, two beats, a Redis of its own):
-deselect it locally with `-m "not chaos"`.
+Long (about two and a half minutes) and heavy (its own PostgreSQL and Redis, web, two
+workers, two beats, an SMTP sink): deselect it locally with `-m "not chaos"`.
 """
 
 from __future__ import annotations

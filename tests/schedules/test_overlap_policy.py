@@ -222,3 +222,81 @@ def test_a_team_task_on_celery_onces_own_base_is_locked_once_not_twice(
     assert second.status == "skipped"
     assert first.key == "qo_team.export_ledger_month-2026-11"
     assert sorted(TaskRun.objects.values_list("status", flat=True)) == ["queued", "skipped"]
+
+
+def test_a_run_whose_lock_redis_lost_is_refused_while_postgresql_says_another_still_runs(
+    transactional_db, clean_redis
+):
+    from schedules.locks import lock_holder_read
+    from schedules.services.overlap import periodic_run_claim
+    from schedules.services.runs import run_record_started
+
+    every = IntervalSchedule.objects.create(every=1, period="seconds")
+    PeriodicTask.objects.create(
+        name="tally every second", task="team.tally", interval=every, kwargs='{"key": "lost"}'
+    )
+    periodic_task_id = PeriodicTask.objects.get(name="tally every second").pk
+
+    def send():
+        return periodic_run_send(
+            task_name="team.tally", args=[], kwargs={"key": "lost"}, trigger="beat",
+            periodic_task_id=periodic_task_id,
+        )  # fmt: skip
+
+    def claim(run) -> bool:
+        return periodic_run_claim(
+            lock={"key": run.key, "lifetime": 60}, celery_task_id=run.celery_task_id,
+            task_name="team.tally", worker="w@host", periodic_task_name="tally every second",
+        )  # fmt: skip
+
+    first = send()
+    assert claim(first)
+    run_record_started(celery_task_id=first.celery_task_id, task_name="team.tally",
+                       worker="w@frozen", periodic_task_name="tally every second")  # fmt: skip
+    clean_redis.flushdb()  # Redis restarted empty: the first run's lock is gone, it runs on
+    second = send()
+    assert second.status == "queued"  # beat could not know
+
+    assert not claim(second)
+
+    refused = TaskRun.objects.get(celery_task_id=second.celery_task_id)
+    assert refused.status == "expired"
+    assert f"run {first.celery_task_id} of its schedule" in refused.error
+    assert "still runs (its overlap lock was lost with Redis's data); not run" in refused.error
+    assert lock_holder_read(second.key) is None  # released for the runs after it
+
+
+def test_a_worker_started_again_under_its_name_ends_its_predecessors_runs_and_locks(
+    transactional_db, clean_redis
+):
+    from schedules.locks import lock_holder_read, lock_run_started
+    from schedules.services.reaper import runs_of_restarted_worker_end
+    from schedules.services.runs import run_record_started
+
+    every = IntervalSchedule.objects.create(every=60, period="seconds")
+    for key in ("dead", "alive"):
+        PeriodicTask.objects.create(name=f"tally {key}", task="team.tally", interval=every,
+                                    kwargs=json.dumps({"key": key}))  # fmt: skip
+    runs = {}
+    for key, worker in (("dead", "w1@host"), ("alive", "w2@host")):
+        run = periodic_run_send(
+            task_name="team.tally", args=[], kwargs={"key": key}, trigger="beat",
+            periodic_task_id=PeriodicTask.objects.get(name=f"tally {key}").pk,
+        )  # fmt: skip
+        lock_run_started(run.key, celery_task_id=run.celery_task_id, worker=worker,
+                         lifetime_ms=60_000)  # fmt: skip
+        run_record_started(celery_task_id=run.celery_task_id, task_name="team.tally",
+                           worker=worker, periodic_task_name=f"tally {key}")  # fmt: skip
+        runs[key] = run
+
+    # w1@host was SIGKILLed; its node starts again under the same name.
+    assert runs_of_restarted_worker_end(worker="w1@host") == {
+        "runs_failed": 1, "locks_released": 1,
+    }  # fmt: skip
+
+    dead = TaskRun.objects.get(celery_task_id=runs["dead"].celery_task_id)
+    assert dead.status == "failed"
+    assert dead.error.startswith("worker lost: its worker w1@host was started again")
+    assert lock_holder_read(runs["dead"].key) is None
+    assert TaskRun.objects.get(celery_task_id=runs["alive"].celery_task_id).status == "started"
+    assert lock_holder_read(runs["alive"].key)["celery_task_id"] == runs["alive"].celery_task_id

@@ -90,3 +90,85 @@ def test_run_once_policy_sends_one_run_for_many_missed_crontab_due_times(celery_
 
     assert scheduler._decide(entry) is True
     assert not TaskRun.objects.filter(status="missed").exists()
+
+
+def test_a_due_run_beat_cannot_send_because_redis_is_unreachable_is_recorded_missed(
+    transactional_db, celery_app, scheduler, monkeypatch
+):
+    # transactional_db: beat closes its database connection after a failed send.
+    import celery_once.backends.redis as once_redis
+    import redis
+
+    from tests.support.network import free_port
+
+    # A real Redis client on a port nobody listens on: the claim and the overlap lock
+    # both get "connection refused", as when Redis is down.
+    dead = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)
+    monkeypatch.setattr(scheduler, "_claims", dead)
+    monkeypatch.setattr(once_redis, "redis", dead)
+    entry = _entry(
+        celery_app,
+        "* * * * *",
+        last_run_at=datetime.now(UTC) - timedelta(seconds=61),
+        catch_up="run_once",
+    )
+
+    scheduler.apply_entry(entry)
+
+    missed = TaskRun.objects.get(periodic_task_id=entry.model.pk)
+    assert missed.status == "missed"
+    # Dated at the due time it stands for (one, or two if a minute turned meanwhile).
+    assert missed.error.split(" due time(s) missed from ")[0] in {"1", "2"}
+    assert (missed.queued_at.second, missed.queued_at.microsecond) == (0, 0)  # on the minute
+    assert "not sent: ConnectionError" in missed.error
+
+
+def _interval_entry(celery_app, *, last_run_at: datetime) -> ModelEntry:
+    from django_celery_beat.models import IntervalSchedule
+
+    every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period="seconds")
+    task = PeriodicTask.objects.create(
+        name="every second", task="tests.square", interval=every_second, args="[1]",
+        last_run_at=last_run_at,
+    )  # fmt: skip
+    return ModelEntry(task, app=celery_app)
+
+
+def test_due_times_beat_was_too_blocked_to_send_are_recorded_missed_beside_the_one_sent(
+    celery_app, scheduler
+):
+    # Beat stood still for 10 s (Redis did not answer): ten due times, one send now.
+    entry = _interval_entry(celery_app, last_run_at=datetime.now(UTC) - timedelta(seconds=10))
+
+    assert scheduler._decide(entry) is True
+
+    missed = TaskRun.objects.get(periodic_task_id=entry.model.pk)
+    assert missed.status == "missed"
+    assert missed.error.split(" ")[0] in {"9", "10"}
+    assert "beat could not send them in time" in missed.error
+
+
+def test_a_beat_only_a_little_late_records_nothing(celery_app, scheduler):
+    entry = _interval_entry(celery_app, last_run_at=datetime.now(UTC) - timedelta(seconds=2))
+
+    assert scheduler._decide(entry) is True
+    assert not TaskRun.objects.exists()
+
+
+def test_due_times_of_a_late_send_beat_could_not_claim_are_recorded_missed_too(
+    transactional_db, celery_app, scheduler, monkeypatch
+):
+    import redis
+
+    from tests.support.network import free_port
+
+    # Beat stood still for 10 s on a Redis that is down: the claim fails, the send goes
+    # out unclaimed (Redis is back for it, here: the real broker), the rest is missed.
+    monkeypatch.setattr(scheduler, "_claims", redis.Redis(host="127.0.0.1", port=free_port()))
+    entry = _interval_entry(celery_app, last_run_at=datetime.now(UTC) - timedelta(seconds=10))
+
+    scheduler.apply_entry(entry)
+
+    missed = TaskRun.objects.get(periodic_task_id=entry.model.pk, status="missed")
+    assert int(missed.error.split(" ")[0]) >= 9  # and those while the claim was tried
+    assert "beat could not send them in time" in missed.error

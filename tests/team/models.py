@@ -82,3 +82,21 @@ class OrderLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order}/{self.line}"
+
+
+class TimedRun(models.Model):
+    """One run of `team.timed_step`, as the team itself records it: when it started and
+    ended, in which process. The chaos run checks overlap policies against these rows,
+    not against the platform's run history."""
+
+    key = models.CharField(max_length=50)
+    celery_task_id = models.CharField(max_length=255)
+    pid = models.IntegerField()
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["key", "started_at"], name="team_timedrun_key_start")]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.started_at:%H:%M:%S}"

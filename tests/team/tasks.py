@@ -59,3 +59,44 @@ def sync_stock(warehouse: str, fail: bool = False) -> str:
 def export_ledger(month: str) -> str:
     """A team that already used celery-once's own base class before the platform."""
     return month
+
+
+def _written(write) -> None:
+    """A team's own bookkeeping survives a database restart: retried for up to 30 s."""
+    from django.db import OperationalError, close_old_connections
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            write()
+            return
+        except OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            close_old_connections()
+            time.sleep(0.5)
+
+
+@shared_task(name="team.timed_step", soft_time_limit=10, time_limit=15)
+def timed_step(key: str, seconds: float = 2.0) -> int:
+    """Records its own start and end (tests.team.models.TimedRun), with the process id,
+    so that overlaps can be read from the team's table."""
+    import os
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from tests.team.models import TimedRun
+
+    run = TimedRun(key=key, celery_task_id=current_task.request.id or "", pid=os.getpid(),
+                   started_at=timezone.now())  # fmt: skip
+
+    def start() -> None:
+        connection.ensure_connection()
+        run.save()
+
+    _written(start)
+    time.sleep(seconds)
+    ended = timezone.now()
+    _written(lambda: TimedRun.objects.filter(pk=run.pk).update(ended_at=ended))
+    return run.pk

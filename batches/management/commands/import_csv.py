@@ -22,7 +22,7 @@ from batches.selectors import (
 )
 from batches.services.control import job_cancel
 from batches.services.uploads import ImportRejected, job_create, job_queue, upload_check
-from common.commands import PlatformCommand
+from common.commands import PlatformCommand, with_database
 from common.display import duration_display
 
 PARTIALLY_FAILED = 3
@@ -77,7 +77,8 @@ class Command(PlatformCommand):
             raise CommandError(f"{file}: no such file")
         if delimiter == "\\t":
             delimiter = "\t"
-        try:
+
+        def create() -> ImportJob:
             with path.open("rb") as handle:
                 upload_check(
                     name=path.name,
@@ -85,7 +86,7 @@ class Command(PlatformCommand):
                     head=read_head(handle),
                     encoding=encoding,
                 )
-                job = job_create(
+                return job_create(
                     dataset=dataset,
                     file=File(handle, name=path.name),
                     name=path.name,
@@ -96,9 +97,13 @@ class Command(PlatformCommand):
                     delimiter=delimiter,
                     source=ImportJob.Source.CLI,
                 )
+
+        # A database restarting under the command (seconds) is waited for, then one line.
+        try:
+            job = with_database(create)
         except (ImportRejected, registry.DatasetNotFound) as exc:
             raise CommandError(str(exc)) from None
-        job_queue(job_id=job.id)
+        with_database(lambda: job_queue(job_id=job.id))
         converted = (
             f", converted from {wide_label(job.source_encoding)} to UTF-8"
             if job.source_encoding and job.encoding == "utf-8"
@@ -107,8 +112,8 @@ class Command(PlatformCommand):
         details = f" ({dataset}, {path.name}{converted})"
         # Inside a caller's transaction the planner goes when it commits: not yet sent
         # says nothing about the broker there.
-        if not transaction.get_connection().in_atomic_block and job_waiting_for_broker(
-            job_id=job.id
+        if not transaction.get_connection().in_atomic_block and with_database(
+            lambda: job_waiting_for_broker(job_id=job.id)
         ):
             self.stdout.write(WAITING_FOR_BROKER.format(id=job.id, details=details))
         else:

@@ -1,23 +1,25 @@
-"""`make chaos`: seeded random faults while real imports run, then a checker over the history.
+"""`make chaos`: seeded random faults while real work runs, then a checker over the history.
 
-    make chaos CHAOS_ARGS="--minutes 10 --seed 7"
+    make chaos CHAOS_ARGS="--minutes 10 --seed 11"
     .venv/bin/python -m tests.reliability.chaos --minutes 2 --seed 1 \\
-        [--faults worker_child,worker_node,worker_stop,beat,redis_empty] [--plant delete-row]
+        [--faults worker_child,worker_node,worker_stop,beat,redis_empty,postgres_restart]
+        [--plant delete-row|duplicate-email]
 
-Starts, on loopback only: a Redis of its own (so it can restart it empty), a database
-of its own (`chaos`, dropped and migrated at the start) on the embedded PostgreSQL,
-two worker nodes and two beats with the platform's default schedules (the inbox
-scanned every 5 s). A workload thread imports real files through `import_csv` (new
-rows, and updates of rows whose import has finished) and through the inbox (written in
-pieces, as a slow sender does); a fault thread injects seeded faults, at least one
-every 30 s, every kind in turn; a supervisor restarts a worker or beat that exits by
-itself, as `restart: unless-stopped` does. Then faults and workload stop, the work
-settles, and the checker reads the database and the inbox (never the platform's own
-summary alone) and prints a report, also written as JSON under var/chaos/. Exit
-status 1 on any anomaly. `--plant delete-row` deletes one imported row behind the
-platform's back before the check, to show that the checker catches it.
+Starts, on loopback only (docs/reliability.md, "A chaos run"): its own PostgreSQL
+(embedded, on a Unix socket, so it can restart it) and Redis, the web process
+(runserver, as `make run`), two worker nodes, two beats and an SMTP sink (aiosmtpd,
+writing every message it accepts to a file). Modules:
 
-Not yet here (issue 22): the web process, the SMTP sink and report sends, team tasks
-with overlap policies, the compatible-path and team datasets, a PostgreSQL restart,
-the alerts and dashboard checks.
+- `stack.py`: the processes, restarted when they exit by themselves (a supervisor's job);
+- `smtp_sink.py`: the SMTP sink;
+- `workload.py`: imports through `import_csv` and the inbox, in `daily_sales` (fast
+  path) and the team app's `team_stations` and `team_readings` (compatible path);
+- `team_tasks.py`: the team's `team.timed_step` every second under *skip* and *queue
+  one*, and the checks over the team's own records of each run (tests/team/);
+- `reports.py`: report definitions due at different minutes, and the SMTP-sink check;
+- `faults.py`: the seeded faults, and Redis down over report due times;
+- `checker.py`: settling, the import checks, the dashboard through the web, recovery.
+
+Exit status 1 on any anomaly; the report is printed and written as JSON to
+var/chaos/report-seed<N>.json.
 """
