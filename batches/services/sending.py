@@ -47,24 +47,6 @@ def plan_send(*, job_id: int, due: dt.datetime | None = None) -> bool:
     return True
 
 
-def chunk_send(*, chunk_id: int, phase: str) -> bool:
-    """Send one `import_chunk` ahead of its job's chord (the planner's first chunk).
-
-    Best effort: the chord sends it again, and a chunk that is done (or running, under
-    its row lock) is a no-op there; an unreachable broker only delays it to the chord.
-    """
-    try:
-        current_app.signature(
-            IMPORT_CHUNK, args=[chunk_id, str(phase)], immutable=True, ignore_result=True
-        ).delay()
-    except UNREACHABLE as exc:
-        logger.warning(
-            "chunk %s not sent ahead of its chord (%s: %s)", chunk_id, type(exc).__name__, exc
-        )
-        return False
-    return True
-
-
 def chord_start(
     *, job_id: int, chunk_ids: list[int], phase: str, due: dt.datetime | None = None
 ) -> bool:

@@ -7,7 +7,7 @@ import pytest
 from batches.models import ImportChunk, ImportJob
 from batches.services.control import job_cancel
 from batches.services.finishing import job_finish
-from batches.services.planning import _plan_first_chunk, job_plan
+from batches.services.planning import job_plan
 from tests.batches.conftest import SALES_HEADER, run_inline, sales_rows
 from tests.support.imports import make_job
 
@@ -28,32 +28,7 @@ def test_planner_run_twice_creates_the_chunks_once(django_capture_on_commit_call
         (1, 1002, 1000),
         (2, 2002, 500),
     ]
-    # The first chunk is sent ahead, then the chord is started, once.
-    assert (len(first), len(second)) == (2, 0)
-    job.refresh_from_db()
-    assert (job.status, job.rows_total, job.chunks_total) == ("running", 2500, 3)
-
-
-def test_a_planner_lost_after_its_first_chunk_plans_the_others_on_redelivery(
-    django_capture_on_commit_callbacks,
-):
-    job = make_job("daily_sales", SALES_HEADER + sales_rows(2500))
-    ImportJob.objects.filter(id=job.id).update(status=ImportJob.Status.QUEUED)
-
-    with django_capture_on_commit_callbacks() as early:
-        _plan_first_chunk(job_id=job.id)  # the worker dies here
-    job.refresh_from_db()
-    assert (job.status, job.chunks_total, job.header[:2]) == ("queued", 2, ["day", "store_code"])
-    assert list(job.chunks.values_list("index", "first_row", "row_count")) == [(0, 2, 1000)]
-    with django_capture_on_commit_callbacks() as redelivered:
-        job_plan(job_id=job.id)
-
-    assert list(job.chunks.values_list("index", "first_row", "row_count")) == [
-        (0, 2, 1000),
-        (1, 1002, 1000),
-        (2, 2002, 500),
-    ]
-    assert (len(early), len(redelivered)) == (1, 1)  # the first chunk once, then the chord
+    assert (len(first), len(second)) == (1, 0)  # the chord is started once
     job.refresh_from_db()
     assert (job.status, job.rows_total, job.chunks_total) == ("running", 2500, 3)
 
