@@ -152,6 +152,19 @@ class PlatformScheduler(DatabaseScheduler):
         LATE_SECONDS) stands for them silently, as the catch-up grace intends."""
         if first is None or count < 2 or (now - first).total_seconds() < LATE_SECONDS:
             return
+        # The history, not only last_run_at, says what was sent: a beat killed right
+        # after a send never saved its last_run_at, and that due time did run.
+        sent_at = (
+            TaskRun.objects.filter(periodic_task_id=entry.model.pk, queued_at__gte=first)
+            .exclude(status=TaskRun.Status.MISSED)
+            .order_by("-queued_at")
+            .values_list("queued_at", flat=True)
+            .first()
+        )
+        if sent_at is not None:
+            first, _, count = due_slots(entry.schedule, last_run_at=sent_at, now=now)
+            if first is None or count < 2 or (now - first).total_seconds() < LATE_SECONDS:
+                return
         run_record_missed(
             task_name=entry.task,
             periodic_task_id=entry.model.pk,

@@ -148,6 +148,25 @@ def test_due_times_beat_was_too_blocked_to_send_are_recorded_missed_beside_the_o
     assert "beat could not send them in time" in missed.error
 
 
+def test_a_due_time_a_killed_beat_sent_is_not_recorded_missed_by_its_successor(
+    celery_app, scheduler
+):
+    # The killed beat sent the run due 8 s ago but never saved last_run_at (10 s ago).
+    now = datetime.now(UTC)
+    entry = _interval_entry(celery_app, last_run_at=now - timedelta(seconds=10))
+    TaskRun.objects.create(
+        task_name="tests.square", periodic_task_id=entry.model.pk, status="succeeded",
+        trigger="beat", queued_at=now - timedelta(seconds=8, milliseconds=-50),
+    )  # fmt: skip
+
+    assert scheduler._decide(entry) is True
+
+    missed = TaskRun.objects.get(periodic_task_id=entry.model.pk, status="missed")
+    # Only the due times after the sent one, less the one sent now: 6 or 7, not 9.
+    assert missed.error.split(" ")[0] in {"6", "7"}, missed.error
+    assert missed.queued_at > now - timedelta(seconds=8)
+
+
 def test_a_beat_only_a_little_late_records_nothing(celery_app, scheduler):
     entry = _interval_entry(celery_app, last_run_at=datetime.now(UTC) - timedelta(seconds=2))
 
