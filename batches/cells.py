@@ -338,13 +338,35 @@ def compile_converter(resource_field, model_field, header: Sequence[str]) -> Con
     """The literal converter, behind a fast lane where one gives the same text, and
     called once per distinct value where the column converts by value."""
     widget = resource_field.widget
-    kind = type(widget)
+    type(widget)
     if not _plain_field(resource_field):
         return literal_converter(resource_field, model_field, header)
     by_value = converts_by_value(resource_field)
     slow = literal_converter(resource_field, model_field, header, value_only=by_value)
     if by_value:
         slow = once_per_value(slow)
+    return by_values(_lane(resource_field, model_field, slow), pure=by_value)
+
+
+def by_values(convert: Converter, *, pure: bool) -> Converter:
+    """Mark a converter `pure`: its answer depends on the value alone and calling it
+    has no effect, so a column may be converted one distinct value at a time, in any
+    order (`batches.rows`)."""
+    convert.pure = pure  # type: ignore[attr-defined]
+    return convert
+
+
+def column_lane(convert: Converter, lane: Callable[[Sequence[str]], list[str] | None]):
+    """Give a converter a whole-column fast lane: `lane(values)` is the converter's
+    text for every value, or None when some value is not one the lane reads (then
+    the cells are converted one by one). A lane has no effect and raises nothing."""
+    convert.column = lane  # type: ignore[attr-defined]
+    return convert
+
+
+def _lane(resource_field, model_field, slow: Converter) -> Converter:
+    widget = resource_field.widget
+    kind = type(widget)
     # Widget (a TextField's default) returns the cell as it is, CharWidget the same text.
     text_widget = kind is widgets.CharWidget or kind is widgets.Widget
     if text_widget and isinstance(model_field, models.CharField | models.TextField):
@@ -354,7 +376,7 @@ def compile_converter(resource_field, model_field, header: Sequence[str]) -> Con
     if kind is widgets.DecimalWidget and isinstance(model_field, models.DecimalField):
         return _decimal_lane(model_field, slow)
     if kind is widgets.FloatWidget and isinstance(model_field, models.FloatField):
-        return _pattern_lane(re.compile(r"-?\d{1,15}(?:\.\d{1,15})?").fullmatch, slow)
+        return _pattern_lane(r"-?[0-9]{1,15}(?:\.[0-9]{1,15})?", slow)
     if kind is widgets.BooleanWidget and isinstance(model_field, models.BooleanField):
         return _boolean_lane(slow)
     if (
@@ -370,6 +392,18 @@ def compile_converter(resource_field, model_field, header: Sequence[str]) -> Con
 
 def _char_lane(model_field, slow: Converter) -> Converter:
     limit = model_field.max_length if isinstance(model_field, models.CharField) else None
+
+    def column(values: Sequence[str]) -> list[str] | None:
+        # Every value non-empty, within the length, without NUL: each is stored as it is.
+        if not all(values) or (limit is not None and max(map(len, values)) > limit):
+            return None
+        joined = "".join(values)
+        if "\x00" in joined:
+            return None
+        if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
+            return [copy_escape(value) for value in values]
+        return list(values)
+
     if limit is None:
 
         def convert_text(value: str, cells: Sequence[str], index: int) -> str:
@@ -377,7 +411,7 @@ def _char_lane(model_field, slow: Converter) -> Converter:
                 return copy_escape(value)
             return slow(value, cells, index)
 
-        return convert_text
+        return column_lane(convert_text, column)
 
     def convert(value: str, cells: Sequence[str], index: int) -> str:
         # A non-empty string is stored as it is (CharWidget.clean returns it); an empty
@@ -386,7 +420,7 @@ def _char_lane(model_field, slow: Converter) -> Converter:
             return copy_escape(value)
         return slow(value, cells, index)
 
-    return convert
+    return column_lane(convert, column)
 
 
 def _integer_lane(model_field, slow: Converter) -> Converter:
@@ -401,7 +435,28 @@ def _integer_lane(model_field, slow: Converter) -> Converter:
                 return str(number)
         return slow(value, cells, index)
 
-    return convert
+    if low > 0:
+        return convert
+    # Whole numbers written as str(int(value)) writes them (ASCII digits, no leading
+    # zero, no "-0"), with fewer digits than the field's limits: each is stored as it is.
+    digits = len(str(min(high, -low) if low < 0 else high)) - 1
+    sign = "-?" if low < 0 else ""
+    return column_lane(convert, values_matching(rf"0|{sign}[1-9][0-9]{{0,{digits - 1}}}"))
+
+
+def values_matching(pattern: str) -> Callable[[Sequence[str]], list[str] | None]:
+    """A column lane for converters that store a value matching `pattern` as it is:
+    one regular-expression match over the whole column (`pattern` cannot match a
+    newline, and the count of newlines proves no value holds one)."""
+    whole = re.compile(rf"(?:{pattern})(?:\n(?:{pattern}))*").fullmatch
+
+    def column(values: Sequence[str]) -> list[str] | None:
+        joined = "\n".join(values)
+        if joined.count("\n") == len(values) - 1 and whole(joined):
+            return list(values)
+        return None
+
+    return column
 
 
 def _decimal_lane(model_field: models.DecimalField, slow: Converter) -> Converter:
@@ -409,18 +464,21 @@ def _decimal_lane(model_field: models.DecimalField, slow: Converter) -> Converte
     whole = model_field.max_digits - places
     if whole < 1:
         return slow
-    fraction = rf"(?:\.\d{{1,{places}}})?" if places else ""
-    # Fits without rounding: the database stores exactly this decimal.
-    return _pattern_lane(re.compile(rf"-?\d{{1,{whole}}}{fraction}").fullmatch, slow)
+    fraction = rf"(?:\.[0-9]{{1,{places}}})?" if places else ""
+    # Fits without rounding: the database stores exactly this decimal. ASCII digits
+    # only: Decimal() reads other digits too, which the database would refuse as text.
+    return _pattern_lane(rf"-?[0-9]{{1,{whole}}}{fraction}", slow)
 
 
-def _pattern_lane(matches, slow: Converter) -> Converter:
+def _pattern_lane(pattern: str, slow: Converter) -> Converter:
+    matches = re.compile(pattern).fullmatch
+
     def convert(value: str, cells: Sequence[str], index: int) -> str:
         if matches(value):
             return value
         return slow(value, cells, index)
 
-    return convert
+    return column_lane(convert, values_matching(pattern))
 
 
 def _boolean_lane(slow: Converter) -> Converter:
@@ -507,4 +565,55 @@ def _datetime_lane(widget: widgets.DateTimeWidget, slow: Converter) -> Converter
                 pass
         return slow(value, cells, index)
 
-    return convert
+    column = _datetime_column(next(iter(widget.formats), ""))
+    return column_lane(convert, column) if column else convert
+
+
+# Each field in the range a datetime accepts (the day checked against its month after).
+_DATETIME_RANGES = {"%Y": "[0-9]{4}", "%m": "0[1-9]|1[0-2]", "%d": "0[1-9]|[12][0-9]|3[01]",
+                    "%H": "[01][0-9]|2[0-3]", "%M": "[0-5][0-9]", "%S": "[0-5][0-9]"}  # fmt: skip
+
+
+def _datetime_column(format_: str) -> Callable[[Sequence[str]], list[str] | None] | None:
+    """The datetime lane for a whole column: one match over the column, each value cut
+    into ISO text at the format's fixed places, then each distinct day checked; None
+    for a format the lane does not read."""
+    if datetime_pattern(format_) is None or "\n" in format_:
+        return None
+    parts = [part for part in re.split(r"(%.)", format_) if part]
+    plain = "".join(
+        f"(?:{_DATETIME_RANGES[part]})" if part in _DATETIME_RANGES else re.escape(part)
+        for part in parts
+    )
+    whole = re.compile(rf"{plain}(?:\n{plain})*").fullmatch
+    # Every field has a fixed width (%Y four digits, the others two): where each starts.
+    places, at = {}, 0
+    for part in parts:
+        width = (4 if part == "%Y" else 2) if part in _DATETIME_RANGES else len(part)
+        places[part] = f"v[{at}:{at + width}]"
+        at += width
+
+    def cut(code: str) -> str:
+        return places.get(code, '"00"')
+
+    text = " + ".join(
+        [places["%Y"], '"-"', places["%m"], '"-"', places["%d"], '"T"',
+         cut("%H"), '":"', cut("%M"), '":"', cut("%S"), '"+00:00"']
+    )  # fmt: skip
+    namespace: dict = {}
+    exec(f"def iso_texts(values):\n    return [{text} for v in values]\n", namespace)
+    iso_texts = namespace["iso_texts"]
+
+    def column(values: Sequence[str]) -> list[str] | None:
+        joined = "\n".join(values)
+        if joined.count("\n") != len(values) - 1 or not whole(joined):
+            return None
+        texts = iso_texts(values)
+        try:
+            for day in {text[:10] for text in texts}:
+                dt.date.fromisoformat(day)  # 31/02, the year 0: the lane per cell decides
+        except ValueError:
+            return None
+        return texts
+
+    return column

@@ -17,6 +17,7 @@ the defaults are one pipeline whose parts only make sense read together.
 
 from __future__ import annotations
 
+import itertools
 import re
 import types
 from collections.abc import Callable, Iterable, Sequence
@@ -32,6 +33,7 @@ from batches.cells import (
     NULL,
     Converter,
     FieldError,
+    column_lane,
     compile_converter,
     database_value,
     foreign_key_matches,
@@ -307,7 +309,14 @@ class HeaderPlan:
                 raise answer
             return answer
 
-        return convert
+        def column(values: Sequence[str]) -> list[str] | None:
+            # Every value one existing row: its key. Otherwise row by row, as above.
+            found = [answers.get(value) for value in set(values)]
+            if any(answer is None or isinstance(answer, FieldError) for answer in found):
+                return None
+            return list(map(answers.__getitem__, values))
+
+        return column_lane(convert, column)
 
     def _row_converter(self, converters: list[Converter]) -> Callable[..., tuple[str, ...]]:
         """One generated function converting a whole row: no per-column loop in Python.
@@ -376,29 +385,23 @@ class HeaderPlan:
         Valid rows become COPY text lines (without their newline) in `lines`.
         `first_index` is the first record's number among the file's data rows, as
         import_data() numbers them (blank lines do not count), passed to the widgets.
+
+        Columns are converted a whole column at a time where that gives the same text
+        (`_convert_columns`); the rows left (a bad cell, a column whose converter must
+        see each row in turn) are converted one by one, in file order, as before.
         """
         result = ValidatedRows()
+        records = list(records)
+        result.seen = len(records)
         width = len(self.header)
         has_fk = any(c.fk_widget is not None for _, c in self.present)
-        if has_fk:
-            records = list(records)
-        converters = self.converters(records if has_fk else None)  # type: ignore[arg-type]
-        convert_row = self._row_converter(converters)
-        key_positions = self.key_positions
-        key_of = self._key_function()
-        implicit_row = self._implicit_row()
-        seen_keys: dict[str, int] = {}
-        lines = result.lines
-        line_rows = result.line_rows
-        line_keys = result.line_keys
-        rejected = result.rejected
-        join = "\t".join
-        seen = 0
-        for row_number, cells in records:
-            index = first_index + seen
-            seen += 1
-            if len(cells) != width:
-                rejected.append(
+        converters = self.converters(records if has_fk else None)
+        fitting: list[int] = []  # positions in `records` of the rows with every field
+        for position, (row_number, cells) in enumerate(records):
+            if len(cells) == width:
+                fitting.append(position)
+            else:
+                result.rejected.append(
                     Rejected(
                         row_number,
                         [],
@@ -406,9 +409,82 @@ class HeaderPlan:
                         cells,
                     )
                 )
-                continue
+        rows = [records[p][1] for p in fitting]
+        indexes = [first_index + p for p in fitting]
+        columns, failed, deferred = self._convert_columns(converters, rows, indexes)
+        constant = all(i.constant is not None for i in self.implicit)
+        if not failed and not deferred and constant and self._add_columns(result, columns):
+            result.line_rows = [records[p][0] for p in fitting]
+        else:
+            self._add_rows(result, records, fitting, first_index, converters, columns, failed)
+        result.rejected.sort(key=lambda r: r.row_number)
+        return result
+
+    def _convert_columns(
+        self, converters: list[Converter], rows: list[list[str]], indexes: list[int]
+    ) -> tuple[list[list[str] | None], set[int], bool]:
+        """Each column's COPY text, a column at a time, where that is the same as cell
+        by cell: a converter's column lane (one match over the column), or a pure
+        converter called once per distinct value. Returns the columns (None: to be
+        converted row by row), the rows with a bad cell in a converted column, and
+        whether some column is left to the rows."""
+        cells_by_column = list(zip(*rows, strict=True)) if rows else [()] * len(self.header)
+        columns: list[list[str] | None] = []
+        failed: set[int] = set()
+        for (position, _), convert in zip(self.present, converters, strict=True):
+            values = cells_by_column[position]
+            lane = getattr(convert, "column", None)
+            texts = lane(values) if lane is not None and values else None
+            if texts is None and getattr(convert, "pure", False):
+                texts = _by_distinct_value(convert, values, rows, indexes, failed)
+            columns.append(texts)
+        return columns, failed, any(texts is None for texts in columns)
+
+    def _add_columns(self, result: ValidatedRows, columns: list) -> bool:
+        """Every row valid, every column converted: the lines and keys, column-wise.
+        False (nothing added) if two rows share a key: the rows decide which is kept."""
+        keys = [columns[i] for i in self.key_positions]
+        line_keys = (
+            list(keys[0]) if len(keys) == 1 else list(map("\x1f".join, zip(*keys, strict=True)))
+        )
+        if len(set(line_keys)) != len(line_keys):
+            return False
+        extra = self._implicit_row()()
+        parts = [*columns, itertools.repeat(extra[1:], len(line_keys))] if extra else columns
+        result.lines = list(map("\t".join, zip(*parts, strict=True)))
+        result.line_keys = line_keys
+        return True
+
+    def _add_rows(self, result, records, fitting, first_index, converters, columns, failed):
+        """Row by row, in file order: a row with a bad cell is read again cell by cell
+        (every problem, as import_data() reports them), a column left to the rows is
+        converted here; then the model's defaults, the key, the duplicate check."""
+        convert_row = self._row_converter(converters)
+        key_of = self._key_function()
+        implicit_row = self._implicit_row()
+        left = [
+            (i, position, convert)
+            for i, ((position, _), convert) in enumerate(zip(self.present, converters, strict=True))
+            if columns[i] is None
+        ]
+        given = [(i, texts) for i, texts in enumerate(columns) if texts is not None]
+        width = len(self.present)
+        seen_keys: dict[str, int] = {}
+        rejected = result.rejected
+        key_positions = self.key_positions
+        for j, position in enumerate(fitting):
+            row_number, cells = records[position]
+            index = first_index + position
             try:
-                out = convert_row(cells, index)
+                if j in failed:
+                    out = convert_row(cells, index)  # raises: as import_data() reads it
+                else:
+                    values: list[str] = [""] * width
+                    for i, texts in given:
+                        values[i] = texts[j]
+                    for i, column_position, convert in left:
+                        values[i] = convert(cells[column_position], cells, index)
+                    out = tuple(values)
             except FieldError:
                 rejected.append(
                     row_verdict(row_number, self._row_problems(converters, cells, index), cells)
@@ -435,9 +511,23 @@ class HeaderPlan:
                 )
                 continue
             seen_keys[key] = row_number
-            lines.append(join(out) + extra)
-            line_rows.append(row_number)
-            line_keys.append(key)
-        result.seen = seen
-        rejected.sort(key=lambda r: r.row_number)
-        return result
+            result.lines.append("\t".join(out) + extra)
+            result.line_rows.append(row_number)
+            result.line_keys.append(key)
+
+
+def _by_distinct_value(convert, values, rows, indexes, failed: set[int]) -> list[str]:
+    """A pure converter's column: each distinct value converted once; the rows holding
+    a value it refuses are added to `failed`. The row it is handed is the chunk's first:
+    a pure converter reads the value alone (`batches.cells.by_values`)."""
+    answers: dict[str, str] = {}
+    refused = set()
+    for value in dict.fromkeys(values):
+        try:
+            answers[value] = convert(value, rows[0], indexes[0])
+        except FieldError:
+            refused.add(value)
+    if not refused:
+        return list(map(answers.__getitem__, values))
+    failed.update(j for j, value in enumerate(values) if value in refused)
+    return [answers.get(value, "") for value in values]

@@ -11,6 +11,8 @@ import random
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from import_export import fields, widgets
 
 from batches.cells import (
@@ -253,3 +255,69 @@ def _outcome(convert, value):
         return convert(value, [value], 1)
     except FieldError as exc:
         return ("problem", str(exc), exc.kind)
+
+
+# --- whole-column lanes ---------------------------------------------------------------
+
+LANE_COLUMNS = [
+    ("count", widgets.IntegerWidget()),  # IntegerField
+    ("small", widgets.IntegerWidget()),  # PositiveSmallIntegerField
+    ("amount", widgets.DecimalWidget()),  # max_digits 7, 2 places
+    ("ratio", widgets.FloatWidget()),
+    ("name", widgets.CharWidget()),  # max_length 20
+    ("note", widgets.Widget()),  # TextField
+    ("seen_at", widgets.DateTimeWidget(format="%d/%m/%Y %H:%M")),
+]
+LANE_WORDS = [
+    "0", "-0", "+5", "007", "1", "-1", "12", "999999999", "2147483647", "2147483648",
+    "32767", "32768", "1.5", "-0.01", "99999.99", "99999.999", "1e3", "\u0663", "\uff11",
+    "", " ", "a", "a\tb", "a\\b", "a\nb", "a\rb", "a\x00b", "x" * 20, "x" * 21, "n/a",
+    "05/03/2024 14:07", "31/02/2024 10:00", "29/02/2023 00:00", "01/01/0001 00:00",
+    "00/01/2024 10:00", "05/03/2024 24:00", "5/3/2024 14:07", "05/03/2024 14:07\n",
+]  # fmt: skip
+lane_values = st.lists(
+    st.one_of(
+        st.sampled_from(LANE_WORDS),
+        st.integers(-(10**11), 10**11).map(str),
+        st.decimals(-(10**6), 10**6, places=3, allow_nan=False).map(str),
+        st.text(max_size=8),
+        st.builds(
+            "{:02d}/{:02d}/{:04d} {:02d}:{:02d}".format,
+            st.integers(0, 32),
+            st.integers(0, 13),
+            st.integers(0, 2100),
+            st.integers(0, 24),
+            st.integers(0, 60),
+        ),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@pytest.mark.parametrize(("name", "widget"), LANE_COLUMNS, ids=[n for n, _ in LANE_COLUMNS])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=lane_values)
+def test_a_column_lane_gives_each_cells_text_or_steps_aside(name, widget, values):
+    """The oracle is the converter cell by cell: a column lane either gives exactly its
+    text for every value or returns None (then the cells are converted one by one)."""
+    model_field = Gauge._meta.get_field(name)
+    field = fields.Field(attribute=name, column_name=name, widget=widget)
+    convert = compile_converter(field, model_field, [name])
+    texts = convert.column(values)
+    if texts is None:
+        return
+    assert texts == [_outcome(convert, value) for value in values]
+
+
+@pytest.mark.parametrize(("name", "widget"), LANE_COLUMNS, ids=[n for n, _ in LANE_COLUMNS])
+def test_a_column_of_plain_values_takes_the_lane(name, widget):
+    plain = {
+        "count": ["1", "-12", "0", "999999999"], "small": ["0", "1", "9999"],
+        "amount": ["1.50", "-3", "99999.99"], "ratio": ["1.5", "-2", "0"],
+        "name": ["a b", "x" * 20], "note": ["a note", "b\tc"],
+        "seen_at": ["05/03/2024 14:07", "29/02/2024 00:00"],
+    }[name]  # fmt: skip
+    field = fields.Field(attribute=name, column_name=name, widget=widget)
+    convert = compile_converter(field, Gauge._meta.get_field(name), [name])
+    assert convert.column(plain) == [_outcome(convert, value) for value in plain]

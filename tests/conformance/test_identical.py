@@ -79,6 +79,32 @@ FILES = {
         "G10,nine, 8 ,8,2,,31/12/2024 00:00,,\n"
         "G11,nine,8,8,2,,31/12/2024 00:00,,\n"
     ),
+    # Chunks of four rows. The first and the last are all lane values; the others
+    # hold values a column lane must leave to the cells (then every row is valid or
+    # one is not, which sends the chunk row by row).
+    "columns_converted_whole": lambda: (
+        "code,name,note,count,small,amount,ratio,seen_at\n"
+        "C1,one,a note,1,2,3.50,1.5,05/03/2024 14:07\n"
+        "C2,two,b,-12,0,-0.01,2,31/12/2024 23:59\n"
+        "C3,three,c,0,32767,99999.99,-3.25,29/02/2024 00:00\n"
+        "C4,four,d,999999999,1,0,0,01/01/2024 00:00\n"
+        "C5,leading zero,x,007,05,007.5,1,05/03/2024 14:07\n"
+        "C6,minus zero,\"tab\there\",-0,0,-0,-0,05/03/2024 14:07\n"
+        "C7,plus,back\\slash,+5,+5,+5,+5,05/03/2024 14:07\n"
+        "C8,ten digits,\"two\nlines\",2147483647,1,1,1,01/01/0001 00:00\n"
+        "C9,other digits,e,\u0663,\u0663,\u0663,1,05/03/2024 14:07\n"
+        "C10,no such day,f,1,1,1,1,31/02/2024 10:00\n"
+        "C11,too big,g,2147483648,1,1,1,05/03/2024 14:07\n"
+        "C12,hour 24,h,1,1,1,1,05/03/2024 24:00\n"
+        "C13,empty note,,1,1,1,1,5/3/2024 14:07\n"
+        "C14,fourteen,i,1,,1,,05/03/2024 14:07\n"
+        "C15,fifteen,j,-1,-1,1,1,05/03/2024 14:07\n"
+        "C16,sixteen,k,1,1,123456.789,1,05/03/2024 14:07\n"
+        "C17,seventeen,l,10,11,12.25,13.5,06/03/2024 01:02\n"
+        "C18,eighteen,m,20,21,22.25,23.5,07/03/2024 01:02\n"
+        "C19,nineteen,n,30,31,32.25,33.5,08/03/2024 01:02\n"
+        "C20,twenty,o,40,41,42.25,43.5,09/03/2024 01:02\n"
+    ),
     "skip_unchanged_report_skipped": lambda: (
         "owner,sku,title,price\n"
         f"{_owner_pk('O1')},S1,old,1.0\n"
