@@ -344,15 +344,22 @@ PLAN_BLOCK = 1024 * 1024
 
 
 def plan_ranges(
-    handle, *, data_offset: int, chunk_rows: int, block: int = PLAN_BLOCK
+    handle,
+    *,
+    data_offset: int,
+    chunk_rows: int,
+    first_rows: int | None = None,
+    block: int = PLAN_BLOCK,
 ) -> Iterator[ChunkRange]:
-    """Yield byte ranges of `chunk_rows` non-blank rows each, as `plan_ranges_by_line`
-    does, reading blocks: a block whose records are all one line each and that ends no
-    chunk is counted in C (its newlines and blank lines), not line by line. From the
-    first line that opens a quoted field across lines, the rest is read line by line."""
+    """Yield byte ranges of `chunk_rows` non-blank rows each (the first of `first_rows`,
+    if that is fewer), as `plan_ranges_by_line` does, reading blocks: a block whose
+    records are all one line each and that ends no chunk is counted in C (its newlines
+    and blank lines), not line by line. From the first line that opens a quoted field
+    across lines, the rest is read line by line. A generator: each range is yielded
+    as soon as it is known, so the first is known after reading only its rows."""
     raw = raw_file(handle)
     raw.seek(data_offset)
-    state = _PlanState(data_offset, chunk_rows)
+    state = _PlanState(data_offset, chunk_rows, first_rows)
     pending = b""
     while True:
         data = raw.read(block)
@@ -410,12 +417,13 @@ def _chain_lines(first: list[bytes], pending: bytes, raw) -> Iterator[bytes]:
 class _PlanState:
     """Where `plan_ranges` is: the open chunk's start, rows and first row number."""
 
-    def __init__(self, data_offset: int, chunk_rows: int) -> None:
+    def __init__(self, data_offset: int, chunk_rows: int, first_rows: int | None = None) -> None:
         self.position = self.chunk_start = data_offset
         self.records = 0  # records read so far, blank ones included (row numbers stay honest)
         self.chunk_first_row = 2
         self.rows = 0
-        self.chunk_rows = chunk_rows
+        self.later_rows = chunk_rows
+        self.chunk_rows = min(first_rows or chunk_rows, chunk_rows)
 
     def skip(self, length: int, records: int, rows: int) -> None:
         self.position += length
@@ -441,13 +449,17 @@ class _PlanState:
             self.chunk_start = self.position
             self.chunk_first_row = self.records + 2
             self.rows = 0
+            self.chunk_rows = self.later_rows
 
 
-def plan_ranges_by_line(handle, *, data_offset: int, chunk_rows: int) -> Iterator[ChunkRange]:
-    """Stream the data records and yield byte ranges of `chunk_rows` non-blank rows each."""
+def plan_ranges_by_line(
+    handle, *, data_offset: int, chunk_rows: int, first_rows: int | None = None
+) -> Iterator[ChunkRange]:
+    """Stream the data records and yield byte ranges of `chunk_rows` non-blank rows each
+    (the first of `first_rows`, if that is fewer)."""
     raw = raw_file(handle)
     raw.seek(data_offset)
-    state = _PlanState(data_offset, chunk_rows)
+    state = _PlanState(data_offset, chunk_rows, first_rows)
     yield from state.feed(iter_records(raw))
     yield from state.end()
 

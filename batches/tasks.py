@@ -66,13 +66,15 @@ def plan_import(job_id: int) -> str:
     retry_jitter=True,
     max_retries=10,
 )
-def import_chunk(self, chunk_id: int, phase: str = "write") -> dict:
+def import_chunk(self, chunk_id: int, phase: str = "write", tried: int = 0) -> dict:
+    # `tried`: tries made before this task (the planner's try of the first chunk).
+    retries = self.request.retries + tried
     try:
         return chunk_import(chunk_id=chunk_id, phase=phase)
     except RETRYABLE as exc:
-        if self.request.retries < settings.IMPORT_CHUNK_MAX_RETRIES:
+        if retries < settings.IMPORT_CHUNK_MAX_RETRIES:
             countdown = get_exponential_backoff_interval(
-                factor=1, retries=self.request.retries, maximum=120, full_jitter=True
+                factor=1, retries=retries, maximum=120, full_jitter=True
             )
             logger.warning("chunk %s: %s; retrying in %ss", chunk_id, exc, countdown)
             try:
@@ -83,12 +85,8 @@ def import_chunk(self, chunk_id: int, phase: str = "write") -> dict:
                 # delivery once towards the poison limit.
                 logger.warning("chunk %s: delivery count not reset; retrying anyway", chunk_id)
             raise self.retry(exc=exc, countdown=countdown) from exc
-        logger.exception(
-            "chunk %s failed for good after %s retries", chunk_id, self.request.retries
-        )
-        return chunk_fail(
-            chunk_id=chunk_id, error=chunk_failure_text(exc, retries=self.request.retries)
-        )
+        logger.exception("chunk %s failed for good after %s retries", chunk_id, retries)
+        return chunk_fail(chunk_id=chunk_id, error=chunk_failure_text(exc, retries=retries))
     except SoftTimeLimitExceeded:
         return chunk_fail(chunk_id=chunk_id, error="the chunk ran past its time limit")
     except Exception as exc:

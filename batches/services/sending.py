@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 
 from celery import chord, current_app
 from kombu.exceptions import OperationalError as BrokerError
@@ -48,17 +49,31 @@ def plan_send(*, job_id: int, due: dt.datetime | None = None) -> bool:
 
 
 def chord_start(
-    *, job_id: int, chunk_ids: list[int], phase: str, due: dt.datetime | None = None
+    *,
+    job_id: int,
+    chunk_ids: list[int],
+    phase: str,
+    due: dt.datetime | None = None,
+    tried: dict[int, int] | None = None,
 ) -> bool:
     """One `import_chunk` per chunk, then `finish_import` once they have all ended.
 
+    `tried`: chunks already tried that many times (the planner's try of the first
+    one): their task has as many tries fewer, and starts after the first backoff.
     True once the broker has them; a broker that is down leaves the chord due in the
     job row (`due`, from `job_mark_running`) for the relay.
     """
     app = current_app
     phase = str(phase)  # a Phase member's value: the message is plain JSON
+    tried = tried or {}
     header = [
-        app.signature(IMPORT_CHUNK, args=[chunk_id, phase], immutable=True)
+        app.signature(
+            IMPORT_CHUNK,
+            args=[chunk_id, phase],
+            kwargs={"tried": tried[chunk_id]} if chunk_id in tried else {},
+            immutable=True,
+            **({"countdown": random.uniform(0, 1)} if chunk_id in tried else {}),
+        )
         for chunk_id in chunk_ids
     ]
     try:

@@ -256,6 +256,9 @@ SCHEDULES_HISTORY_EXCLUDE = env.list(
 # --- Batches (imports) app settings -----------------------------------------------------------
 # Rows per chunk task: bounds each worker's memory whatever the file size.
 IMPORT_CHUNK_ROWS = env.int("IMPORT_CHUNK_ROWS", default=50_000)
+# The first chunk of a file of several is this small and written by the planner itself,
+# before it splits the rest: the first rows are in the table within a second.
+IMPORT_FIRST_CHUNK_ROWS = env.int("IMPORT_FIRST_CHUNK_ROWS", default=5_000)
 # Rows the admin validates synchronously before the user confirms an upload.
 IMPORT_PREVIEW_ROWS = env.int("IMPORT_PREVIEW_ROWS", default=20)
 # How often a failing chunk is retried (database errors) before it fails for good.

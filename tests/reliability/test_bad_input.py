@@ -478,13 +478,21 @@ record_bytes = st.lists(
 @given(
     lines=st.lists(record_bytes, max_size=30),
     chunk_rows=st.integers(1, 6),
+    first_rows=st.none() | st.integers(1, 7),
     block=st.integers(1, 64),
 )
 def test_planning_by_blocks_cuts_the_file_where_planning_line_by_line_does(
-    lines, chunk_rows, block
+    lines, chunk_rows, first_rows, block
 ):
     data = b"h1,h2\n" + b"\n".join(lines)
     handle = io.BytesIO(data)
-    by_line = list(plan_ranges_by_line(handle, data_offset=6, chunk_rows=chunk_rows))
-    by_block = list(plan_ranges(handle, data_offset=6, chunk_rows=chunk_rows, block=block))
+    sizes = {"chunk_rows": chunk_rows, "first_rows": first_rows}
+    by_line = list(plan_ranges_by_line(handle, data_offset=6, **sizes))
+    by_block = list(plan_ranges(handle, data_offset=6, block=block, **sizes))
     assert by_block == by_line
+    # Only the first range is smaller; the ranges still cover the same rows.
+    assert [r.rows for r in by_line[1:-1]] == [chunk_rows] * len(by_line[1:-1])
+    if by_line and first_rows and len(by_line) > 1:
+        assert by_line[0].rows == min(first_rows, chunk_rows)
+    plain = list(plan_ranges_by_line(handle, data_offset=6, chunk_rows=chunk_rows))
+    assert sum(r.rows for r in by_line) == sum(r.rows for r in plain)
