@@ -15,6 +15,7 @@ from django.db import DataError, IntegrityError, connection, transaction
 
 from batches.dberrors import database_error_message
 from batches.models import ImportKey
+from batches.references import references_checked_once
 from batches.rows import HeaderPlan
 
 STAGE = "batches_import_stage"
@@ -84,10 +85,20 @@ def _upsert(*, plan: HeaderPlan, lines: list[str]) -> tuple[int, int]:
             )
     else:
         conflict = "DO NOTHING"
-    if not _some_key_exists(plan=plan, table=table, lines=(lines[0], lines[-1])) and (
-        _copy_new_rows(table=table, column_list=column_list, lines=lines)
-    ):
-        return len(lines), 0
+    with references_checked_once(table=table, columns=plan.insert_columns, lines=lines):
+        if not _some_key_exists(plan=plan, table=table, lines=(lines[0], lines[-1])) and (
+            _copy_new_rows(table=table, column_list=column_list, lines=lines)
+        ):
+            return len(lines), 0
+        return _stage_and_upsert(
+            table=table, column_list=column_list, keys=keys, conflict=conflict, lines=lines
+        )
+
+
+def _stage_and_upsert(
+    *, table: str, column_list: str, keys: list[str], conflict: str, lines: list[str]
+) -> tuple[int, int]:
+    qn = connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
         cursor.execute(
