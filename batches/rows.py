@@ -309,14 +309,14 @@ class HeaderPlan:
                 raise answer
             return answer
 
-        def column(values: Sequence[str]) -> list[str] | None:
+        def whole_column(values: Sequence[str]) -> list[str] | None:
             # Every value one existing row: its key. Otherwise row by row, as above.
             found = [answers.get(value) for value in set(values)]
             if any(answer is None or isinstance(answer, FieldError) for answer in found):
                 return None
-            return list(map(answers.__getitem__, values))
+            return [answers[value] for value in values]  # type: ignore[misc]
 
-        return column_lane(convert, column)
+        return column_lane(convert, whole_column)
 
     def _row_converter(self, converters: list[Converter]) -> Callable[..., tuple[str, ...]]:
         """One generated function converting a whole row: no per-column loop in Python.
