@@ -107,9 +107,7 @@ def _stage_and_upsert(
             f"CREATE TEMP TABLE {STAGE} ON COMMIT DROP AS "
             f"SELECT {column_list} FROM {table} WITH NO DATA"
         )
-        with cursor.copy(f"COPY {STAGE} ({column_list}) FROM STDIN") as copy:
-            for start in range(0, len(lines), COPY_BLOCK_ROWS):
-                copy.write("\n".join(lines[start : start + COPY_BLOCK_ROWS]) + "\n")
+        _copy_lines(cursor, f"COPY {STAGE} ({column_list}) FROM STDIN", lines)
         cursor.execute(
             f"WITH upserted AS ("
             f"INSERT INTO {table} AS target ({column_list}) "
@@ -155,11 +153,9 @@ def _copy_new_rows(*, table: str, column_list: str, lines: list[str]) -> bool:
     savepoint undoes the attempt, and the caller falls back to the upsert. A
     conflict on the first rows (a re-import) costs almost nothing.
     """
-    sql = f"COPY {table} ({column_list}) FROM STDIN"
     try:
-        with transaction.atomic(), connection.cursor() as cursor, cursor.copy(sql) as copy:
-            for start in range(0, len(lines), COPY_BLOCK_ROWS):
-                copy.write("\n".join(lines[start : start + COPY_BLOCK_ROWS]) + "\n")
+        with transaction.atomic(), connection.cursor() as cursor:
+            _copy_lines(cursor, f"COPY {table} ({column_list}) FROM STDIN", lines)
     except (IntegrityError, psycopg.errors.UniqueViolation):
         # cursor.copy() is psycopg's own, so its errors arrive unwrapped by Django.
         return False
@@ -189,7 +185,7 @@ def claim_keys(*, job_id: int, rows: list[int], keys: list[str]) -> dict[int, in
     table = connection.ops.quote_name(ImportKey._meta.db_table)
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            lines = [f"{job_id}\t{key}\t{row}\n" for key, row in claims]
+            lines = [f"{job_id}\t{key}\t{row}" for key, row in claims]
             _copy_lines(cursor, f"COPY {table} (job_id, key, row_number) FROM STDIN", lines)
         return {}
     except (IntegrityError, psycopg.errors.UniqueViolation):
@@ -200,7 +196,7 @@ def claim_keys(*, job_id: int, rows: list[int], keys: list[str]) -> dict[int, in
             f'CREATE TEMP TABLE {KEYS_STAGE} (key text COLLATE "C", row_number bigint) '
             f"ON COMMIT DROP"
         )
-        lines = [f"{key}\t{row}\n" for key, row in claims]
+        lines = [f"{key}\t{row}" for key, row in claims]
         _copy_lines(cursor, f"COPY {KEYS_STAGE} (key, row_number) FROM STDIN", lines)
         cursor.execute(
             f"INSERT INTO {table} (job_id, key, row_number) "
@@ -234,6 +230,7 @@ def _claim_text(key: str) -> str:
 
 
 def _copy_lines(cursor, sql: str, lines: list[str]) -> None:
+    """COPY text lines (without their newline), a block at a time."""
     with cursor.copy(sql) as copy:
         for start in range(0, len(lines), COPY_BLOCK_ROWS):
-            copy.write("".join(lines[start : start + COPY_BLOCK_ROWS]))
+            copy.write("\n".join(lines[start : start + COPY_BLOCK_ROWS]) + "\n")

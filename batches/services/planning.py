@@ -102,7 +102,7 @@ def _plan_first(job: ImportJob, handle):
         error = f"{name}: the dataset cannot be imported: " + " ".join(m for _, m in problems)
         job_mark_ended(job=job, status=ImportJob.Status.FAILED, error=error)
         return job.status
-    phase = Phase.VALIDATE if job.mode == ImportJob.Mode.ALL_OR_NOTHING else Phase.WRITE
+    phase = _first_phase(job)
     resumed = job.chunks.order_by("index").first()  # a planner that died after step one
     try:
         layout = inspect_file(handle, encoding=job.encoding, delimiter=job.delimiter or None)
@@ -151,6 +151,11 @@ def _plan_first(job: ImportJob, handle):
     return chunk.id, rest
 
 
+def _first_phase(job: ImportJob) -> str:
+    """All or nothing validates every chunk first; the other mode writes at once."""
+    return Phase.VALIDATE if job.mode == ImportJob.Mode.ALL_OR_NOTHING else Phase.WRITE
+
+
 def _first_chunk_try(chunk_id: int) -> int:
     """The planner writes the first chunk itself, once: 0 if it did, 1 if that try
     failed (then its chunk task has one try fewer: IMPORT_CHUNK_MAX_RETRIES holds)."""
@@ -172,7 +177,7 @@ def _first_chunk_try(chunk_id: int) -> int:
 
 def _plan_rest(job: ImportJob, handle, ranges, *, tried: int) -> str:
     """Every range after the first as a chunk, the job RUNNING, the chord on commit."""
-    phase = Phase.VALIDATE if job.mode == ImportJob.Mode.ALL_OR_NOTHING else Phase.WRITE
+    phase = _first_phase(job)
     start = job.chunks.count()
     ImportChunk.objects.bulk_create(
         [
