@@ -124,10 +124,10 @@ def render(value) -> str:
     raise TypeError(f"cannot write a {type(value).__name__} value with COPY")
 
 
-def prepared_value(model_field: models.Field, value):
+def prepared_value(model_field: models.Field, value, database=connection):
     """`get_db_prep_save(value)`, with its refusal as a FieldError (met at save)."""
     try:
-        return model_field.get_db_prep_save(value, connection)
+        return model_field.get_db_prep_save(value, database)
     except ValidationError as exc:
         if isinstance(value, Decimal) and not value.is_finite():
             raise FieldError(f"{str(value)!r} is not a finite number", DATABASE) from None
