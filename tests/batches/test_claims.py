@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import pytest
 from django.db import transaction
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from batches.cells import NULL
 from batches.models import ImportKey
-from batches.writer import CLAIM_KEY_CHARS, claim_keys
+from batches.writer import CLAIM_KEY_CHARS, _claim_text, _claims_in_key_order, claim_keys
 from tests.support.imports import make_job
 
 pytestmark = pytest.mark.django_db
@@ -54,3 +57,29 @@ def test_a_failed_copy_leaves_the_chunks_transaction_usable(job_id):
         claim_keys(job_id=job_id, rows=[2], keys=["k1"])
         assert claim_keys(job_id=job_id, rows=[3, 4], keys=["k1", "k5"]) == {3: 2}
         assert ImportKey.objects.filter(job_id=job_id).count() == 2
+
+
+# Keys as a chunk hands them over: COPY text, so NULL is \N and a tab is "\t" escaped.
+_KEY_TEXT = st.one_of(
+    st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12),
+    st.just(NULL),
+    st.text(alphabet="ab\\\t\n\r", max_size=6),
+    st.builds(lambda n: "k" * n, st.sampled_from([CLAIM_KEY_CHARS, CLAIM_KEY_CHARS + 1])),
+)
+
+
+@given(st.lists(_KEY_TEXT, unique=True, max_size=30))
+@settings(max_examples=300)
+def test_claims_are_ordered_as_each_keys_claim_text_sorted_with_its_row(keys):
+    # The plain-keys shortcut against the definition: every key's claim text, NULL
+    # left out, sorted with its row (the order two chunks lock shared keys in).
+    rows = list(range(2, 2 + len(keys)))
+    expected = sorted(
+        (_claim_text(key), row) for key, row in zip(keys, rows, strict=True) if key != NULL
+    )
+    assert _claims_in_key_order(keys, rows) == expected
+
+
+def test_claims_refuse_keys_and_rows_that_do_not_pair_up():
+    with pytest.raises(ValueError, match="2 keys for 1 rows"):
+        _claims_in_key_order(["a", "b"], [2])
