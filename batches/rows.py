@@ -264,25 +264,26 @@ class HeaderPlan:
         keys = set(self.key_columns)
         return [c.attname for _, c in self.present if c.attname not in keys]
 
-    def converters(self, records: list[tuple[int, list[str]]] | None = None) -> list[Converter]:
-        """One converter per present column; foreign keys resolved for `records`."""
+    def converters(self, columns: Sequence[Sequence[str]] | None = None) -> list[Converter]:
+        """One converter per present column; foreign keys resolved for the values in
+        `columns` (the chunk's cells, a column at a time, in header order)."""
         result = []
         for _, column in self.present:
-            if column.fk_widget is not None and records is not None:
-                result.append(self._foreign_key(column, records))
+            if column.fk_widget is not None and columns is not None:
+                result.append(self._foreign_key(column, columns))
             else:
                 result.append(
                     compile_converter(column.resource_field, column.model_field, self.header)
                 )
         return result
 
-    def _foreign_key(self, column: Column, records) -> Converter:
+    def _foreign_key(self, column: Column, columns: Sequence[Sequence[str]]) -> Converter:
         """ForeignKeyWidget.clean for the chunk's distinct values, in one query."""
         widget = column.fk_widget
         assert widget is not None
         position = self.header.index(column.name)
         slow = literal_converter(column.resource_field, column.model_field, self.header)
-        values = {cells[position] for _, cells in records if position < len(cells)}
+        values = set(columns[position])
         values.discard("")  # ForeignKeyWidget: an empty cell is None (then the default)
         matches, problems = foreign_key_matches(widget, values, pks_only=True)
         answers: dict[str, str | FieldError] = dict(problems)
@@ -394,8 +395,6 @@ class HeaderPlan:
         records = list(records)
         result.seen = len(records)
         width = len(self.header)
-        has_fk = any(c.fk_widget is not None for _, c in self.present)
-        converters = self.converters(records if has_fk else None)
         fitting: list[int] = []  # positions in `records` of the rows with every field
         for position, (row_number, cells) in enumerate(records):
             if len(cells) == width:
@@ -411,7 +410,13 @@ class HeaderPlan:
                 )
         rows = [records[p][1] for p in fitting]
         indexes = [first_index + p for p in fitting]
-        columns, failed, deferred = self._convert_columns(converters, rows, indexes)
+        # Only rows with every field are converted: the others are already rejected.
+        cells_by_column = list(zip(*rows, strict=True)) if rows else [()] * width
+        has_fk = any(c.fk_widget is not None for _, c in self.present)
+        converters = self.converters(cells_by_column if has_fk else None)
+        columns, failed, deferred = self._convert_columns(
+            converters, cells_by_column, rows, indexes
+        )
         constant = all(i.constant is not None for i in self.implicit)
         if not failed and not deferred and constant and self._add_columns(result, columns):
             result.line_rows = [records[p][0] for p in fitting]
@@ -421,14 +426,17 @@ class HeaderPlan:
         return result
 
     def _convert_columns(
-        self, converters: list[Converter], rows: list[list[str]], indexes: list[int]
+        self,
+        converters: list[Converter],
+        cells_by_column: Sequence[Sequence[str]],
+        rows: list[list[str]],
+        indexes: list[int],
     ) -> tuple[list[list[str] | None], set[int], bool]:
         """Each column's COPY text, a column at a time, where that is the same as cell
         by cell: a converter's column lane (one match over the column), or a pure
         converter called once per distinct value. Returns the columns (None: to be
         converted row by row), the rows with a bad cell in a converted column, and
         whether some column is left to the rows."""
-        cells_by_column = list(zip(*rows, strict=True)) if rows else [()] * len(self.header)
         columns: list[list[str] | None] = []
         failed: set[int] = set()
         for (position, _), convert in zip(self.present, converters, strict=True):
