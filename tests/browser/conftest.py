@@ -1,8 +1,8 @@
 """Browser fixtures: Debian's headless Chromium driven by Playwright against live_server.
 
 - `chromium_executable`: the `chromium` binary. When it is missing and we run as root on
-  Debian (CI), it is installed once per session with apt-get; otherwise the browser
-  tests are skipped with the reason. `CHROMIUM_PATH` points at another binary.
+  Debian (CI), it is installed with apt-get, by one pytest-xdist worker while the
+  others wait for it; otherwise the browser tests are skipped with the reason. `CHROMIUM_PATH` points at another binary.
 - `browser`: one headless Chromium for the session; each test gets fresh contexts.
 - `new_page(viewport)`, `page_for(user, viewport)`, `admin_page`: pages on the live
   server, the last two logged in through the admin login form.
@@ -15,9 +15,11 @@ browsers, which we never do.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -44,7 +46,15 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-APT_INSTALL = "apt-get update -qq && apt-get install -y -qq chromium"
+# Waits for a dpkg lock another program holds (an unattended upgrade, say) instead of
+# failing at once.
+APT_INSTALL = (
+    "apt-get -o DPkg::Lock::Timeout=600 update -qq && "
+    "apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium"
+)
+# Each pytest-xdist worker has its own session: one installs, the others wait here and
+# then find the browser (two apt-gets at once: "Could not get lock", and both fail).
+INSTALL_LOCK = Path(tempfile.gettempdir()) / "batch-platform-chromium-install.lock"
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -84,13 +94,18 @@ def chromium_executable() -> str:
             "(apt-get install chromium) or set CHROMIUM_PATH; the tests install it "
             "themselves only when running as root on Debian"
         )
-    result = subprocess.run(
-        ["sh", "-c", APT_INSTALL],
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    with INSTALL_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = _find_chromium()
+        if found:
+            return found  # another worker installed it meanwhile
+        result = subprocess.run(
+            ["sh", "-c", APT_INSTALL],
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
     found = _find_chromium()
     if result.returncode != 0 or not found:
         # Root on Debian is CI: a browser we could not install fails, it does not skip.
