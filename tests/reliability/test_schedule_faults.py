@@ -45,11 +45,15 @@ def test_beat_killed_right_after_sending_does_not_make_its_successor_send_that_r
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     # One run per 2 s whichever beat sent it; a run sent twice would be ~0 s apart.
     # (Missed records count too: a due time the dead beat sent is not also "missed".)
-    # On failure, every row whole: which beat path wrote it says why (the error names it).
-    assert min(gaps) >= 1.5, list(
-        runs.order_by("queued_at").values_list(
-            "id", "queued_at", "status", "celery_task_id", "finished_at", "error"
-        )
+    # On failure, every row whole and both beats' logs: which beat wrote what, and why.
+    assert min(gaps) >= 1.5, (
+        list(
+            runs.order_by("queued_at").values_list(
+                "id", "queued_at", "status", "celery_task_id", "finished_at", "error"
+            )
+        ),
+        first.log()[-4000:],
+        second.log()[-4000:],
     )
 
 
