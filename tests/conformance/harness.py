@@ -27,7 +27,7 @@ from batches import registry
 from batches.features import import_fields, model_field_of
 from batches.models import ImportJob, ImportRowError
 from batches.services.uploads import job_queue
-from tests.conformance.models import Audit, Gauge, Item, Owner, Tag
+from tests.conformance.models import Audit, Gauge, Item, Owner, Prepared, Tag
 from tests.support.imports import make_job, wait_for_finish
 
 VOLATILE_DEFAULTS = {timezone.now, uuid.uuid4}
@@ -179,6 +179,7 @@ def _diff(expected: dict, actual: dict) -> str:
 def reset(setup: Callable[[], None]) -> None:
     """Back to the state before an import: the case's rows, nothing imported, no audit."""
     Audit.objects.all().delete()
+    Prepared.objects.all().delete()
     Item.tags.through.objects.all().delete()
     Item.objects.all().delete()
     Gauge.objects.all().delete()

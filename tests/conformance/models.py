@@ -141,3 +141,26 @@ class ChildGauge(Owner):
     """Multi-table inheritance: a row spans two tables."""
 
     extra = models.CharField(max_length=10, blank=True)
+
+
+class UpperCaseCharField(models.CharField):
+    """A team's own field: it stores its text upper-cased (its `get_prep_value`)."""
+
+    def get_prep_value(self, value):
+        value = super().get_prep_value(value)
+        return value.upper() if isinstance(value, str) else value
+
+
+class Prepared(models.Model):
+    """Values Django prepares for the database in a field's own way: the compatible
+    path writes a built-in field's value as it is when Django would give it back
+    unchanged, and always asks a field subclass."""
+
+    code = models.CharField(max_length=10, unique=True)
+    shout = UpperCaseCharField(max_length=10, blank=True)
+    count = models.IntegerField(null=True, blank=True)
+    owner = models.ForeignKey(Owner, null=True, blank=True, on_delete=models.SET_NULL)
+    note = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return self.code

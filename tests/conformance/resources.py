@@ -17,6 +17,7 @@ from tests.conformance.models import (
     Item,
     Loose,
     Owner,
+    Prepared,
     Saved,
     Signalled,
     Tag,
@@ -422,6 +423,25 @@ class GaugeColumnLanesResource(resources.ModelResource):
         fields = ("code", "name", "note", "count", "small", "amount", "ratio", "seen_at")
 
 
+class PreparedValuesResource(resources.ModelResource):
+    """The compatible path (a row hook) writing values as save() prepares them: a text
+    widget on an integer column (a str the field turns into an int, or refuses), a
+    field subclass that upper-cases its text, a foreign key (written by its pk)."""
+
+    count = fields.Field(attribute="count", column_name="count", widget=widgets.CharWidget())
+    owner = fields.Field(
+        attribute="owner", column_name="owner", widget=widgets.ForeignKeyWidget(Owner, "code")
+    )
+
+    class Meta:
+        model = Prepared
+        import_id_fields = ("code",)
+        fields = ("code", "shout", "count", "owner", "note")
+
+    def before_import_row(self, row, **kwargs):
+        row["note"] = (row.get("note") or "").strip()
+
+
 IDENTICAL = {
     # name: (Resource, path)
     "plain_fields_and_model_defaults": (GaugeResource, "fast"),
@@ -444,6 +464,7 @@ IDENTICAL = {
     "foreign_key_widget_get_queryset": (ActiveOwnerItemResource, "compatible"),
     "default_manager_hides_rows": (FilteredResource, "compatible"),
     "skip_unchanged_with_auto_now": (GaugeAutoNowSkipResource, "compatible"),
+    "values_as_django_prepares_them": (PreparedValuesResource, "compatible"),
 }
 
 

@@ -105,6 +105,20 @@ FILES = {
         "C19,nineteen,n,30,31,32.25,33.5,08/03/2024 01:02\n"
         "C20,twenty,o,40,41,42.25,43.5,09/03/2024 01:02\n"
     ),
+    # The compatible path: values Django gives back unchanged are written as they are,
+    # the others (a str on an integer field, a field subclass) as Django prepares them.
+    "values_as_django_prepares_them": lambda: (
+        "code,shout,count,owner,note\n"
+        "P1,quiet,12,O1,  a note  \n"
+        "P2,Mixed Case,0,,\n"
+        "P3,,-7,O3,x\n"
+        "P4,bad count,abc,O1,y\n"
+        "P5,too long!!!,1,,z\n"
+        "P6,spaced, 5 ,O3,w\n"
+        "P7,no count,,,v\n"
+        "P8,big,2147483648,,u\n"
+        "P9,0123456789,2147483647,O1,\t\n"
+    ),
     "skip_unchanged_report_skipped": lambda: (
         "owner,sku,title,price\n"
         f"{_owner_pk('O1')},S1,old,1.0\n"
