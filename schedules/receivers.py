@@ -13,9 +13,13 @@ retry's message an expiry tied to its extended lock.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from celery import states
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from schedules.guard import refused_runs
 from schedules.locking import PeriodicOnceTask
@@ -37,6 +41,28 @@ from schedules.services.runs import (
 )
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# How long a run's claim, start and outcome wait for PostgreSQL before the run goes on
+# unrecorded. A connection a PostgreSQL restart broke fails its next query even after
+# the task's health check passed (a worker frozen between the two, say); opened again,
+# it answers. The started row is what keeps two runs apart when Redis lost the lock.
+DATABASE_WAIT_SECONDS = 10.0
+
+
+def _with_database(step: Callable[[], T]) -> T:
+    """`step()`, tried again on a fresh connection while the database does not answer
+    (each step is its own transaction, or Redis calls that may run twice)."""
+    deadline = time.monotonic() + DATABASE_WAIT_SECONDS
+    while True:
+        try:
+            return step()
+        except (OperationalError, InterfaceError):
+            close_old_connections()  # a broken connection is closed; the next opens anew
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
 
 # Start times of runs of excluded tasks (SCHEDULES_HISTORY_EXCLUDE), which have no row
 # unless they fail; popped when the run ends. Per worker process, so never shared.
@@ -76,12 +102,14 @@ def _claimed(task, task_id: str) -> bool:
     if lock is None:
         return True
     try:
-        claimed = periodic_run_claim(
-            lock=lock,
-            celery_task_id=task_id,
-            task_name=task.name,
-            worker=task.request.hostname or "",
-            periodic_task_name=_periodic_task_name(task),
+        claimed = _with_database(
+            lambda: periodic_run_claim(
+                lock=lock,
+                celery_task_id=task_id,
+                task_name=task.name,
+                worker=task.request.hostname or "",
+                periodic_task_name=_periodic_task_name(task),
+            )
         )
     except Exception:
         # Redis or the database failing must not stop the work: run it, as beat
@@ -100,12 +128,14 @@ def on_task_prerun(sender=None, task_id=None, task=None, **kwargs) -> None:
     if run_history_excluded(task_name=task.name):
         _excluded_started[task_id] = (datetime.now(UTC), worker)
     try:
-        run_record_started(
-            celery_task_id=task_id,
-            task_name=task.name,
-            worker=worker,
-            periodic_task_name=_periodic_task_name(task),
-            time_limit=_hard_time_limit(task),
+        _with_database(
+            lambda: run_record_started(
+                celery_task_id=task_id,
+                task_name=task.name,
+                worker=worker,
+                periodic_task_name=_periodic_task_name(task),
+                time_limit=_hard_time_limit(task),
+            )
         )
     except Exception:
         # History must never stop the work itself.
@@ -149,14 +179,16 @@ def _outcome_record(task, task_id: str, retval, state) -> None:
         return
     error = "" if status == TaskRun.Status.SUCCEEDED else f"{type(retval).__name__}: {retval}"
     try:
-        run_record_finished(
-            celery_task_id=task_id,
-            status=status,
-            error=error,
-            task_name=task.name,
-            started_at=started_at,
-            worker=worker,
-            periodic_task_name=_periodic_task_name(task),
+        _with_database(
+            lambda: run_record_finished(
+                celery_task_id=task_id,
+                status=status,
+                error=error,
+                task_name=task.name,
+                started_at=started_at,
+                worker=worker,
+                periodic_task_name=_periodic_task_name(task),
+            )
         )
         if status == TaskRun.Status.FAILED:
             run_failure_pause_check(celery_task_id=task_id)

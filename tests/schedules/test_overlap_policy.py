@@ -300,3 +300,55 @@ def test_a_worker_started_again_under_its_name_ends_its_predecessors_runs_and_lo
     assert lock_holder_read(runs["dead"].key) is None
     assert TaskRun.objects.get(celery_task_id=runs["alive"].celery_task_id).status == "started"
     assert lock_holder_read(runs["alive"].key)["celery_task_id"] == runs["alive"].celery_task_id
+
+
+def _connection_broken_as_a_restart_breaks_it() -> None:
+    """End this process's PostgreSQL backend from another connection, as a restart
+    does, after Django's per-task health check passed (a worker frozen in between)."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    other = connection.copy()
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        other.close()
+    connection.health_check_done = True
+
+
+def test_a_frozen_workers_run_whose_lock_redis_lost_is_refused_on_a_fresh_connection(
+    transactional_db, clean_redis
+):
+    # The chaos run's overlap: a worker frozen right after taking a message, Redis
+    # emptied and PostgreSQL restarted meanwhile. On waking, the run's claim met the
+    # dead connection, failed, and the run went on unguarded beside the next one.
+    from types import SimpleNamespace
+
+    from schedules.receivers import _claimed
+
+    every = IntervalSchedule.objects.create(every=1, period="seconds")
+    periodic_task_id = PeriodicTask.objects.create(
+        name="tally every second", task="team.tally", interval=every, kwargs='{"key": "f"}'
+    ).pk
+    first = periodic_run_send(
+        task_name="team.tally", args=[], kwargs={"key": "f"}, trigger="beat",
+        periodic_task_id=periodic_task_id,
+    )  # fmt: skip
+    frozen = SimpleNamespace(
+        name="team.tally",
+        request=SimpleNamespace(
+            hostname="w@frozen",
+            headers={LOCK_HEADER: {"key": first.key, "lifetime": 60},
+                     "periodic_task_name": "tally every second"},
+        ),
+    )  # fmt: skip
+    clean_redis.flushdb()  # its lock is gone while the worker sleeps
+    _connection_broken_as_a_restart_breaks_it()
+
+    assert not _claimed(frozen, first.celery_task_id)  # refused, not run unguarded
+
+    refused = TaskRun.objects.get(celery_task_id=first.celery_task_id)
+    assert refused.status == "expired"
+    assert "expired or was released before it started" in refused.error
