@@ -48,15 +48,6 @@ def attachments_of(message) -> dict[str, tuple[str, bytes]]:
 def test_two_real_beats_and_a_real_worker_send_the_teams_report_once_with_csv_and_xlsx(
     worker_process, beat_process, smtp_server
 ):
-    now = timezone.now().astimezone(dt.UTC)
-    # The next whole minute that leaves the processes time to start.
-    fire_at = (now + dt.timedelta(minutes=2 if now.second > 40 else 1)).replace(second=0)
-    readings_on(fire_at.date(), fire_at.date() - dt.timedelta(days=1))
-    definition = report_definition_create(
-        name="Team readings", kind="team_readings", to_recipients="team@example.com",
-        timezone="UTC", send_hour=fire_at.hour, send_minute=fire_at.minute,
-        business_weekdays="1,2,3,4,5,6,7", attachment_formats="csv,xlsx",
-    )  # fmt: skip
     env = subprocess_env(
         DJANGO_SETTINGS_MODULE="tests.reporting.smtp_worker_settings",
         REPORTING_TEST_SMTP_PORT=str(smtp_server.port),
@@ -65,6 +56,19 @@ def test_two_real_beats_and_a_real_worker_send_the_teams_report_once_with_csv_an
     # Plain DatabaseScheduler on both, so only the run's unique constraint stops a second email.
     plain = ["-S", "django_celery_beat.schedulers:DatabaseScheduler"]
     beats = [beat_process(env=env, extra_args=plain), beat_process(env=env, extra_args=plain)]
+    # Both beats up before the due minute is chosen: under load one took more than 20 s
+    # to start, after the minute, and never sent. Each notices the new schedule within
+    # its 5 s tick.
+    wait_for(lambda: all("beat: Starting" in b.log() for b in beats), timeout=90,
+             message="both beats to start")  # fmt: skip
+    now = timezone.now().astimezone(dt.UTC)
+    fire_at = (now + dt.timedelta(minutes=2 if now.second > 40 else 1)).replace(second=0)
+    readings_on(fire_at.date(), fire_at.date() - dt.timedelta(days=1))
+    definition = report_definition_create(
+        name="Team readings", kind="team_readings", to_recipients="team@example.com",
+        timezone="UTC", send_hour=fire_at.hour, send_minute=fire_at.minute,
+        business_weekdays="1,2,3,4,5,6,7", attachment_formats="csv,xlsx",
+    )  # fmt: skip
 
     run = wait_for(
         lambda: ReportRun.objects.filter(definition=definition, status="sent").first(),
