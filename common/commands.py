@@ -8,12 +8,13 @@ its codes in `exit_codes`; `--help` prints them after the options, one per line.
 from __future__ import annotations
 
 import textwrap
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
-from django.db import OperationalError, close_old_connections
+from django.db import InterfaceError, OperationalError
+
+from common.database import database_retried
 
 T = TypeVar("T")
 
@@ -61,14 +62,7 @@ def with_database(step: Callable[[], T], *, seconds: float = DATABASE_WAIT_SECON
     """Run `step` (its own transaction, safe to run again after a failure: nothing
     was committed), retrying while the database does not answer, as when it restarts;
     after `seconds`, a CommandError saying so, not a traceback."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return step()
-        except OperationalError as exc:
-            close_old_connections()
-            if time.monotonic() > deadline:
-                raise CommandError(
-                    f"the database did not answer for {seconds:.0f} s: {exc}"
-                ) from None
-            time.sleep(0.5)
+    try:
+        return database_retried(step, seconds=seconds)
+    except (OperationalError, InterfaceError) as exc:
+        raise CommandError(f"the database did not answer for {seconds:.0f} s: {exc}") from None

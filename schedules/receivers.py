@@ -13,14 +13,13 @@ retry's message an expiry tied to its extended lock.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from celery import states
-from django.db import InterfaceError, OperationalError, close_old_connections
 
+from common.database import database_retried
 from schedules.guard import refused_runs
 from schedules.locking import PeriodicOnceTask
 from schedules.locks import lock_key
@@ -44,24 +43,14 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # How long a run's claim, start and outcome wait for PostgreSQL before the run goes on
-# unrecorded. A connection a PostgreSQL restart broke fails its next query even after
-# the task's health check passed (a worker frozen between the two, say); opened again,
-# it answers. The started row is what keeps two runs apart when Redis lost the lock.
+# unrecorded: the started row is what keeps two runs apart when Redis lost the lock, and
+# a worker frozen between Django's per-task health check and its first query wakes to a
+# connection a PostgreSQL restart broke.
 DATABASE_WAIT_SECONDS = 10.0
 
 
 def _with_database(step: Callable[[], T]) -> T:
-    """`step()`, tried again on a fresh connection while the database does not answer
-    (each step is its own transaction, or Redis calls that may run twice)."""
-    deadline = time.monotonic() + DATABASE_WAIT_SECONDS
-    while True:
-        try:
-            return step()
-        except (OperationalError, InterfaceError):
-            close_old_connections()  # a broken connection is closed; the next opens anew
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    return database_retried(step, seconds=DATABASE_WAIT_SECONDS)
 
 
 # Start times of runs of excluded tasks (SCHEDULES_HISTORY_EXCLUDE), which have no row
