@@ -27,6 +27,7 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -356,11 +357,52 @@ def by_values(convert: Converter, *, pure: bool) -> Converter:
     return convert
 
 
-def column_lane(convert: Converter, lane: Callable[[Sequence[str]], list[str] | None]):
+# What a column lane reads, said as data, so `batches.columnar` can check a whole
+# column the same way with Arrow's compute functions instead of Python.
+
+
+@dataclass(frozen=True)
+class Matching:
+    """Every value matches `pattern` (no newline) and is stored as it is."""
+
+    pattern: str
+
+
+@dataclass(frozen=True)
+class Text:
+    """Every value is non-empty, at most `limit` characters, and stored COPY-escaped."""
+
+    limit: int | None
+
+
+@dataclass(frozen=True)
+class DayAndTime:
+    """Every value is written in `format` (`datetime_iso_rewrite`) and is a real day."""
+
+    format: str
+
+
+@dataclass(frozen=True)
+class Answers:
+    """Every value is a key of `answers` whose answer is text (not a FieldError)."""
+
+    answers: dict
+
+
+LaneShape = Matching | Text | DayAndTime | Answers
+
+
+def column_lane(
+    convert: Converter,
+    lane: Callable[[Sequence[str]], list[str] | None],
+    shape: LaneShape | None = None,
+):
     """Give a converter a whole-column fast lane: `lane(values)` is the converter's
     text for every value, or None when some value is not one the lane reads (then
-    the cells are converted one by one). A lane has no effect and raises nothing."""
+    the cells are converted one by one). A lane has no effect and raises nothing.
+    `shape` says what the lane reads (None: only the lane knows)."""
     convert.column = lane  # type: ignore[attr-defined]
+    convert.shape = shape  # type: ignore[attr-defined]
     return convert
 
 
@@ -411,7 +453,7 @@ def _char_lane(model_field, slow: Converter) -> Converter:
                 return copy_escape(value)
             return slow(value, cells, index)
 
-        return column_lane(convert_text, column)
+        return column_lane(convert_text, column, Text(None))
 
     def convert(value: str, cells: Sequence[str], index: int) -> str:
         # A non-empty string is stored as it is (CharWidget.clean returns it); an empty
@@ -420,7 +462,7 @@ def _char_lane(model_field, slow: Converter) -> Converter:
             return copy_escape(value)
         return slow(value, cells, index)
 
-    return column_lane(convert, column)
+    return column_lane(convert, column, Text(limit))
 
 
 def _integer_lane(model_field, slow: Converter) -> Converter:
@@ -441,7 +483,8 @@ def _integer_lane(model_field, slow: Converter) -> Converter:
     # zero, no "-0"), with fewer digits than the field's limits: each is stored as it is.
     digits = len(str(min(high, -low) if low < 0 else high)) - 1
     sign = "-?" if low < 0 else ""
-    return column_lane(convert, values_matching(rf"0|{sign}[1-9][0-9]{{0,{digits - 1}}}"))
+    pattern = rf"0|{sign}[1-9][0-9]{{0,{digits - 1}}}"
+    return column_lane(convert, values_matching(pattern), Matching(pattern))
 
 
 def values_matching(pattern: str) -> Callable[[Sequence[str]], list[str] | None]:
@@ -478,7 +521,7 @@ def _pattern_lane(pattern: str, slow: Converter) -> Converter:
             return value
         return slow(value, cells, index)
 
-    return column_lane(convert, values_matching(pattern))
+    return column_lane(convert, values_matching(pattern), Matching(pattern))
 
 
 def _boolean_lane(slow: Converter) -> Converter:
@@ -565,13 +608,37 @@ def _datetime_lane(widget: widgets.DateTimeWidget, slow: Converter) -> Converter
                 pass
         return slow(value, cells, index)
 
-    column = _datetime_column(next(iter(widget.formats), ""))
-    return column_lane(convert, column) if column else convert
+    format_ = next(iter(widget.formats), "")
+    column = _datetime_column(format_)
+    return column_lane(convert, column, DayAndTime(format_)) if column else convert
 
 
 # Each field in the range a datetime accepts (the day checked against its month after).
 _DATETIME_RANGES = {"%Y": "[0-9]{4}", "%m": "0[1-9]|1[0-2]", "%d": "0[1-9]|[12][0-9]|3[01]",
                     "%H": "[01][0-9]|2[0-3]", "%M": "[0-5][0-9]", "%S": "[0-5][0-9]"}  # fmt: skip
+
+
+def datetime_iso_rewrite(format_: str) -> tuple[str, str]:
+    """The datetime column lane as one rewrite: (pattern, replacement) where `pattern`
+    matches what the lane reads in `format_` (the same field ranges) and the
+    replacement, with numbered groups, is the ISO text the lane cuts from it."""
+    parts = [part for part in re.split(r"(%.)", format_) if part]
+    groups: dict[str, int] = {}
+    pattern = ""
+    for part in parts:
+        if part in _DATETIME_RANGES:
+            groups[part] = len(groups) + 1
+            pattern += f"({_DATETIME_RANGES[part]})"
+        else:
+            pattern += re.escape(part)
+
+    def field(code: str) -> str:
+        return f"\\{groups[code]}" if code in groups else "00"
+
+    replacement = (
+        f"{field('%Y')}-{field('%m')}-{field('%d')}T{field('%H')}:{field('%M')}:{field('%S')}+00:00"
+    )
+    return pattern, replacement
 
 
 def _datetime_column(format_: str) -> Callable[[Sequence[str]], list[str] | None] | None:

@@ -484,9 +484,23 @@ def read_range(
     handle, *, offset: int, length: int, first_row: int, encoding: str, delimiter: str
 ) -> tuple[Iterator[tuple[int, list[str]]], list[UndecodableRow]]:
     """(row_number, cells) of a byte range, and the rows whose bytes do not decode."""
+    data = read_bytes(handle, offset=offset, length=length)
+    return records_in(
+        data, offset=offset, first_row=first_row, encoding=encoding, delimiter=delimiter
+    )
+
+
+def read_bytes(handle, *, offset: int, length: int) -> bytes:
     raw = raw_file(handle)
     raw.seek(offset)
-    data = raw.read(length)
+    return raw.read(length)
+
+
+def records_in(
+    data: bytes, *, offset: int, first_row: int, encoding: str, delimiter: str
+) -> tuple[Iterator[tuple[int, list[str]]], list[UndecodableRow]]:
+    """(row_number, cells) of a byte range read from `offset`, and the rows whose bytes
+    do not decode; the rows are parsed as they are iterated."""
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError:

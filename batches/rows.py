@@ -22,6 +22,7 @@ import re
 import types
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from django.db import models
 from django.db.models.expressions import DatabaseDefault
@@ -31,6 +32,7 @@ from import_export.resources import ModelResource
 from batches.cells import (
     ERROR,
     NULL,
+    Answers,
     Converter,
     FieldError,
     column_lane,
@@ -53,6 +55,12 @@ def copy_unescape(cell: str) -> str:
     if "\\" not in cell:
         return cell
     return _COPY_ESCAPE.sub(lambda m: _COPY_CODES.get(m.group(1), m.group(1)), cell)
+
+
+class ColumnValues(Protocol):
+    """A chunk's cells a column at a time, by the column's position in the header."""
+
+    def __getitem__(self, position: int, /) -> Sequence[str]: ...
 
 
 @dataclass
@@ -264,7 +272,7 @@ class HeaderPlan:
         keys = set(self.key_columns)
         return [c.attname for _, c in self.present if c.attname not in keys]
 
-    def converters(self, columns: Sequence[Sequence[str]] | None = None) -> list[Converter]:
+    def converters(self, columns: ColumnValues | None = None) -> list[Converter]:
         """One converter per present column; foreign keys resolved for the values in
         `columns` (the chunk's cells, a column at a time, in header order)."""
         result = []
@@ -277,7 +285,7 @@ class HeaderPlan:
                 )
         return result
 
-    def _foreign_key(self, column: Column, columns: Sequence[Sequence[str]]) -> Converter:
+    def _foreign_key(self, column: Column, columns: ColumnValues) -> Converter:
         """ForeignKeyWidget.clean for the chunk's distinct values, in one query."""
         widget = column.fk_widget
         assert widget is not None
@@ -317,7 +325,7 @@ class HeaderPlan:
                 return None
             return [answers[value] for value in values]  # type: ignore[misc]
 
-        return column_lane(convert, whole_column)
+        return column_lane(convert, whole_column, Answers(answers))
 
     def _row_converter(self, converters: list[Converter]) -> Callable[..., tuple[str, ...]]:
         """One generated function converting a whole row: no per-column loop in Python.

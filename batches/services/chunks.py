@@ -16,8 +16,9 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from batches import registry
+from batches.columnar import columnar_rows
 from batches.compatible import CompatibleChunk
-from batches.csvfiles import read_range
+from batches.csvfiles import read_bytes, records_in
 from batches.dberrors import database_error_message
 from batches.models import ImportChunk, ImportJob, ImportRowError
 from batches.rejections import Rejected
@@ -65,18 +66,36 @@ def chunk_import(*, chunk_id: int, phase: str = Phase.WRITE) -> dict:
         dataset = registry.get(job.dataset)
         first_index = _first_index(chunk)
         with default_storage.open(job.file, "rb") as handle:
-            records, undecodable = read_range(
-                handle,
-                offset=chunk.offset,
-                length=chunk.length,
+            data = read_bytes(handle, offset=chunk.offset, length=chunk.length)
+        records, undecodable = records_in(
+            data,
+            offset=chunk.offset,
+            first_row=chunk.first_row,
+            encoding=job.encoding,
+            delimiter=job.delimiter,
+        )
+        if dataset.is_fast:
+            plan = dataset.spec.plan(job.header, ignore_extra_columns=dataset.ignore_extra_columns)
+            validated = columnar_rows(
+                plan,
+                data,
                 first_row=chunk.first_row,
+                first_index=first_index,
                 encoding=job.encoding,
                 delimiter=job.delimiter,
             )
-        rows = _fast_rows if dataset.is_fast else _compatible_rows
-        new, updated, unchanged, rejected = rows(
-            job=job, dataset=dataset, records=records, first_index=first_index, phase=phase
-        )
+            new, updated, unchanged, rejected = _fast_rows(
+                job=job,
+                plan=plan,
+                validated=validated,
+                records=records,
+                first_index=first_index,
+                phase=phase,
+            )
+        else:
+            new, updated, unchanged, rejected = _compatible_rows(
+                job=job, dataset=dataset, records=records, first_index=first_index, phase=phase
+            )
         rejected.extend(Rejected(u.row_number, [], u.message, u.values) for u in undecodable)
         ImportRowError.objects.filter(chunk=chunk).delete()
         ImportRowError.objects.bulk_create(
@@ -195,18 +214,19 @@ def _first_index(chunk: ImportChunk) -> int:
     return 1 + (before.aggregate(rows=Sum("row_count"))["rows"] or 0)
 
 
-def _fast_rows(*, job: ImportJob, dataset, records, first_index: int, phase: str):
-    """The fast path: validate to COPY text, claim keys, upsert (in the write phase)."""
-    plan = dataset.spec.plan(job.header, ignore_extra_columns=dataset.ignore_extra_columns)
-    # Parsing allocates a container per row and keeps none in cycles: the cyclic
-    # collector only costs time here (about a third of the parse), so pause it.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        validated = plan.validate(records, first_index=first_index)
-    finally:
-        if collecting:
-            gc.enable()
+def _fast_rows(*, job: ImportJob, plan, validated, records, first_index: int, phase: str):
+    """The fast path: validate to COPY text (unless the columnar reader has: `validated`),
+    claim keys, upsert (in the write phase)."""
+    if validated is None:
+        # Parsing allocates a container per row and keeps none in cycles: the cyclic
+        # collector only costs time here (about a third of the parse), so pause it.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            validated = plan.validate(records, first_index=first_index)
+        finally:
+            if collecting:
+                gc.enable()
     rejected = list(validated.rejected)
     lines, rows = _without_cross_chunk_duplicates(
         job=job, plan=plan, validated=validated, rejected=rejected
