@@ -55,6 +55,30 @@ def columnar_rows(
     delimiter: str,
 ) -> ValidatedRows | None:
     """The chunk `data` validated as `plan.validate` would, or None (see the module)."""
+    try:
+        return _columnar_rows(
+            plan,
+            data,
+            first_row=first_row,
+            first_index=first_index,
+            encoding=encoding,
+            delimiter=delimiter,
+        )
+    finally:
+        # The chunk's arrays are freed by now; the allocator would keep their pages for
+        # the next chunk, half again the worker's memory.
+        pa.default_memory_pool().release_unused()
+
+
+def _columnar_rows(
+    plan: HeaderPlan,
+    data: bytes,
+    *,
+    first_row: int,
+    first_index: int,
+    encoding: str,
+    delimiter: str,
+) -> ValidatedRows | None:
     if any(implicit.constant is None for implicit in plan.implicit):
         return None
     columns = read_columns(data, width=len(plan.header), encoding=encoding, delimiter=delimiter)

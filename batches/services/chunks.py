@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from functools import partial
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -18,7 +19,7 @@ from django.utils import timezone
 from batches import registry
 from batches.columnar import columnar_rows
 from batches.compatible import CompatibleChunk
-from batches.csvfiles import read_bytes, records_in
+from batches.csvfiles import UndecodableRow, read_bytes, records_in
 from batches.dberrors import database_error_message
 from batches.models import ImportChunk, ImportJob, ImportRowError
 from batches.rejections import Rejected
@@ -67,13 +68,15 @@ def chunk_import(*, chunk_id: int, phase: str = Phase.WRITE) -> dict:
         first_index = _first_index(chunk)
         with default_storage.open(job.file, "rb") as handle:
             data = read_bytes(handle, offset=chunk.offset, length=chunk.length)
-        records, undecodable = records_in(
+        read_records = partial(
+            records_in,
             data,
             offset=chunk.offset,
             first_row=chunk.first_row,
             encoding=job.encoding,
             delimiter=job.delimiter,
         )
+        undecodable: list[UndecodableRow] = []
         if dataset.is_fast:
             plan = dataset.spec.plan(job.header, ignore_extra_columns=dataset.ignore_extra_columns)
             validated = columnar_rows(
@@ -84,15 +87,14 @@ def chunk_import(*, chunk_id: int, phase: str = Phase.WRITE) -> dict:
                 encoding=job.encoding,
                 delimiter=job.delimiter,
             )
+            if validated is None:  # read row by row (its bytes are then decoded again)
+                records, undecodable = read_records()
+                validated = _validated_rows(plan, records, first_index=first_index)
             new, updated, unchanged, rejected = _fast_rows(
-                job=job,
-                plan=plan,
-                validated=validated,
-                records=records,
-                first_index=first_index,
-                phase=phase,
+                job=job, plan=plan, validated=validated, phase=phase
             )
         else:
+            records, undecodable = read_records()
             new, updated, unchanged, rejected = _compatible_rows(
                 job=job, dataset=dataset, records=records, first_index=first_index, phase=phase
             )
@@ -214,19 +216,21 @@ def _first_index(chunk: ImportChunk) -> int:
     return 1 + (before.aggregate(rows=Sum("row_count"))["rows"] or 0)
 
 
-def _fast_rows(*, job: ImportJob, plan, validated, records, first_index: int, phase: str):
-    """The fast path: validate to COPY text (unless the columnar reader has: `validated`),
-    claim keys, upsert (in the write phase)."""
-    if validated is None:
-        # Parsing allocates a container per row and keeps none in cycles: the cyclic
-        # collector only costs time here (about a third of the parse), so pause it.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            validated = plan.validate(records, first_index=first_index)
-        finally:
-            if collecting:
-                gc.enable()
+def _validated_rows(plan, records, *, first_index: int):
+    # Parsing allocates a container per row and keeps none in cycles: the cyclic
+    # collector only costs time here (about a third of the parse), so pause it.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return plan.validate(records, first_index=first_index)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _fast_rows(*, job: ImportJob, plan, validated, phase: str):
+    """The fast path, rows validated to COPY text: claim keys, upsert (in the write
+    phase)."""
     rejected = list(validated.rejected)
     lines, rows = _without_cross_chunk_duplicates(
         job=job, plan=plan, validated=validated, rejected=rejected
