@@ -8,8 +8,9 @@ or None, and then `validate` reads the chunk as before. None whenever anything i
 not the plain case both read alike:
 
 - the bytes: UTF-8 (what Python decodes, without a byte order mark), no NUL, no
-  carriage return, no blank line (which `csv.reader` numbers and skips), every row
-  with the header's number of fields (Arrow refuses the rest, blank lines with them);
+  blank line (which `csv.reader` numbers and skips), every row with the header's
+  number of fields (Arrow refuses the rest), at least two of them; lines may end
+  in LF, CR LF or CR, which both readers read alike;
 - the columns: each converted whole by its lane's `batches.cells` shape (a pattern
   every value matches, non-empty text within a length, a datetime format, foreign
   keys every one of which was found), or, for a column that converts by value, by
@@ -114,9 +115,9 @@ def read_columns(
     when the bytes are not ones both read alike (see the module)."""
     if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig") or len(delimiter) != 1:
         return None
-    if not data or data.startswith(codecs.BOM_UTF8) or b"\r" in data or b"\x00" in data:
+    if not data or data.startswith(codecs.BOM_UTF8) or b"\x00" in data:
         return None
-    if width < 2 and (b"\n\n" in data or data.startswith(b"\n")):
+    if width < 2:
         return None  # a blank line would be read as one empty cell
     try:
         data.decode("utf-8")

@@ -31,14 +31,17 @@ def _python_rows(data: bytes, delimiter: str) -> list[list[str]]:
     return [cells for cells in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
 
 
-@settings(max_examples=400, deadline=None, derandomize=True)
+@settings(max_examples=1000, deadline=None, derandomize=True)
 @given(
     text=st.text(alphabet=list('ab é"\n,;\t|\r\x00\ufeff'), min_size=1, max_size=30),
     delimiter=st.sampled_from(",;\t|"),
 )
 @example(text='"a""b",c\n"x\ny",z\n', delimiter=",")
 @example(text='"ab"c,d\na"b,"e"\n', delimiter=",")
-@example(text='a,"b\n', delimiter=",")  # a quote left open at the end: both read "b\n"
+@example(text='a,"b\n', delimiter=",")
+@example(
+    text='a,b\r\nc,"d\r\ne"\re,f\r', delimiter=","
+)  # a quote left open at the end: both read "b\n"
 def test_where_arrow_reads_a_chunk_it_reads_every_cell_as_csv_reader_does(text, delimiter):
     data = text.encode()
     rows = _python_rows(data, delimiter)
@@ -51,9 +54,10 @@ def test_where_arrow_reads_a_chunk_it_reads_every_cell_as_csv_reader_does(text, 
 
 
 @pytest.mark.parametrize(
-    ("data", "encoding", "why"),
+    ("data", "encoding", "why"),  # two columns each
     [
-        (b"a,b\r\nc,d\r\n", "utf-8", "a carriage return"),
+        (b"a,b\r\n\r\nc,d\r\n", "utf-8", "a blank line between CR LF line ends"),
+        (b"a,b\r\rc,d\r", "utf-8", "a blank line between CR line ends"),
         (b"a,b\n\nc,d\n", "utf-8", "a blank line, which csv.reader numbers"),
         (b"\na,b\n", "utf-8", "a blank first line"),
         (b"a,b\nc\n", "utf-8", "a row with another number of fields"),
@@ -66,6 +70,11 @@ def test_where_arrow_reads_a_chunk_it_reads_every_cell_as_csv_reader_does(text, 
 )
 def test_arrow_leaves_to_csv_reader_every_chunk_they_might_read_differently(data, encoding, why):
     assert read_columns(data, width=2, encoding=encoding, delimiter=",") is None, why
+
+
+def test_arrow_leaves_a_one_column_file_to_csv_reader():
+    # A blank line would be a row of one empty cell, which csv.reader skips.
+    assert read_columns(b"a\nb\n", width=1, encoding="utf-8", delimiter=",") is None
 
 
 # --- whole chunks: columnar_rows against HeaderPlan.validate ---------------------------
