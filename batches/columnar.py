@@ -9,8 +9,9 @@ not the plain case both read alike:
 
 - the bytes: UTF-8 (what Python decodes, without a byte order mark), no NUL, no
   blank line (which `csv.reader` numbers and skips), every row with the header's
-  number of fields (Arrow refuses the rest), at least two of them; lines may end
-  in LF, CR LF or CR, which both readers read alike;
+  number of fields (Arrow refuses the rest), at least two of them, no cell longer
+  than `csv.field_size_limit()` (which `csv.reader` refuses); lines may end in LF,
+  CR LF or CR, which both readers read alike;
 - the columns: each converted whole by its lane's `batches.cells` shape (a pattern
   every value matches, non-empty text within a length, a datetime format, foreign
   keys every one of which was found), or, for a column that converts by value, by
@@ -24,6 +25,7 @@ which finds and words every problem as import_data() would.
 from __future__ import annotations
 
 import codecs
+import csv
 import datetime as dt
 from collections.abc import Sequence
 
@@ -150,9 +152,12 @@ def read_columns(
     except pa.ArrowInvalid:
         return None  # a row with another number of fields, an open quote, ...
     columns = [table.column(i).combine_chunks() for i in range(width)]
-    blank = pc.equal(pc.binary_length(columns[0]), 0)
-    for column in columns[1:]:
-        blank = pc.and_(blank, pc.equal(pc.binary_length(column), 0))
+    lengths = [pc.binary_length(column) for column in columns]
+    if max(pc.max(length).as_py() for length in lengths) > csv.field_size_limit():
+        return None  # csv.reader refuses a cell that long (bytes: at least its characters)
+    blank = pc.equal(lengths[0], 0)
+    for length in lengths[1:]:
+        blank = pc.and_(blank, pc.equal(length, 0))
     if pc.any(blank).as_py():
         return None  # a blank line, or a row of empty cells: the row reader tells them apart
     return columns

@@ -72,6 +72,11 @@ def test_arrow_leaves_to_csv_reader_every_chunk_they_might_read_differently(data
     assert read_columns(data, width=2, encoding=encoding, delimiter=",") is None, why
 
 
+def test_arrow_leaves_a_cell_longer_than_csv_readers_limit_to_it():
+    data = b"a," + b"x" * (csv.field_size_limit() + 1) + b"\n"
+    assert read_columns(data, width=2, encoding="utf-8", delimiter=",") is None
+
+
 def test_arrow_leaves_a_one_column_file_to_csv_reader():
     # A blank line would be a row of one empty cell, which csv.reader skips.
     assert read_columns(b"a\nb\n", width=1, encoding="utf-8", delimiter=",") is None

@@ -452,6 +452,7 @@ IDENTICAL = {
     "skip_unchanged_report_skipped": (ItemSkipUnchangedResource, "fast"),
     "natural_key_with_a_foreign_key": (ItemResource, "fast"),
     "cached_instance_loader": (CachedLoaderResource, "fast"),
+    "chunks_read_by_columns": (ItemResource, "fast"),
     "row_hooks": (HookedGaugeResource, "compatible"),
     "hooks_with_values_cleaned_once": (HookedByValueResource, "compatible"),
     "skip_row": (SkipRowResource, "compatible"),
