@@ -27,6 +27,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import logging
 from collections.abc import Sequence
 
 import pyarrow as pa
@@ -43,6 +44,8 @@ from batches.cells import (
     datetime_iso_rewrite,
 )
 from batches.rows import HeaderPlan, ValidatedRows
+
+logger = logging.getLogger(__name__)
 
 _ESCAPED = r"[\\\t\n\r]"
 _ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
@@ -67,6 +70,11 @@ def columnar_rows(
             encoding=encoding,
             delimiter=delimiter,
         )
+    except pa.ArrowException:
+        # Not a problem of the file's (Arrow refused a pattern or a size): the row
+        # reader reads the chunk, and says so if the file is at fault.
+        logger.warning("columnar reader refused a chunk; reading it row by row", exc_info=True)
+        return None
     finally:
         # The chunk's arrays are freed by now; the allocator would keep their pages for
         # the next chunk, half again the worker's memory.

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from batches import registry
-from batches.columnar import columnar_rows, read_columns
+from batches.cells import DayAndTime, _datetime_column
+from batches.columnar import _lane_texts, columnar_rows, read_columns
 from batches.csvfiles import records_in
 from tests.team.models import Store
 
@@ -80,6 +81,29 @@ def test_arrow_leaves_a_cell_longer_than_csv_readers_limit_to_it():
 def test_arrow_leaves_a_one_column_file_to_csv_reader():
     # A blank line would be a row of one empty cell, which csv.reader skips.
     assert read_columns(b"a\nb\n", width=1, encoding="utf-8", delimiter=",") is None
+
+
+# --- the datetime lane: one Arrow rewrite against the Python lane ------------------------
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    format_=st.sampled_from(
+        ["%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M", "%d.%m.%Y", "%Y%m%d%H%M", "%m-%d-%Y %H.%M"]
+    ),
+    moments=st.lists(st.datetimes(dt.datetime(1, 1, 1), dt.datetime(9999, 12, 31)), min_size=1),
+    odd=st.sampled_from(["", "31/02/2024 10:00", "2024-02-30 00:00:00", "1/2/2024", "x"]),
+    with_odd=st.booleans(),
+)
+def test_the_datetime_rewrite_gives_the_python_lanes_texts_or_steps_aside(
+    format_, moments, odd, with_odd
+):
+    import pyarrow as pa
+
+    values = [moment.strftime(format_) for moment in moments] + ([odd] if with_odd else [])
+    python = _datetime_column(format_)(values)  # type: ignore[misc]
+    arrow = _lane_texts(DayAndTime(format_), pa.array(values, pa.string()))
+    assert (arrow.to_pylist() if arrow is not None else None) == python
 
 
 # --- whole chunks: columnar_rows against HeaderPlan.validate ---------------------------
