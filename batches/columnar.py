@@ -61,15 +61,13 @@ def columnar_rows(
     delimiter: str,
 ) -> ValidatedRows | None:
     """The chunk `data` validated as `plan.validate` would, or None (see the module)."""
+    if any(implicit.constant is None for implicit in plan.implicit):
+        return None
     try:
-        return _columnar_rows(
-            plan,
-            data,
-            first_row=first_row,
-            first_index=first_index,
-            encoding=encoding,
-            delimiter=delimiter,
-        )
+        columns = read_columns(data, width=len(plan.header), encoding=encoding, delimiter=delimiter)
+        if columns is None or not len(columns[0]):
+            return None
+        return _validated(plan, columns, first_row=first_row, first_index=first_index)
     except pa.ArrowException:
         # Not a problem of the file's (Arrow refused a pattern or a size): the row
         # reader reads the chunk, and says so if the file is at fault.
@@ -81,20 +79,9 @@ def columnar_rows(
         pa.default_memory_pool().release_unused()
 
 
-def _columnar_rows(
-    plan: HeaderPlan,
-    data: bytes,
-    *,
-    first_row: int,
-    first_index: int,
-    encoding: str,
-    delimiter: str,
+def _validated(
+    plan: HeaderPlan, columns: list[pa.StringArray], *, first_row: int, first_index: int
 ) -> ValidatedRows | None:
-    if any(implicit.constant is None for implicit in plan.implicit):
-        return None
-    columns = read_columns(data, width=len(plan.header), encoding=encoding, delimiter=delimiter)
-    if columns is None or not len(columns[0]):
-        return None
     converters = plan.converters(_DistinctValues(columns))
     first_cells = [column[0].as_py() for column in columns]
     texts = []
