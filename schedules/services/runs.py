@@ -204,7 +204,26 @@ def run_record_missed(
     at: datetime | None = None,
 ) -> TaskRun:
     """Due times not run: catch-up policy "skip" dropped those that passed while beat was
-    down, or beat could not send one (`at`: when that was, if recorded later)."""
+    down, or beat could not send one (`at`: when that was, if recorded later).
+
+    A record dated `at` names its first due time, so one already there for the same
+    schedule and due time is brought up to date rather than doubled: a beat killed
+    after recording but before sending leaves its successor the same due times to
+    record, and a send that then fails stands for them all."""
+    error = f"{missed} due time(s) missed from {due_at.isoformat()}: {reason}"
+    if at is not None and periodic_task_id is not None:
+        earlier = (
+            TaskRun.objects.filter(
+                periodic_task_id=periodic_task_id, status=TaskRun.Status.MISSED, queued_at=at
+            )
+            .order_by("id")
+            .first()
+        )
+        if earlier is not None:
+            earlier.finished_at = timezone.now()
+            earlier.error = error
+            earlier.save(update_fields=["finished_at", "error"])
+            return earlier
     return TaskRun.objects.create(
         task_name=task_name,
         periodic_task_id=periodic_task_id,
@@ -212,7 +231,7 @@ def run_record_missed(
         trigger=TaskRun.Trigger.BEAT,
         queued_at=at or timezone.now(),
         finished_at=timezone.now(),
-        error=f"{missed} due time(s) missed from {due_at.isoformat()}: {reason}",
+        error=error,
     )
 
 

@@ -191,3 +191,44 @@ def test_due_times_of_a_late_send_beat_could_not_claim_are_recorded_missed_too(
     missed = TaskRun.objects.get(periodic_task_id=entry.model.pk, status="missed")
     assert int(missed.error.split(" ")[0]) >= 9  # and those while the claim was tried
     assert "beat could not send them in time" in missed.error
+
+
+def test_due_times_a_beat_recorded_missed_but_died_before_sending_are_recorded_once(
+    celery_app, scheduler
+):
+    # The first beat recorded ten late due times as missed, then was killed before its
+    # send (and before saving last_run_at): its successor sees the same due times.
+    from schedules.scheduler import CLAIM_PREFIX
+
+    entry = _interval_entry(celery_app, last_run_at=datetime.now(UTC) - timedelta(seconds=10))
+    assert scheduler._decide(entry) is True
+    scheduler._claims.delete(f"{CLAIM_PREFIX}:{entry.model.pk}")  # expired with its beat
+    successor = PlatformScheduler(app=celery_app, lazy=True)
+
+    assert successor._decide(ModelEntry(entry.model, app=celery_app)) is True
+
+    missed = TaskRun.objects.get(periodic_task_id=entry.model.pk, status="missed")
+    assert int(missed.error.split(" ")[0]) >= 9, missed.error
+
+
+def test_a_late_send_that_fails_records_its_due_times_missed_once_all_of_them(
+    transactional_db, celery_app, scheduler, monkeypatch
+):
+    import celery_once.backends.redis as once_redis
+    import redis
+
+    from tests.support.network import free_port
+
+    # Redis down: the claim fails (the late due times are recorded for the send), then
+    # the send fails too, so it stands for none of them.
+    dead = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)
+    monkeypatch.setattr(scheduler, "_claims", dead)
+    monkeypatch.setattr(once_redis, "redis", dead)
+    entry = _interval_entry(celery_app, last_run_at=datetime.now(UTC) - timedelta(seconds=10))
+
+    scheduler.apply_entry(entry)
+
+    missed = TaskRun.objects.get(periodic_task_id=entry.model.pk)
+    assert missed.status == "missed"
+    assert int(missed.error.split(" ")[0]) >= 10, missed.error
+    assert "not sent: ConnectionError" in missed.error
