@@ -32,8 +32,12 @@ from import_export import fields as ie_fields
 from import_export import instance_loaders, widgets
 from import_export.resources import ModelResource
 
+from batches.purity import ROW_HOOK, row_hook_refusal
+
 FAST = "fast"
 COMPATIBLE = "compatible"
+# The fast path after a before_import_row() that only rewrites its own row.
+ROW_HOOK_FAST = "fast after the row hook"
 
 # Hooks the platform cannot run: each with why and what to do instead.
 REFUSED_METHODS = {
@@ -137,6 +141,13 @@ class Profile:
     def explanation(self) -> str:
         if self.path == FAST:
             return "fast path: the Resource overrides no row hook; cells convert one by one"
+        if self.path == ROW_HOOK_FAST:
+            return (
+                "fast path after the row hook: before_import_row() only rewrites its own "
+                "row, so each row goes through it and the rows then convert as on the fast "
+                "path (a chunk where the hook raises or leaves a value that is not text "
+                "takes the compatible path)"
+            )
         return "compatible path: " + "; ".join(self.reasons)
 
 
@@ -259,11 +270,15 @@ def resource_profile(resource_class: type[ModelResource]) -> Profile:
                 f"{name}.Meta.import_id_fields names {key!r} ({field.attribute}), which "
                 f"is not a column of {model.__name__}. Key on model fields"
             )
-    return Profile(
-        COMPATIBLE if reasons else FAST,
-        reasons=tuple(dict.fromkeys(reasons)),
-        refused=tuple(dict.fromkeys(refused)),
-    )
+    reasons = list(dict.fromkeys(reasons))
+    path = COMPATIBLE if reasons else FAST
+    if reasons == [f"{ROW_HOOK}() is overridden"]:
+        refusal = row_hook_refusal(resource_class)
+        if refusal is None:
+            path = ROW_HOOK_FAST
+        else:
+            reasons.append(f"{refusal}, so it may do more than rewrite its row")
+    return Profile(path, reasons=tuple(reasons), refused=tuple(dict.fromkeys(refused)))
 
 
 def _field_profile(name: str, model, field, refused: list[str], reasons: list[str]) -> None:

@@ -17,9 +17,11 @@ from batches.csvfiles import (
     read_range,
     wide_label,
 )
+from batches.features import ROW_HOOK_FAST
 from batches.headers import HeaderError
 from batches.models import ImportJob
 from batches.rejections import Rejected
+from batches.rowhooks import validated_after_hook
 from batches.services.planning import header_check
 
 
@@ -99,6 +101,12 @@ def _checked(dataset, header: list[str], cells: list) -> list[Rejected]:
     if dataset.is_fast:
         plan = dataset.spec.plan(header, ignore_extra_columns=dataset.ignore_extra_columns)
         return plan.validate(iter(cells)).rejected
+    if dataset.path == ROW_HOOK_FAST:
+        records = list(cells)
+        after = validated_after_hook(dataset, header, records, first_index=1, dry_run=True)
+        if after is not None:
+            return after[1].rejected
+        cells = records
     run = CompatibleChunk(dataset, header, dry_run=True)
     return run.run(iter(cells), first_index=1, write=True).rejected
 

@@ -158,7 +158,8 @@ def test_the_upload_page_says_which_path_each_dataset_takes_and_why(client, impo
 
     assert "<td>Airports (keyed by IATA code)</td>" in html
     assert "fast path: the Resource overrides no row hook" in html
-    assert "compatible path: before_import_row() is overridden" in html  # seattle_weather
+    assert "fast path after the row hook: before_import_row() only rewrites" in html  # weather
+    assert "compatible path: before_import_row() is overridden; Meta.skip_unchanged" in html
 
 
 def test_the_preview_says_the_path_and_the_columns_the_file_lacks(client, importer):
@@ -191,9 +192,17 @@ def test_the_job_page_shows_the_first_chunk_errors_with_their_rows(client, impor
     )
 
 
-def test_the_preview_of_a_compatible_dataset_runs_its_hooks_and_writes_nothing(client, importer):
+@pytest.mark.parametrize("path", ["fast after the row hook", "compatible"])
+def test_the_preview_of_a_hooked_dataset_runs_its_hook_and_writes_nothing(
+    path, client, importer, monkeypatch
+):
+    from batches import registry
+    from batches.features import Profile
     from catalogue.models import WeatherDay
 
+    weather = registry.get("seattle_weather")  # its hook only rewrites its row
+    if path == "compatible":  # which runs any Resource
+        monkeypatch.setattr(weather, "profile", Profile("compatible", reasons=("forced",)))
     client.force_login(importer)
     content = (
         b"date,precipitation,temp_max,temp_min,wind,weather\n"
@@ -212,7 +221,7 @@ def test_the_preview_of_a_compatible_dataset_runs_its_hooks_and_writes_nothing(c
         reverse("admin:batches_importjob_preview", args=[ImportJob.objects.get().id])
     ).content.decode()
 
-    assert "Import path: <strong>compatible</strong>" in html
+    assert f"Import path: <strong>{path}</strong>" in html
     assert "1</strong> of them would be rejected" in html
     assert "&#x27;warm&#x27; is not a number" in html
     assert not WeatherDay.objects.exists()  # the dry run was rolled back

@@ -20,11 +20,11 @@ from tests.support.imports import make_job
 SEATTLE = Path(settings.BASE_DIR) / "catalogue" / "data" / "seattle-weather.csv"
 
 
-def test_the_weather_dataset_takes_the_compatible_path_and_says_why():
+def test_the_weather_dataset_takes_the_fast_path_after_its_row_hook_and_says_why():
     dataset = registry.get("seattle_weather")
 
-    assert dataset.path == "compatible"
-    assert "before_import_row() is overridden" in dataset.profile.explanation
+    assert dataset.path == "fast after the row hook"
+    assert "before_import_row() only rewrites its own row" in dataset.profile.explanation
 
 
 @pytest.mark.slow

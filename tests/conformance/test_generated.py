@@ -128,6 +128,15 @@ def test_generated_files_row_hooks_compatible_path(rows, celery_worker, dataset)
 
 
 @RUN
+@given(rows=gauge_rows(HOOKED))
+def test_generated_files_row_hook_then_fast_path(rows, celery_worker, dataset):
+    dataset("gen_row_hook", resources.RowHookResource)
+    base_rows_once()
+    compare("gen_row_hook", resources.RowHookResource, _file(["code", *HOOKED], rows),
+            setup=base_rows)  # fmt: skip
+
+
+@RUN
 @given(rows=gauge_rows(CLEANED))
 def test_generated_files_full_clean_compatible_path(rows, celery_worker, dataset):
     dataset("gen_cleaned", resources.CleanModelResource)

@@ -173,6 +173,17 @@ FILES = {
         "G7,b,x,1.5,2024-01-02,eu\n"
         "G8,b,x,99999.999,2024-01-02,\n"
     ),
+    # Chunks of four rows. The first and the fourth go through the hook, then the fast
+    # path (a key the hook upper-cases, a name it fills from row_number, a bad count, an
+    # overflowing amount); in the second the hook raises, in the third it leaves a
+    # number: those take the compatible path.
+    "row_hook_then_fast_path": lambda: (
+        "code,name,count,amount\n"
+        " g2 ,two,5,1.5\nG3,,n/a,2\ng4,four,abc,1\nG1,renamed,7,3\n"
+        "G5,boom,1,1\nG6,six,6,6\nG7,seven,7,x\ng8,eight,8,8\n"
+        "G9,nine,seven,9\nG10,ten,10,10\nG11,,11,11\nG12,twelve,M,1\n"
+        "g13,thirteen,13,1e2\nG14, spaced ,14,14\nG15,fifteen,15,99999.999\nG16,,16,16\n"
+    ),
     "skip_row": lambda: (
         "owner,sku,title,price\n"
         f"{_owner_pk('O1')},S1,skip,9\n"
@@ -224,27 +235,38 @@ def test_the_platform_imports_as_import_data_does(case, celery_worker, dataset):
     assert job.finished_at is not None
 
 
-def test_the_columnar_case_is_read_by_columns_where_it_can(celery_worker, dataset, monkeypatch):
+def _answered(case: str, step: str, dataset, monkeypatch) -> list[bool]:
+    """Compare `case`, recording for each chunk whether `chunks.<step>` took it (its
+    answer was not None) or handed it to the next reader."""
     from batches.services import chunks
 
     answers = []
+    original = getattr(chunks, step)
 
     def counted(*args, **kwargs):
-        validated = columnar_rows(*args, **kwargs)
-        answers.append(validated is not None)
-        return validated
+        answer = original(*args, **kwargs)
+        answers.append(answer is not None)
+        return answer
 
-    columnar_rows = chunks.columnar_rows
-    monkeypatch.setattr(chunks, "columnar_rows", counted)
-    resource_class, _ = resources.IDENTICAL["chunks_read_by_columns"]
-    dataset("chunks_read_by_columns", resource_class)
+    monkeypatch.setattr(chunks, step, counted)
+    resource_class, _ = resources.IDENTICAL[case]
+    dataset(case, resource_class)
     base_rows()
+    compare(case, resource_class, FILES[case](), setup=base_rows)
+    return answers
 
-    compare("chunks_read_by_columns", resource_class, FILES["chunks_read_by_columns"](),
-            setup=base_rows)  # fmt: skip
+
+def test_the_columnar_case_is_read_by_columns_where_it_can(celery_worker, dataset, monkeypatch):
+    answers = _answered("chunks_read_by_columns", "columnar_rows", dataset, monkeypatch)
 
     assert True in answers, answers
     assert False in answers, answers
+
+
+def test_the_row_hook_case_takes_the_fast_path_where_it_can(celery_worker, dataset, monkeypatch):
+    answers = _answered("row_hook_then_fast_path", "_rows_after_hook", dataset, monkeypatch)
+
+    assert sorted(answers) == [False, False, True, True], answers
 
 
 def test_every_catalogue_case_has_a_file():
@@ -275,7 +297,9 @@ def test_a_chunk_taken_in_several_batches_imports_the_same(
     compare(case, resource_class, FILES[case](), setup=base_rows)
 
 
-@pytest.mark.parametrize("case", ["row_hooks", "plain_fields_and_model_defaults"])
+@pytest.mark.parametrize(
+    "case", ["row_hooks", "plain_fields_and_model_defaults", "row_hook_then_fast_path"]
+)
 def test_all_or_nothing_writes_nothing_when_import_data_would_roll_back(
     case, celery_worker, dataset
 ):

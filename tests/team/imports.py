@@ -133,7 +133,7 @@ registry.register("team_order_lines", OrderLineResource, label="Order lines (tea
 
 class CheckedOrderLineResource(OrderLineResource):
     """The same file with a row hook (a team normalising a column before the widgets):
-    the compatible path."""
+    the fast path after the row hook."""
 
     class Meta(OrderLineResource.Meta):
         pass
@@ -145,3 +145,21 @@ class CheckedOrderLineResource(OrderLineResource):
 registry.register(
     "team_order_lines_checked", CheckedOrderLineResource, label="Order lines, checked (team)"
 )
+
+
+class AnnotatedOrderLineResource(OrderLineResource):
+    """The same file with an instance hook (a team filling a field from the instance
+    before it is saved): the compatible path."""
+
+    class Meta(OrderLineResource.Meta):
+        pass
+
+    def before_save_instance(self, instance, row, **kwargs):
+        if not instance.note:
+            instance.note = f"line {instance.line} of order {instance.order}"
+
+
+registry.register(
+    "team_order_lines_annotated", AnnotatedOrderLineResource,
+    label="Order lines, annotated (team)",
+)  # fmt: skip

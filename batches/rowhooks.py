@@ -1,0 +1,85 @@
+"""The fast path after a row hook: a chunk's rows through `before_import_row` first.
+
+For Resources whose only row-level override is a `before_import_row` that only
+rewrites its own row (`batches.purity.row_hook_refusal` reads its source). Such a hook
+is a function from the row to the row, so calling it on every row of a chunk and then
+converting the rows a column at a time gives what import_row() gives one row at a
+time. The hook is called as the compatible path calls it: on an `OrderedDict` of the
+header's (stripped) names and the row's cells, with `dry_run`, `using_transactions`
+and `row_number`; a row whose width is not the header's is not handed to it (it is
+rejected as such).
+
+The fast path converts text. A chunk where the hook raises, or leaves a row with other
+keys or a value that is not a `str`, is handed back (None) and takes the compatible
+path, which calls the hook again: that changes nothing, the hook having no effect
+beyond its row.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from celery.exceptions import SoftTimeLimitExceeded
+
+from batches.headers import HeaderError
+from batches.rows import HeaderPlan, ValidatedRows
+
+Record = tuple[int, list[str]]
+TEXT = {str}
+
+
+def records_through_hook(
+    resource, header: list[str], records: Iterable[Record], *, first_index: int, dry_run: bool
+) -> list[Record] | None:
+    """Each record with its cells as the hook left them; None where the fast path cannot
+    take the chunk (see the module docstring)."""
+    names = [name.strip() for name in header]
+    width = len(names)
+    hook = resource.before_import_row
+    through: list[Record] = []
+    for offset, (number, cells) in enumerate(records):
+        if len(cells) != width:
+            through.append((number, cells))
+            continue
+        row = OrderedDict(zip(names, cells, strict=True))
+        try:
+            hook(row, dry_run=dry_run, using_transactions=True, row_number=first_index + offset)
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception:
+            return None  # the compatible path reports it, as import_row() would
+        # The hook cannot delete a key (`del`, pop() and the like refuse it), so a row
+        # of the header's width still has the header's keys, in order.
+        values = [*row.values()]
+        if len(values) != width or (values != cells and set(map(type, values)) != TEXT):
+            return None
+        through.append((number, values))
+    return through
+
+
+def with_original_cells(rejected: list, records: Iterable[Record]) -> list:
+    """Rejected rows carry the file's cells, as on the compatible path, not the hook's."""
+    cells_of = dict(records)
+    for problem in rejected:
+        problem.values = cells_of.get(problem.row_number, problem.values)
+    return rejected
+
+
+def validated_after_hook(
+    dataset, header: list[str], records: list[Record], *, first_index: int, dry_run: bool
+) -> tuple[HeaderPlan, ValidatedRows] | None:
+    """The chunk's rows after the hook, validated by the fast path's plan. None: the
+    chunk takes the compatible path."""
+    try:
+        plan = dataset.spec.plan(header, ignore_extra_columns=dataset.ignore_extra_columns)
+    except HeaderError:
+        return None  # the compatible path's header rules admitted it
+    through = records_through_hook(
+        dataset.resource_class(), header, records, first_index=first_index, dry_run=dry_run
+    )
+    if through is None:
+        return None
+    validated = plan.validate(through, first_index=first_index)
+    with_original_cells(validated.rejected, records)
+    return plan, validated
