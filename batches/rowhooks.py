@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
+from itertools import islice
 
 from celery.exceptions import SoftTimeLimitExceeded
 
@@ -27,6 +28,8 @@ from batches.rows import HeaderPlan, ValidatedRows
 
 Record = tuple[int, list[str]]
 TEXT = {str}
+# Rows through the hook and validated at a time.
+SLICE_ROWS = 10_000
 
 
 def records_through_hook(
@@ -59,27 +62,52 @@ def records_through_hook(
 
 
 def with_original_cells(rejected: list, records: Iterable[Record]) -> list:
-    """Rejected rows carry the file's cells, as on the compatible path, not the hook's."""
-    cells_of = dict(records)
+    """Rejected rows carry the file's cells, as on the compatible path, not the hook's
+    (`records`: the chunk read again; only the rejected rows' cells are kept)."""
+    wanted = {problem.row_number for problem in rejected}
+    if not wanted:
+        return rejected
+    cells_of = {number: cells for number, cells in records if number in wanted}
     for problem in rejected:
         problem.values = cells_of.get(problem.row_number, problem.values)
     return rejected
 
 
 def validated_after_hook(
-    dataset, header: list[str], records: list[Record], *, first_index: int, dry_run: bool
+    dataset, header: list[str], records: Iterable[Record], *, first_index: int, dry_run: bool
 ) -> tuple[HeaderPlan, ValidatedRows] | None:
-    """The chunk's rows after the hook, validated by the fast path's plan. None: the
-    chunk takes the compatible path."""
+    """The chunk's rows after the hook, validated by the fast path's plan, SLICE_ROWS
+    rows at a time (a slice's cells are let go once it is validated, so a worker's
+    memory follows the slice, not the chunk). None: the chunk takes the compatible
+    path. Rejected rows carry the hook's cells: see `with_original_cells`."""
     try:
         plan = dataset.spec.plan(header, ignore_extra_columns=dataset.ignore_extra_columns)
     except HeaderError:
         return None  # the compatible path's header rules admitted it
-    through = records_through_hook(
-        dataset.resource_class(), header, records, first_index=first_index, dry_run=dry_run
-    )
-    if through is None:
-        return None
-    validated = plan.validate(through, first_index=first_index)
-    with_original_cells(validated.rejected, records)
-    return plan, validated
+    resource = dataset.resource_class()
+    result = ValidatedRows()
+    kept: dict[str, int] = {}  # key -> the row that has it, over the chunk
+    records = iter(records)
+    start = first_index
+    while part := list(islice(records, SLICE_ROWS)):
+        through = records_through_hook(resource, header, part, first_index=start, dry_run=dry_run)
+        if through is None:
+            return None
+        validated = plan.validate(through, first_index=start)
+        start += len(part)
+        result.seen += validated.seen
+        result.rejected += validated.rejected
+        for line, row, key in zip(
+            validated.lines, validated.line_rows, validated.line_keys, strict=True
+        ):
+            first = kept.setdefault(key, row)
+            if first != row:  # a key an earlier slice has: as validate() words it
+                result.rejected.append(
+                    plan.duplicate_rejected(row, key, first, plan.cells_of_line(line))
+                )
+                continue
+            result.lines.append(line)
+            result.line_rows.append(row)
+            result.line_keys.append(key)
+    result.rejected.sort(key=lambda problem: problem.row_number)
+    return plan, result

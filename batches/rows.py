@@ -350,6 +350,16 @@ class HeaderPlan:
         names = [self.present[i][1].name for i in self.key_positions]
         return names, f"({', '.join(names)}) = ({key.replace(chr(0x1F), ', ')})"
 
+    def duplicate_rejected(self, row_number: int, key: str, first: int, cells) -> Rejected:
+        """A row whose key an earlier row of the chunk has: rejected, the first kept."""
+        columns, shown = self.key_display(key)
+        return Rejected(
+            row_number,
+            columns,
+            f"row {row_number}: duplicate key {shown}; row {first} has the same key and was kept",
+            cells,
+        )
+
     def cells_of_line(self, line: str) -> list[str]:
         """A valid row's values back in the file's column order (for the error file)."""
         cells = [""] * len(self.header)
@@ -487,7 +497,6 @@ class HeaderPlan:
         width = len(self.present)
         seen_keys: dict[str, int] = {}
         rejected = result.rejected
-        key_positions = self.key_positions
         for j, position in enumerate(fitting):
             row_number, cells = records[position]
             index = first_index + position
@@ -514,17 +523,7 @@ class HeaderPlan:
             key = key_of(out)
             first = seen_keys.get(key)
             if first is not None:
-                names = ", ".join(self.present[i][1].name for i in key_positions)
-                shown = key.replace("\x1f", ", ")
-                rejected.append(
-                    Rejected(
-                        row_number,
-                        [self.present[i][1].name for i in key_positions],
-                        f"row {row_number}: duplicate key ({names}) = ({shown}); "
-                        f"row {first} has the same key and was kept",
-                        cells,
-                    )
-                )
+                rejected.append(self.duplicate_rejected(row_number, key, first, cells))
                 continue
             seen_keys[key] = row_number
             result.lines.append("\t".join(out) + extra)

@@ -369,7 +369,7 @@ def main() -> None:
     print(f"{'measurement':62} {'rows/s':>10} {'vs raw COPY':>12} {'vs import_data':>15}")
     for label, value in results.items():
         copy = results[f"{label.split(':')[0]}: raw COPY (empty table)"]
-        hooked = [name for suffix, name in BASELINES.items() if label.endswith(suffix)]
+        hooked = [name for suffix, name in BASELINES.items() if suffix in label]
         baseline = results.get(hooked[0] if hooked else "team: import_data defaults")
         versus = f"{value / baseline:>14.1f}x" if baseline and label.startswith("team") else ""
         print(f"{label:62} {value:>10,.0f} {value / copy:>11.2f}x {versus:>15}")

@@ -97,16 +97,20 @@ def chunk_import(*, chunk_id: int, phase: str = Phase.WRITE) -> dict:
                 job=job, plan=plan, validated=validated, phase=phase
             )
         else:
-            read, undecodable = read_records()
-            rows = list(read)  # the compatible path reads them again if the hook's cannot
             outcome = None
             if dataset.path == ROW_HOOK_FAST:
+                records, undecodable = read_records()
                 outcome = _rows_after_hook(
-                    job=job, dataset=dataset, records=rows, first_index=first_index, phase=phase
-                )
-            new, updated, unchanged, rejected = outcome or _compatible_rows(
-                job=job, dataset=dataset, records=rows, first_index=first_index, phase=phase
-            )
+                    job=job, dataset=dataset, records=records, read_records=read_records,
+                    first_index=first_index, phase=phase,
+                )  # fmt: skip
+            if outcome is None:  # the rows from the first again, if the hook's path gave up
+                records, undecodable = read_records()
+                outcome = _compatible_rows(
+                    job=job, dataset=dataset, records=records, first_index=first_index,
+                    phase=phase,
+                )  # fmt: skip
+            new, updated, unchanged, rejected = outcome
         rejected.extend(Rejected(u.row_number, [], u.message, u.values) for u in undecodable)
         ImportRowError.objects.filter(chunk=chunk).delete()
         ImportRowError.objects.bulk_create(
@@ -267,9 +271,12 @@ def _cells_of(plan, lines: list[str], rows: list[int], row: int) -> list[str]:
     return plan.cells_of_line(lines[rows.index(row)])
 
 
-def _rows_after_hook(*, job: ImportJob, dataset, records, first_index: int, phase: str):
+def _rows_after_hook(
+    *, job: ImportJob, dataset, records, read_records, first_index: int, phase: str
+):
     """The fast path after the Resource's row hook; None: the chunk takes the compatible
-    path (`batches.rowhooks`)."""
+    path (`batches.rowhooks`). `read_records()` reads the chunk again from its first row,
+    for the file's cells of the rows rejected."""
     with _collector_paused():
         after = validated_after_hook(
             dataset, job.header, records, first_index=first_index, dry_run=phase != Phase.WRITE
@@ -280,7 +287,9 @@ def _rows_after_hook(*, job: ImportJob, dataset, records, first_index: int, phas
     new, updated, unchanged, rejected = _fast_rows(
         job=job, plan=plan, validated=validated, phase=phase
     )
-    return new, updated, unchanged, with_original_cells(rejected, records)
+    if rejected:
+        with_original_cells(rejected, read_records()[0])
+    return new, updated, unchanged, rejected
 
 
 def _compatible_rows(*, job: ImportJob, dataset, records, first_index: int, phase: str):

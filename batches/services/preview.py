@@ -21,7 +21,7 @@ from batches.features import ROW_HOOK_FAST
 from batches.headers import HeaderError
 from batches.models import ImportJob
 from batches.rejections import Rejected
-from batches.rowhooks import validated_after_hook
+from batches.rowhooks import validated_after_hook, with_original_cells
 from batches.services.planning import header_check
 
 
@@ -105,7 +105,7 @@ def _checked(dataset, header: list[str], cells: list) -> list[Rejected]:
         records = list(cells)
         after = validated_after_hook(dataset, header, records, first_index=1, dry_run=True)
         if after is not None:
-            return after[1].rejected
+            return with_original_cells(after[1].rejected, records)
         cells = records
     run = CompatibleChunk(dataset, header, dry_run=True)
     return run.run(iter(cells), first_index=1, write=True).rejected

@@ -97,3 +97,38 @@ def test_the_profile_names_the_path_and_why_a_hook_keeps_the_compatible_path():
     assert rewriting.explanation.startswith("fast path after the row hook: ")
     assert reading.path == "compatible"
     assert "ReadsSelf.before_import_row: reads self.prefix (the Resource)" in (reading.explanation)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("slice_rows", [1, 2, 3, 10_000])
+def test_a_chunk_validated_in_slices_is_validated_as_one(slice_rows, monkeypatch):
+    from batches import registry, rowhooks
+
+    dataset = registry.get("seattle_weather")
+    header = ["date", "precipitation", "temp_max", "temp_min", "wind", "weather"]
+    lines = [
+        "2012/01/01,T,12.8,5.0,4.7, Drizzle ", "2012/01/02,10.9,warm,2.8,4.5,rain",
+        "2012/01/03,0.8,11.7,7.2,2.3,RAIN", "2012/01/01,0,1,1,1,sun",  # the key of row 2
+        "2012/01/04,20.3", "2012/01/05,1.3,8.9,2.8,6.1,snow", "2012/01/03,0,1,1,1,fog",
+        "2012/01/06,2.5,4.4,2.2,2.2,rain", "2012/01/06,0,4.4,2.2,2.2,rain",
+    ]  # fmt: skip
+    records = [(number, line.split(",")) for number, line in enumerate(lines, 2)]
+
+    def validated():
+        _, rows = rowhooks.validated_after_hook(  # type: ignore[misc]
+            dataset, header, [(n, list(c)) for n, c in records], first_index=1, dry_run=False
+        )
+        rowhooks.with_original_cells(rows.rejected, records)
+        # Without imported_at (timezone.now, taken once per slice of rows).
+        rows.lines = [line.rsplit("\t", 1)[0] for line in rows.lines]
+        return rows
+
+    whole = validated()
+    monkeypatch.setattr(rowhooks, "SLICE_ROWS", slice_rows)
+
+    assert validated() == whole
+    assert [r.row_number for r in whole.rejected] == [3, 5, 6, 8, 10]
+    assert whole.rejected[1].message == (
+        "row 5: duplicate key (date) = (2012-01-01); row 2 has the same key and was kept"
+    )
+    assert whole.rejected[1].values == ["2012/01/01", "0", "1", "1", "1", "sun"]

@@ -283,13 +283,16 @@ def test_the_path_and_its_reason_are_named(dataset):
     assert registry.get("plain") is plain
 
 
-@pytest.mark.parametrize("case", ["row_hooks", "many_to_many", "clean_model_instances"])
+@pytest.mark.parametrize(
+    "case", ["row_hooks", "many_to_many", "clean_model_instances", "row_hook_then_fast_path"]
+)
 def test_a_chunk_taken_in_several_batches_imports_the_same(
     case, celery_worker, dataset, monkeypatch
 ):
-    from batches import compatible
+    from batches import compatible, rowhooks
 
     monkeypatch.setattr(compatible, "BATCH_ROWS", 2)
+    monkeypatch.setattr(rowhooks, "SLICE_ROWS", 3)
     resource_class, _ = resources.IDENTICAL[case]
     dataset(case, resource_class)
     base_rows()
