@@ -2,14 +2,18 @@
 
 The rule: a file is imported the way `Resource.import_data` would import it (same
 rows, same values, same rows rejected), only in parallel chunks. `resource_profile`
-reads a Resource class and says which of the two paths can do that:
+reads a Resource class and says which path can do that:
 
 - the **fast path** (`batches.rows`): the Resource overrides no row hook, so each
   column converts cell by cell, exactly as its `Field.clean` and widget would, and
   a chunk is one COPY and one natural-key upsert;
 - the **compatible path** (`batches.compatible`): the Resource's own row machinery
   (hooks, `import_instance`, `skip_row`, `full_clean`, ...) runs for every row,
-  with the chunk's existing rows loaded in one query and its writes in bulk.
+  with the chunk's existing rows loaded in one query and its writes in bulk;
+- between the two, the **fast path after the row hook** (`batches.rowhooks`): the
+  only override is a `before_import_row` that only rewrites its own row (read from
+  its source by `batches.purity.row_hook_refusal`): each row goes through it, then
+  the rows take the fast path.
 
 What neither path can honour is listed in `refused`: `registry.register` raises
 with those lines, each naming the feature and what to do instead. Model-level

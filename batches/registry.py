@@ -46,7 +46,8 @@ class Dataset:
 
     @cached_property
     def spec(self) -> RowSpec:
-        """The fast path's compiled columns (fast-path datasets only)."""
+        """The fast path's compiled columns (datasets on the fast path, or on it after
+        their row hook)."""
         from batches.rows import RowSpec
 
         return RowSpec.from_resource(self.resource_class())
