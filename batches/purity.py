@@ -25,7 +25,7 @@ import decimal
 import inspect
 import textwrap
 import uuid
-from types import FunctionType
+from types import FunctionType, ModuleType
 
 from import_export import widgets
 
@@ -125,6 +125,8 @@ def _pure_function(function: FunctionType, owner: type) -> str | None:
 class _Reader(ast.NodeVisitor):
     """Reads one method; `problem` is the first construct that might not be pure."""
 
+    methods = PURE_METHODS  # the methods it may call on a value
+
     def __init__(self, function: FunctionType, node: ast.FunctionDef, owner: type) -> None:
         self.function = function
         self.owner = owner
@@ -212,7 +214,7 @@ class _Reader(ast.NodeVisitor):
                 return
         elif isinstance(func, ast.Attribute):
             on_self = isinstance(func.value, ast.Name) and func.value.id == self.self_name
-            if not on_self and func.attr not in PURE_METHODS:
+            if not on_self and func.attr not in self.methods:
                 self._refuse(f"calls .{func.attr}()")
                 return
             if on_self and not callable(getattr(self.owner, func.attr, None)):
@@ -317,6 +319,18 @@ def clean_once_per_value(resource_field, *, limit: int = 20_000):
 # --- row hooks ----------------------------------------------------------------------
 
 ROW_HOOK = "before_import_row"
+# What a row hook may call besides: more methods of str that return a new value, and
+# the functions of `re` and `unicodedata` that only compute one (the pattern cache
+# aside). A replacement function handed to re.sub() is read like the rest: only a
+# constant or a built-in passes.
+ROW_HOOK_METHODS = PURE_METHODS | {
+    "join", "format", "ljust", "rjust", "center", "splitlines", "rfind", "index",
+    "rindex", "swapcase", "isupper", "islower", "istitle", "expandtabs",
+}  # fmt: skip
+PURE_MODULE_FUNCTIONS = {
+    "re": {"sub", "subn", "match", "fullmatch", "search", "split", "findall", "escape"},
+    "unicodedata": {"normalize", "category", "combining"},
+}
 
 
 def row_hook_refusal(resource_class: type) -> str | None:
@@ -370,12 +384,29 @@ class _RowHookReader(_Reader):
             return
         self.visit(node.value)
 
+    methods = ROW_HOOK_METHODS
+
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         if _is_super_call(func) and func.attr != ROW_HOOK:  # type: ignore[attr-defined]
             self._refuse(f"calls super().{func.attr}()")  # type: ignore[attr-defined]
             return
+        if self._module_function(func):
+            for argument in [*node.args, *(k.value for k in node.keywords)]:
+                self.visit(argument)
+            return
         super().visit_Call(node)
+
+    def _module_function(self, func: ast.expr) -> bool:
+        """`re.sub`, `unicodedata.normalize`, ...: the module as the hook's module has it."""
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+            return False
+        name = func.value.id
+        if name in self.locals or name not in self.function.__globals__:
+            return False
+        module = self.function.__globals__[name]
+        allowed = PURE_MODULE_FUNCTIONS.get(getattr(module, "__name__", ""), set())
+        return isinstance(module, ModuleType) and func.attr in allowed
 
     def _target(self, target: ast.expr) -> None:
         if (

@@ -4,6 +4,10 @@ the conformance case `row_hook_then_fast_path` and its generated files."""
 
 from __future__ import annotations
 
+import os
+import re
+import unicodedata
+
 import pytest
 from import_export import resources
 
@@ -26,6 +30,20 @@ def rewrites(self, row, **kwargs):
     row["name"] = (row.get("name") or "").strip().title() or f"owner {kwargs['row_number']}"
     if row["code"].startswith("x"):
         raise ValueError("codes starting with x are retired")
+
+
+def normalises(self, row, **kwargs):
+    name = unicodedata.normalize("NFC", re.sub(r"\s+", " ", row["name"]))
+    row["name"] = " ".join(part.capitalize() for part in name.split(" "))
+    row["code"] = "{}-{}".format(row["code"][:2], row["code"][2:]).rjust(6, "0")
+
+
+def compiles(self, row, **kwargs):
+    row["name"] = re.compile(r"\s+").sub(" ", row["name"])
+
+
+def joins_a_path(self, row, **kwargs):
+    row["name"] = os.path.join("a", row["name"])
 
 
 def calls_super(self, row, **kwargs):
@@ -61,6 +79,7 @@ Rewriting = _resource("Rewriting", rewrites)
     [
         team.CheckedOrderLineResource, team.ReadingResource, catalogue.RowHookResource,
         catalogue.HookedGaugeResource, Rewriting, _resource("CallsSuper", calls_super, Rewriting),
+        _resource("Normalises", normalises),
     ],
     ids=lambda r: r.__name__,
 )  # fmt: skip
@@ -77,6 +96,8 @@ def test_hooks_that_only_rewrite_their_row(resource_class):
         (catalogue.PreparedValuesResource, "_stripped()"),
         (_resource("Remembers", remembers), ".append()"),
         (_resource("Deletes", deletes), "delete"),
+        (_resource("Compiles", compiles), ".sub()"),
+        (_resource("JoinsAPath", joins_a_path), "'os'"),
         (_resource("CallsAnotherMethod", calls_another_method, Rewriting), "import_row"),
         # A subclass whose own hook is fine, over a base whose hook is not.
         (_resource("OverReadsSelf", rewrites, _resource("Base", reads_self)), "self.prefix"),

@@ -7,6 +7,8 @@ word the refusal must name; `CHECKED` those a system check must fail.
 
 from __future__ import annotations
 
+import re
+
 from import_export import fields, instance_loaders, resources, widgets
 
 from tests.conformance.models import (
@@ -465,7 +467,7 @@ class RowHookResource(resources.ModelResource):
             raise ValueError("boom is not a name")
         if row["count"] == "seven":
             row["count"] = 7
-        row["name"] = row["name"].strip() or f"row {kwargs['row_number']}"
+        row["name"] = re.sub(r"\s+", " ", row["name"]).strip() or f"row {kwargs['row_number']}"
 
 
 IDENTICAL = {

@@ -182,7 +182,7 @@ FILES = {
         " g2 ,two,5,1.5\nG3,,n/a,2\ng4,four,abc,1\nG1,renamed,7,3\n"
         "G5,boom,1,1\nG6,six,6,6\nG7,seven,7,x\ng8,eight,8,8\n"
         "G9,nine,seven,9\nG10,ten,10,10\nG11,,11,11\nG12,twelve,M,1\n"
-        "g13,thirteen,13,1e2\nG14, spaced ,14,14\nG15,fifteen,15,99999.999\nG16,,16,16\n"
+        "g13,thirteen,13,1e2\nG14, spaced  out ,14,14\nG15,fifteen,15,99999.999\nG16,,16,16\n"
     ),
     "skip_row": lambda: (
         "owner,sku,title,price\n"
