@@ -100,49 +100,43 @@ def _owner_pks(rows: list[dict]) -> list[dict]:
     return [{**row, "owner": pks.get(row["owner"], row["owner"])} for row in rows]
 
 
+def _compared(dataset, name: str, resource_class, columns: dict, rows: list[dict]) -> None:
+    """Import the generated rows both ways (`compare` asserts they agree)."""
+    dataset(name, resource_class)
+    base_rows_once()
+    if "owner" in columns:
+        rows = _owner_pks(rows)
+    compare(name, resource_class, _file(["code", *columns], rows), setup=base_rows)
+
+
 @RUN
 @given(rows=gauge_rows(PLAIN))
 def test_generated_files_plain_fast_path(rows, celery_worker, dataset):
-    dataset("gen_plain", resources.GaugeResource)
-    base_rows_once()
-    text = _file(["code", *PLAIN], _owner_pks(rows))
-    compare("gen_plain", resources.GaugeResource, text, setup=base_rows)
+    _compared(dataset, "gen_plain", resources.GaugeResource, PLAIN, rows)
 
 
 @RUN
 @given(rows=gauge_rows(CUSTOM))
 def test_generated_files_custom_widgets_fast_path(rows, celery_worker, dataset):
-    dataset("gen_custom", resources.GaugeCustomWidgetsResource)
-    base_rows_once()
-    compare("gen_custom", resources.GaugeCustomWidgetsResource, _file(["code", *CUSTOM], rows),
-            setup=base_rows)  # fmt: skip
+    _compared(dataset, "gen_custom", resources.GaugeCustomWidgetsResource, CUSTOM, rows)
 
 
 @RUN
 @given(rows=gauge_rows(HOOKED))
 def test_generated_files_row_hooks_compatible_path(rows, celery_worker, dataset):
-    dataset("gen_hooked", resources.HookedGaugeResource)
-    base_rows_once()
-    compare("gen_hooked", resources.HookedGaugeResource, _file(["code", *HOOKED], rows),
-            setup=base_rows)  # fmt: skip
+    _compared(dataset, "gen_hooked", resources.HookedGaugeResource, HOOKED, rows)
 
 
 @RUN
 @given(rows=gauge_rows(HOOKED))
 def test_generated_files_row_hook_then_fast_path(rows, celery_worker, dataset):
-    dataset("gen_row_hook", resources.RowHookResource)
-    base_rows_once()
-    compare("gen_row_hook", resources.RowHookResource, _file(["code", *HOOKED], rows),
-            setup=base_rows)  # fmt: skip
+    _compared(dataset, "gen_row_hook", resources.RowHookResource, HOOKED, rows)
 
 
 @RUN
 @given(rows=gauge_rows(CLEANED))
 def test_generated_files_full_clean_compatible_path(rows, celery_worker, dataset):
-    dataset("gen_cleaned", resources.CleanModelResource)
-    base_rows_once()
-    compare("gen_cleaned", resources.CleanModelResource, _file(["code", *CLEANED], rows),
-            setup=base_rows)  # fmt: skip
+    _compared(dataset, "gen_cleaned", resources.CleanModelResource, CLEANED, rows)
 
 
 def base_rows_once() -> None:
