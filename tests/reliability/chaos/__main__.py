@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 import random
+import signal
 import sys
 import time
 from pathlib import Path
@@ -38,6 +39,9 @@ def main() -> int:
         prepare_environment,
     )
 
+    # SIGTERM (the test giving up on a slow run, a Ctrl-C from make) ends the run through
+    # `finally` below, so the stack's processes and PostgreSQL are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, _stopped)
     began = time.monotonic()
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     ports = {name: _free_port() for name in ("redis", "smtp", "web")}
@@ -67,6 +71,10 @@ def main() -> int:
     path.write_text(json.dumps(report, indent=2, default=str))
     print_report(report, path)
     return 1 if anomalies or "invariants" not in report else 0
+
+
+def _stopped(signum, frame) -> None:
+    raise SystemExit(f"stopped by signal {signum}")
 
 
 def run(args, kinds: list[str], env: dict[str, str], stack) -> dict:
