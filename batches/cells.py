@@ -377,7 +377,7 @@ class Text:
 
 @dataclass(frozen=True)
 class DayAndTime:
-    """Every value is written in `format` (`datetime_iso_rewrite`) and is a real day."""
+    """Every value is written in `format` (`datetime_iso_cut`) and is a real day."""
 
     format: str
 
@@ -618,27 +618,32 @@ _DATETIME_RANGES = {"%Y": "[0-9]{4}", "%m": "0[1-9]|1[0-2]", "%d": "0[1-9]|[12][
                     "%H": "[01][0-9]|2[0-3]", "%M": "[0-5][0-9]", "%S": "[0-5][0-9]"}  # fmt: skip
 
 
-def datetime_iso_rewrite(format_: str) -> tuple[str, str]:
-    """The datetime column lane as one rewrite: (pattern, replacement) where `pattern`
-    matches what the lane reads in `format_` (the same field ranges) and the
-    replacement, with numbered groups, is the ISO text the lane cuts from it."""
+def datetime_iso_cut(format_: str) -> tuple[str, list[tuple[int, int] | str]]:
+    """The datetime column lane as one match and one cut: (pattern, pieces), where
+    `pattern` matches what the lane reads in `format_` (the same field ranges) and the
+    pieces, each a place (start, stop) in the value or a literal, join into the ISO
+    text the lane gives. Every field has a fixed width (%Y four digits, the others
+    two), so a value the pattern matches has each field at the same place."""
     parts = [part for part in re.split(r"(%.)", format_) if part]
-    groups: dict[str, int] = {}
-    pattern = ""
-    for part in parts:
-        if part in _DATETIME_RANGES:
-            groups[part] = len(groups) + 1
-            pattern += f"({_DATETIME_RANGES[part]})"
-        else:
-            pattern += re.escape(part)
-
-    def field(code: str) -> str:
-        return f"\\{groups[code]}" if code in groups else "00"
-
-    replacement = (
-        f"{field('%Y')}-{field('%m')}-{field('%d')}T{field('%H')}:{field('%M')}:{field('%S')}+00:00"
+    pattern = "".join(
+        f"(?:{_DATETIME_RANGES[part]})" if part in _DATETIME_RANGES else re.escape(part)
+        for part in parts
     )
-    return pattern, replacement
+    places: dict[str, tuple[int, int] | str] = {}
+    at = 0
+    for part in parts:
+        width = (4 if part == "%Y" else 2) if part in _DATETIME_RANGES else len(part)
+        places[part] = (at, at + width)
+        at += width
+    pieces: list[tuple[int, int] | str] = []
+    for piece in [places["%Y"], "-", places["%m"], "-", places["%d"], "T",
+                  places.get("%H", "00"), ":", places.get("%M", "00"), ":",
+                  places.get("%S", "00"), "+00:00"]:  # fmt: skip
+        if isinstance(piece, str) and pieces and isinstance(pieces[-1], str):
+            pieces[-1] += piece
+        else:
+            pieces.append(piece)
+    return pattern, pieces
 
 
 def _datetime_column(format_: str) -> Callable[[Sequence[str]], list[str] | None] | None:
@@ -647,26 +652,11 @@ def _datetime_column(format_: str) -> Callable[[Sequence[str]], list[str] | None
     for a format the lane does not read."""
     if datetime_pattern(format_) is None or "\n" in format_:
         return None
-    parts = [part for part in re.split(r"(%.)", format_) if part]
-    plain = "".join(
-        f"(?:{_DATETIME_RANGES[part]})" if part in _DATETIME_RANGES else re.escape(part)
-        for part in parts
-    )
+    plain, pieces = datetime_iso_cut(format_)
     whole = re.compile(rf"{plain}(?:\n{plain})*").fullmatch
-    # Every field has a fixed width (%Y four digits, the others two): where each starts.
-    places, at = {}, 0
-    for part in parts:
-        width = (4 if part == "%Y" else 2) if part in _DATETIME_RANGES else len(part)
-        places[part] = f"v[{at}:{at + width}]"
-        at += width
-
-    def cut(code: str) -> str:
-        return places.get(code, '"00"')
-
     text = " + ".join(
-        [places["%Y"], '"-"', places["%m"], '"-"', places["%d"], '"T"',
-         cut("%H"), '":"', cut("%M"), '":"', cut("%S"), '"+00:00"']
-    )  # fmt: skip
+        f"v[{piece[0]}:{piece[1]}]" if isinstance(piece, tuple) else repr(piece) for piece in pieces
+    )
     namespace: dict = {}
     exec(f"def iso_texts(values):\n    return [{text} for v in values]\n", namespace)
     iso_texts = namespace["iso_texts"]

@@ -83,19 +83,28 @@ def test_arrow_leaves_a_one_column_file_to_csv_reader():
     assert read_columns(b"a\nb\n", width=1, encoding="utf-8", delimiter=",") is None
 
 
-# --- the datetime lane: one Arrow rewrite against the Python lane ------------------------
+# --- the datetime lane: one Arrow match and cut against the Python lane ------------------------
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(
     format_=st.sampled_from(
-        ["%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M", "%d.%m.%Y", "%Y%m%d%H%M", "%m-%d-%Y %H.%M"]
+        [
+            "%Y-%m-%d %H:%M:%S",
+            "%d/%m/%Y %H:%M",
+            "%d.%m.%Y",
+            "%Y%m%d%H%M",
+            "%m-%d-%Y %H.%M",
+            # Literals of several bytes: the cut places count characters, as Python's do.
+            "%d.%m.%Y \u0433. %H \u0447.",
+            "%Y年%m月%d日 %H時%M分",
+        ]
     ),
     moments=st.lists(st.datetimes(dt.datetime(1, 1, 1), dt.datetime(9999, 12, 31)), min_size=1),
     odd=st.sampled_from(["", "31/02/2024 10:00", "2024-02-30 00:00:00", "1/2/2024", "x"]),
     with_odd=st.booleans(),
 )
-def test_the_datetime_rewrite_gives_the_python_lanes_texts_or_steps_aside(
+def test_the_datetime_cut_gives_the_python_lanes_texts_or_steps_aside(
     format_, moments, odd, with_odd
 ):
     import pyarrow as pa
