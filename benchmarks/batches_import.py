@@ -18,9 +18,11 @@ committed), then measures in the same run, into `catalogue_dailysales`:
   -Q imports` subprocess, into the empty table and when every row is an update,
   with the peak RSS of each worker process, for 100,000 rows and for all rows:
   - the fast path (`daily_sales`, a plain Resource);
-  - the compatible path (`bench_sales_hooked`, benchmarks/batches_import_resources.py:
+  - the hooked Resource (`bench_sales_hooked`, benchmarks/batches_import_resources.py:
     a `before_import_row` hook and custom widgets on half of the columns), next to
-    `import_data` with its defaults on that same Resource.
+    `import_data` with its defaults on that same Resource. Its hook only rewrites its
+    row, so it takes the fast path after the row hook (the compatible path before
+    that path existed); the lines name the path it takes.
 
 It TRUNCATEs catalogue_dailysales: run it against a benchmark database only.
 Prints every figure next to the raw-COPY and import_data baselines. No assertions.
@@ -58,6 +60,7 @@ from django.conf import settings  # noqa: E402
 from django.core.files import File  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
+from batches import registry  # noqa: E402
 from batches.models import ImportJob  # noqa: E402
 from batches.services.uploads import job_create, job_queue  # noqa: E402
 from benchmarks.batches_import_resources import DATASET as HOOKED  # noqa: E402
@@ -333,6 +336,7 @@ def main() -> None:
         results[label] = rate(len(data), timed(lambda r=resource: run_import_data(r, data)))
 
     memory: dict[str, int] = {}
+    hooked_path = registry.get(HOOKED).path
     worker = Worker()
     try:
         truncate()
@@ -356,19 +360,19 @@ def main() -> None:
         worker.reset_peaks()
         seconds, job = pipeline(small_file, HOOKED)
         assert job.status == ImportJob.Status.SUCCEEDED, (job.status, job.error)
-        memory[f"compatible, {small:,} rows"] = max(worker.peaks.values())
-        results[f"compatible path {small:,} rows, empty"] = rate(job.rows_new, seconds)
+        memory[f"hooked, {small:,} rows"] = max(worker.peaks.values())
+        results[f"hooked, {hooked_path}, {small:,} rows, empty"] = rate(job.rows_new, seconds)
         truncate()
         worker.reset_peaks()
         seconds, job = pipeline(full, HOOKED)
         assert job.status == ImportJob.Status.SUCCEEDED, (job.status, job.error)
-        memory[f"compatible, {rows:,} rows"] = max(worker.peaks.values())
-        results["compatible path, empty table"] = rate(job.rows_new, seconds)
+        memory[f"hooked, {rows:,} rows"] = max(worker.peaks.values())
+        results[f"hooked, {hooked_path}, empty table"] = rate(job.rows_new, seconds)
         worker.reset_peaks()
         seconds, job = pipeline(updates, HOOKED)
         assert job.rows_updated == rows, (job.rows_updated, job.rows_unchanged)
-        memory[f"compatible, {rows:,} rows (updates)"] = max(worker.peaks.values())
-        results["compatible path, all updates"] = rate(job.rows_updated, seconds)
+        memory[f"hooked, {rows:,} rows (updates)"] = max(worker.peaks.values())
+        results[f"hooked, {hooked_path}, all updates"] = rate(job.rows_updated, seconds)
     finally:
         worker.stop()
 
@@ -376,14 +380,14 @@ def main() -> None:
     defaults = results["import_data defaults"]
     hooked_defaults = results["import_data defaults, hooked Resource"]
     print()
-    print(f"{'measurement':48} {'rows/s':>10} {'vs raw COPY':>12} {'vs import_data':>15}")
+    print(f"{'measurement':58} {'rows/s':>10} {'vs raw COPY':>12} {'vs import_data':>15}")
     for label, value in results.items():
         # Each path against import_data with its defaults on the same Resource.
-        baseline = hooked_defaults if "hooked" in label or "compatible" in label else defaults
-        print(f"{label:48} {value:>10,.0f} {value / copy:>11.2f}x {value / baseline:>14.1f}x")
+        baseline = hooked_defaults if "hooked" in label else defaults
+        print(f"{label:58} {value:>10,.0f} {value / copy:>11.2f}x {value / baseline:>14.1f}x")
     print(
         f"(import_data figures measured on the first {len(data):,} rows of the same file; "
-        "compatible-path lines compared with import_data on the hooked Resource)"
+        "hooked-Resource lines compared with import_data on the hooked Resource)"
     )
     print()
     for label, peak in memory.items():
@@ -395,19 +399,19 @@ def main() -> None:
     print()
     empty, updates_rate = results["pipeline, empty table"], results["pipeline, all updates"]
     staged_updates = results["COPY + staging upsert, all updates"]
-    compatible = results["compatible path, empty table"]
+    hooked = results[f"hooked, {hooked_path}, empty table"]
     small_peak, full_peak = memory[f"{small:,} rows"], memory[f"{rows:,} rows"]
-    c_small, c_full = memory[f"compatible, {small:,} rows"], memory[f"compatible, {rows:,} rows"]
+    h_small, h_full = memory[f"hooked, {small:,} rows"], memory[f"hooked, {rows:,} rows"]
     goals = [
         ("fast path, empty table >= 0.5x raw COPY", empty / copy >= 0.5),
         ("fast path, all updates >= 0.9x staging upsert", updates_rate / staged_updates >= 0.9),
         (">= 50x import_data defaults (fast path)", empty / defaults >= 50),
         ("worker RSS < 300 MB (fast path)", full_peak < 300 * 2**20),
         ("RSS flat (+-10%) 100k vs 1M (fast path)", abs(full_peak - small_peak) <= 0.1 * small_peak),
-        (">= 10x import_data defaults (compatible path, same Resource)",
-         compatible / hooked_defaults >= 10),
-        ("worker RSS < 300 MB (compatible path)", c_full < 300 * 2**20),
-        ("RSS flat (+-10%) 100k vs 1M (compatible path)", abs(c_full - c_small) <= 0.1 * c_small),
+        (">= 50x import_data defaults (hooked Resource, same Resource)",
+         hooked / hooked_defaults >= 50),
+        ("worker RSS < 300 MB (hooked Resource)", h_full < 300 * 2**20),
+        ("RSS flat (+-10%) 100k vs 1M (hooked Resource)", abs(h_full - h_small) <= 0.1 * h_small),
     ]  # fmt: skip
     for text, met in goals:
         print(f"goal {'met   ' if met else 'MISSED'} {text}")
