@@ -32,7 +32,8 @@ an explicit format, a ForeignKeyWidget, the rest built in). Measured in the same
 The baselines, our fast path on the team file and (with `--only all`) the sample file
 are measured in turn, `--rounds` times; each figure printed is the median of its
 rounds, with the lowest and highest beside it, so a slow moment of the machine (a
-checkpoint, a cold cache) does not decide a ratio. `import_data` and the hooked
+checkpoint, a cold cache) does not decide a ratio; before each timed run its table is
+vacuumed and a checkpoint is made (`settle`). `import_data` and the hooked
 Resources are measured once.
 
 It TRUNCATEs the tables it writes: run it against the embedded database only. No
@@ -79,6 +80,7 @@ from benchmarks.batches_import import (  # noqa: E402
     store,
     timed,
 )
+from benchmarks.batches_import import TABLE as SALES_TABLE  # noqa: E402
 from benchmarks.batches_import import count_rows as count_sales  # noqa: E402
 from benchmarks.batches_import import generate as generate_sales  # noqa: E402
 from benchmarks.batches_import import raw_copy as raw_copy_sales  # noqa: E402
@@ -192,7 +194,16 @@ def drop_raw_table() -> None:
 def truncate(table: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {table}")
+    settle(table)
+
+
+def settle(table: str) -> None:
+    """Before each timed run: the table vacuumed and analyzed (so autovacuum does not
+    start on it mid-run, as it did after a million-row load) and a checkpoint (so each
+    run starts with no dirty pages to write and its own full-page images to log)."""
+    with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {table}")
+        cursor.execute("CHECKPOINT")
 
 
 def _copy_file(cursor, table: str, path: Path) -> None:
@@ -348,13 +359,18 @@ def main() -> None:
         for round_ in range(1, args.rounds + 1):
             print(f"round {round_} of {args.rounds}", flush=True)
             create_raw_table()
+            settle(RAW_TABLE)
             results.add("team: raw COPY (empty table)", rate(rows, timed(lambda: raw_copy(full))))
             create_raw_table(store_indexed=True)
+            settle(RAW_TABLE)
             results.add(STORE_INDEXED, rate(rows, timed(lambda: raw_copy(full))))
+            settle(RAW_TABLE)
             results.add(STORE_INDEXED_UPDATES, rate(rows, timed(lambda: staged_upsert(updates))))
             create_raw_table()
+            settle(RAW_TABLE)
             results.add("team: COPY + staging upsert, empty",
                         rate(rows, timed(lambda: staged_upsert(full))))  # fmt: skip
+            settle(RAW_TABLE)
             results.add("team: COPY + staging upsert, all updates",
                         rate(rows, timed(lambda: staged_upsert(updates))))  # fmt: skip
             drop_raw_table()
@@ -364,15 +380,18 @@ def main() -> None:
             assert OrderLine.objects.count() == rows
             results.add("team: fast path, empty table", rate(rows, run.seconds))
             first_chunks.setdefault("empty table", []).append(run.first_chunk)
+            settle(TABLE)
             run = Run(updates, "team_order_lines")
             assert run.job.rows_updated == rows, (run.job.rows_updated, run.job.rows_unchanged)
             results.add("team: fast path, all updates", rate(rows, run.seconds))
             first_chunks.setdefault("all updates", []).append(run.first_chunk)
             if with_sample:
                 truncate_sales()
+                settle(SALES_TABLE)
                 results.add("sample: raw COPY (empty table)",
                             rate(args.sample_rows, timed(lambda: raw_copy_sales(sample))))  # fmt: skip
                 truncate_sales()
+                settle(SALES_TABLE)
                 sample_run = Run(sample, "daily_sales")
                 assert count_sales() == args.sample_rows
                 results.add("sample: fast path, empty table",
