@@ -320,9 +320,14 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         pg_version = cursor.fetchone()[0]
+        server = []
+        for name in ("shared_buffers", "wal_buffers", "max_wal_size"):
+            cursor.execute(f"SHOW {name}")
+            server.append(f"{name} {cursor.fetchone()[0]}")
     print(
         f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.1f} GiB RAM, "
-        f"PostgreSQL {pg_version}; chunk size {settings.IMPORT_CHUNK_ROWS:,} rows; "
+        f"PostgreSQL {pg_version} ({', '.join(server)}); "
+        f"chunk size {settings.IMPORT_CHUNK_ROWS:,} rows; "
         f"{args.rounds} rounds, each figure the median of its rounds (lowest-highest beside it)"
     )
     print(
