@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import signal
+import time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -51,6 +53,8 @@ def test_two_real_beats_and_a_real_worker_send_the_teams_report_once_with_csv_an
     env = subprocess_env(
         DJANGO_SETTINGS_MODULE="tests.reporting.smtp_worker_settings",
         REPORTING_TEST_SMTP_PORT=str(smtp_server.port),
+        # A beat that hangs can be made to write every thread's stack (below).
+        PYTHONFAULTHANDLER="1",
     )
     worker = worker_process(queues="reports", concurrency=2, env=env)
     # Plain DatabaseScheduler on both, so only the run's unique constraint stops a second email.
@@ -78,8 +82,18 @@ def test_two_real_beats_and_a_real_worker_send_the_teams_report_once_with_csv_an
         + "\nworker log:\n"
         + worker.log()[-2000:],
     )
-    wait_for(lambda: all("reporting.send_scheduled_report" in b.log() for b in beats), timeout=30,
-             message="both beats to have sent the task")  # fmt: skip
+    try:
+        wait_for(lambda: all("reporting.send_scheduled_report" in b.log() for b in beats),
+                 timeout=30, message="both beats to have sent the task")  # fmt: skip
+    except AssertionError as exc:
+        # Seen once in CI and once in 16 runs alone: one beat logged nothing after its ops
+        # loops started (no schedule read, no send). Its stacks say where it waits.
+        for beat in beats:
+            if "reporting.send_scheduled_report" not in beat.log():
+                beat.signal(signal.SIGABRT)
+        time.sleep(2)
+        logs = "\n".join(f"--- beat {n}:\n{beat.log()[-6000:]}" for n, beat in enumerate(beats))
+        pytest.fail(f"{exc}; due at {fire_at:%H:%M:%S} UTC\n{logs}")
     wait_for(lambda: not ReportRun.objects.filter(status__in=["pending", "sending"]).exists(),
              timeout=30)  # fmt: skip
     assert ReportRun.objects.filter(definition=definition).count() == 1
