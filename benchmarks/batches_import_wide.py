@@ -84,7 +84,6 @@ from benchmarks.batches_import import TABLE as SALES_TABLE  # noqa: E402
 from benchmarks.batches_import import count_rows as count_sales  # noqa: E402
 from benchmarks.batches_import import generate as generate_sales  # noqa: E402
 from benchmarks.batches_import import raw_copy as raw_copy_sales  # noqa: E402
-from benchmarks.batches_import import truncate as truncate_sales  # noqa: E402
 from tests.team.imports import (  # noqa: E402
     AnnotatedOrderLineResource,
     CheckedOrderLineResource,
@@ -173,7 +172,7 @@ def ensure_stores() -> None:
 
 def create_raw_table(*, store_indexed: bool = False) -> None:
     """The model's table with the store code as text: same key, same unique constraint,
-    new and analyzed. `store_indexed`: the store column indexed too, as the model's
+    new (each timed run `settle`s it first). `store_indexed`: the store column indexed too, as the model's
     table indexes its foreign key (its index on store_id goes with that column)."""
     drop_raw_table()
     with connection.cursor() as cursor:
@@ -183,7 +182,6 @@ def create_raw_table(*, store_indexed: bool = False) -> None:
         )
         if store_indexed:
             cursor.execute(f"CREATE INDEX ON {RAW_TABLE} (store)")
-        cursor.execute(f"ANALYZE {RAW_TABLE}")
 
 
 def drop_raw_table() -> None:
@@ -391,12 +389,10 @@ def main() -> None:
             results.add("team: fast path, all updates", rate(rows, run.seconds))
             first_chunks.setdefault("all updates", []).append(run.first_chunk)
             if with_sample:
-                truncate_sales()
-                settle(SALES_TABLE)
+                truncate(SALES_TABLE)
                 results.add("sample: raw COPY (empty table)",
                             rate(args.sample_rows, timed(lambda: raw_copy_sales(sample))))  # fmt: skip
-                truncate_sales()
-                settle(SALES_TABLE)
+                truncate(SALES_TABLE)
                 sample_run = Run(sample, "daily_sales")
                 assert count_sales() == args.sample_rows
                 results.add("sample: fast path, empty table",
