@@ -36,12 +36,23 @@ from import_export import fields as ie_fields
 from import_export import instance_loaders, widgets
 from import_export.resources import ModelResource
 
-from batches.purity import ROW_HOOK, row_hook_refusal
+from batches.hookreaders import (
+    INSTANCE_HOOK,
+    ROW_HOOK,
+    InstanceHookUse,
+    instance_hook_use,
+    row_hook_refusal,
+)
 
 FAST = "fast"
 COMPATIBLE = "compatible"
 # The fast path after a before_import_row() that only rewrites its own row.
 ROW_HOOK_FAST = "fast after the row hook"
+# The fast path, then a before_save_instance() that only reads and sets fields.
+INSTANCE_HOOK_FAST = "fast with the instance hook"
+# The paths that run a Resource's hook around the fast path (each chunk may still
+# hand itself to the compatible path).
+HOOK_FAST_PATHS = (ROW_HOOK_FAST, INSTANCE_HOOK_FAST)
 
 # Hooks the platform cannot run: each with why and what to do instead.
 REFUSED_METHODS = {
@@ -140,6 +151,8 @@ class Profile:
     path: str
     reasons: tuple[str, ...] = ()
     refused: tuple[str, ...] = ()
+    # On the fast path with the instance hook: what the hook reads and sets.
+    instance_hook: InstanceHookUse | None = None
 
     @property
     def explanation(self) -> str:
@@ -151,6 +164,15 @@ class Profile:
                 "row, so each row goes through it and the rows then convert as on the fast "
                 "path (a chunk where the hook raises or leaves a value that is not text "
                 "takes the compatible path)"
+            )
+        if self.path == INSTANCE_HOOK_FAST:
+            return (
+                "fast path with the instance hook: before_save_instance() only reads and "
+                "sets the instance's fields, so the rows convert as on the fast path, the "
+                "hook runs on each converted row and the fields it sets are written with "
+                "the rest (a chunk where the hook raises, reads a field the file does not "
+                "give, leaves such a field unset on some row, or sets a value its column "
+                "cannot take, takes the compatible path)"
             )
         return "compatible path: " + "; ".join(self.reasons)
 
@@ -276,13 +298,27 @@ def resource_profile(resource_class: type[ModelResource]) -> Profile:
             )
     reasons = list(dict.fromkeys(reasons))
     path = COMPATIBLE if reasons else FAST
+    instance_hook = None
     if reasons == [f"{ROW_HOOK}() is overridden"]:
         refusal = row_hook_refusal(resource_class)
         if refusal is None:
             path = ROW_HOOK_FAST
         else:
             reasons.append(f"{refusal}, so it may do more than rewrite its row")
-    return Profile(path, reasons=tuple(reasons), refused=tuple(dict.fromkeys(refused)))
+    elif reasons == [f"{INSTANCE_HOOK}() is overridden"]:
+        use = instance_hook_use(resource_class)
+        refusal = use if isinstance(use, str) else _instance_hook_refusal(resource, use)
+        if refusal is None:
+            path = INSTANCE_HOOK_FAST
+            instance_hook = use
+        else:
+            reasons.append(f"{refusal}, so it may do more than set fields from fields")
+    return Profile(
+        path,
+        reasons=tuple(reasons),
+        refused=tuple(dict.fromkeys(refused)),
+        instance_hook=instance_hook,  # type: ignore[arg-type]
+    )
 
 
 def _field_profile(name: str, model, field, refused: list[str], reasons: list[str]) -> None:
@@ -335,3 +371,52 @@ def _field_profile(name: str, model, field, refused: list[str], reasons: list[st
             )
         elif widget.use_natural_foreign_keys or "__" in widget.field:
             reasons.append(f"{field.column_name}: the related row is looked up per row")
+
+
+def _instance_hook_refusal(resource, use: InstanceHookUse) -> str | None:
+    """Why the Resource's `before_save_instance` cannot run after the fast path's
+    conversion (None: it can). It may read the fields the file sets (the values
+    `Field.clean` gives, as on the instance import_data() hands it) and set plain
+    columns, but not the natural key, a relation or a value save() computes itself."""
+    hook = f"{type(resource).__name__}.{INSTANCE_HOOK}"
+    if resource._meta.skip_unchanged:
+        return f"{hook}: Meta.skip_unchanged decides before the hook runs"
+    return _instance_reads_refusal(hook, resource, use) or _instance_writes_refusal(
+        hook, resource, use
+    )
+
+
+def _instance_reads_refusal(hook: str, resource, use: InstanceHookUse) -> str | None:
+    model = resource._meta.model
+    for name in sorted(use.reads):
+        setting = [f for f in import_fields(resource) if f.attribute == name]
+        model_field = model_field_of(model, name)
+        if len(setting) != 1 or model_field is None:
+            return f"{hook}: reads instance.{name}, which no one field of the file sets"
+        if model_field.is_relation:
+            return f"{hook}: reads instance.{name}, a related object"
+    return None
+
+
+def _instance_writes_refusal(hook: str, resource, use: InstanceHookUse) -> str | None:
+    model = resource._meta.model
+    keys = {
+        model_field_of(model, resource.fields[name].attribute)
+        for name in resource.get_import_id_fields()
+        if name in resource.fields
+    }
+    for name in sorted(use.writes):
+        model_field = model_field_of(model, name)
+        if model_field is None or model_field.name != name:
+            return f"{hook}: sets instance.{name}, which is not a column of {model.__name__}"
+        if model_field in keys or model_field.primary_key:
+            return f"{hook}: sets instance.{name}, part of the key"
+        if (
+            model_field.is_relation
+            or model_field.generated
+            or not isinstance(model_field, COPY_FIELD_TYPES)
+            or getattr(model_field, "auto_now", False)
+            or getattr(model_field, "auto_now_add", False)
+        ):
+            return f"{hook}: sets instance.{name}, which save() does not write as it is set"
+    return None

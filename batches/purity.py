@@ -25,7 +25,7 @@ import decimal
 import inspect
 import textwrap
 import uuid
-from types import FunctionType, ModuleType
+from types import FunctionType
 
 from import_export import widgets
 
@@ -314,106 +314,3 @@ def clean_once_per_value(resource_field, *, limit: int = 20_000):
         return answer
 
     return clean_once
-
-
-# --- row hooks ----------------------------------------------------------------------
-
-ROW_HOOK = "before_import_row"
-# What a row hook may call besides: more methods of str that return a new value, and
-# the functions of `re` and `unicodedata` that only compute one (the pattern cache
-# aside). A replacement function handed to re.sub() is read like the rest: only a
-# constant or a built-in passes.
-ROW_HOOK_METHODS = PURE_METHODS | {
-    "join", "format", "ljust", "rjust", "center", "splitlines", "rfind", "index",
-    "rindex", "swapcase", "isupper", "islower", "istitle", "expandtabs",
-}  # fmt: skip
-PURE_MODULE_FUNCTIONS = {
-    "re": {"sub", "subn", "match", "fullmatch", "search", "split", "findall", "escape"},
-    "unicodedata": {"normalize", "category", "combining"},
-}
-
-
-def row_hook_refusal(resource_class: type) -> str | None:
-    """Why the Resource's `before_import_row` may do more than rewrite its row (None: it
-    may not).
-
-    A hook that only reads its row and keyword arguments and writes its row's items,
-    calling nothing but string methods and side-effect-free built-ins, is a function
-    from the row to the row: running it over a chunk's rows first and converting them
-    afterwards gives what import_row() gives row by row. Every class of the Resource's
-    own that defines the hook is read (a `super()` call reaches the next one);
-    reading or calling `self` (the Resource, its fields, their widgets), a global that
-    is not a constant, an unknown function, `del`, a closure refuse it.
-    """
-    for cls in resource_class.__mro__:
-        member = vars(cls).get(ROW_HOOK)
-        if member is None:
-            continue
-        if cls.__module__.split(".")[0] == "import_export":
-            return None  # the library's own: does nothing
-        if not isinstance(member, FunctionType):
-            return f"{cls.__name__}.{ROW_HOOK} is not a plain method"
-        if set(member.__code__.co_freevars) - {"__class__"}:
-            return f"{cls.__name__}.{ROW_HOOK}: a closure"
-        try:
-            node = ast.parse(textwrap.dedent(inspect.getsource(member))).body[0]
-        except (OSError, TypeError, SyntaxError):
-            return f"{cls.__name__}.{ROW_HOOK}: its source cannot be read"
-        if not isinstance(node, ast.FunctionDef) or node.decorator_list:
-            return f"{cls.__name__}.{ROW_HOOK}: decorated"
-        refusal = _RowHookReader(member, node, cls).refusal()
-        if refusal:
-            return f"{cls.__name__}.{ROW_HOOK}: {refusal}"
-    return None
-
-
-class _RowHookReader(_Reader):
-    """`before_import_row(self, row, **kwargs)`: the row and the keyword arguments are
-    the hook's to read, the row's items its to write; the Resource is not to be used."""
-
-    def __init__(self, function: FunctionType, node: ast.FunctionDef, owner: type) -> None:
-        super().__init__(function, node, owner)
-        positional = [a.arg for a in node.args.posonlyargs + node.args.args]
-        self.row_name = positional[1] if len(positional) > 1 else None
-        self.locals |= self.passed_on  # **kwargs: a fresh dict per call, read freely
-        self.passed_on = set()
-
-    def visit_Attribute(self, node: ast.Attribute) -> None:
-        if isinstance(node.value, ast.Name) and node.value.id == self.self_name:
-            self._refuse(f"reads self.{node.attr} (the Resource)")
-            return
-        self.visit(node.value)
-
-    methods = ROW_HOOK_METHODS
-
-    def visit_Call(self, node: ast.Call) -> None:
-        func = node.func
-        if _is_super_call(func) and func.attr != ROW_HOOK:  # type: ignore[attr-defined]
-            self._refuse(f"calls super().{func.attr}()")  # type: ignore[attr-defined]
-            return
-        if self._module_function(func):
-            for argument in [*node.args, *(k.value for k in node.keywords)]:
-                self.visit(argument)
-            return
-        super().visit_Call(node)
-
-    def _module_function(self, func: ast.expr) -> bool:
-        """`re.sub`, `unicodedata.normalize`, ...: the module as the hook's module has it."""
-        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
-            return False
-        name = func.value.id
-        if name in self.locals or name not in self.function.__globals__:
-            return False
-        module = self.function.__globals__[name]
-        allowed = PURE_MODULE_FUNCTIONS.get(getattr(module, "__name__", ""), set())
-        return isinstance(module, ModuleType) and func.attr in allowed
-
-    def _target(self, target: ast.expr) -> None:
-        if (
-            isinstance(target, ast.Subscript)
-            and isinstance(target.value, ast.Name)
-            and target.value.id == self.row_name
-        ):
-            self.visit(target.slice)
-            return
-        super()._target(target)

@@ -23,7 +23,9 @@ from itertools import islice
 
 from celery.exceptions import SoftTimeLimitExceeded
 
+from batches.features import INSTANCE_HOOK_FAST
 from batches.headers import HeaderError
+from batches.instancehooks import InstanceHook
 from batches.rows import HeaderPlan, ValidatedRows
 
 Record = tuple[int, list[str]]
@@ -76,24 +78,40 @@ def with_original_cells(rejected: list, records: Iterable[Record]) -> list:
 def validated_after_hook(
     dataset, header: list[str], records: Iterable[Record], *, first_index: int, dry_run: bool
 ) -> tuple[HeaderPlan, ValidatedRows] | None:
-    """The chunk's rows after the hook, validated by the fast path's plan, SLICE_ROWS
+    """The chunk's rows after the row hook, validated by the fast path's plan, SLICE_ROWS
     rows at a time (a slice's cells are let go once it is validated, so a worker's
-    memory follows the slice, not the chunk). None: the chunk takes the compatible
-    path. Rejected rows carry the hook's cells: see `with_original_cells`."""
+    memory follows the slice, not the chunk). On the fast path with the instance hook
+    the rows are validated as they are, then go through that hook
+    (`batches.instancehooks`). None: the chunk takes the compatible path. Rejected
+    rows carry the row hook's cells: see `with_original_cells`."""
     try:
         plan = dataset.spec.plan(header, ignore_extra_columns=dataset.ignore_extra_columns)
     except HeaderError:
         return None  # the compatible path's header rules admitted it
+    instance_hook = None
+    if dataset.path == INSTANCE_HOOK_FAST:
+        instance_hook = InstanceHook.for_chunk(dataset, plan)
+        if instance_hook is None:
+            return None
     resource = dataset.resource_class()
     result = ValidatedRows()
     kept: dict[str, int] = {}  # key -> the row that has it, over the chunk
     records = iter(records)
     start = first_index
     while part := list(islice(records, SLICE_ROWS)):
-        through = records_through_hook(resource, header, part, first_index=start, dry_run=dry_run)
-        if through is None:
-            return None
+        if instance_hook is None:
+            through = records_through_hook(
+                resource, header, part, first_index=start, dry_run=dry_run
+            )
+            if through is None:
+                return None
+        else:
+            through = part
         validated = plan.validate(through, first_index=start)
+        if instance_hook is not None and not instance_hook.through(
+            validated, part, first_index=start, dry_run=dry_run
+        ):
+            return None
         start += len(part)
         result.seen += validated.seen
         result.rejected += validated.rejected
@@ -110,4 +128,9 @@ def validated_after_hook(
             result.line_rows.append(row)
             result.line_keys.append(key)
     result.rejected.sort(key=lambda problem: problem.row_number)
+    if instance_hook is not None:
+        written = instance_hook.writing_plan()
+        if written is None:
+            return None
+        plan = written
     return plan, result

@@ -22,7 +22,7 @@ from batches.columnar import columnar_rows
 from batches.compatible import CompatibleChunk
 from batches.csvfiles import UndecodableRow, read_bytes, records_in
 from batches.dberrors import database_error_message
-from batches.features import ROW_HOOK_FAST
+from batches.features import HOOK_FAST_PATHS
 from batches.models import ImportChunk, ImportJob, ImportRowError
 from batches.rejections import Rejected
 from batches.rowhooks import validated_after_hook, with_original_cells
@@ -98,7 +98,7 @@ def chunk_import(*, chunk_id: int, phase: str = Phase.WRITE) -> dict:
             )
         else:
             outcome = None
-            if dataset.path == ROW_HOOK_FAST:
+            if dataset.path in HOOK_FAST_PATHS:
                 records, undecodable = read_records()
                 outcome = _rows_after_hook(
                     job=job, dataset=dataset, records=records, read_records=read_records,
@@ -274,8 +274,8 @@ def _cells_of(plan, lines: list[str], rows: list[int], row: int) -> list[str]:
 def _rows_after_hook(
     *, job: ImportJob, dataset, records, read_records, first_index: int, phase: str
 ):
-    """The fast path after the Resource's row hook; None: the chunk takes the compatible
-    path (`batches.rowhooks`). `read_records()` reads the chunk again from its first row,
+    """The fast path after the Resource's row hook, or with its instance hook; None: the
+    chunk takes the compatible path (`batches.rowhooks`, `batches.instancehooks`). `read_records()` reads the chunk again from its first row,
     for the file's cells of the rows rejected."""
     with _collector_paused():
         after = validated_after_hook(

@@ -17,7 +17,7 @@ from batches.csvfiles import (
     read_range,
     wide_label,
 )
-from batches.features import ROW_HOOK_FAST
+from batches.features import HOOK_FAST_PATHS
 from batches.headers import HeaderError
 from batches.models import ImportJob
 from batches.rejections import Rejected
@@ -101,7 +101,7 @@ def _checked(dataset, header: list[str], cells: list) -> list[Rejected]:
     if dataset.is_fast:
         plan = dataset.spec.plan(header, ignore_extra_columns=dataset.ignore_extra_columns)
         return plan.validate(iter(cells)).rejected
-    if dataset.path == ROW_HOOK_FAST:
+    if dataset.path in HOOK_FAST_PATHS:
         records = list(cells)
         after = validated_after_hook(dataset, header, records, first_index=1, dry_run=True)
         if after is not None:

@@ -12,7 +12,7 @@ import pytest
 from import_export import resources
 
 from batches.features import ROW_HOOK_FAST, resource_profile
-from batches.purity import row_hook_refusal
+from batches.hookreaders import row_hook_refusal
 from tests.conformance import resources as catalogue
 from tests.conformance.models import Owner
 from tests.team import imports as team

@@ -470,6 +470,30 @@ class RowHookResource(resources.ModelResource):
         row["name"] = re.sub(r"\s+", " ", row["name"]).strip() or f"row {kwargs['row_number']}"
 
 
+class InstanceHookResource(resources.ModelResource):
+    """An instance hook that only reads and sets fields: the fast path with it, chunk by
+    chunk. A chunk where it raises, sets a name too long for its column, or sets `kind`
+    (not in the file) on some rows only, takes the compatible path."""
+
+    count = fields.Field(attribute="count", column_name="count", widget=PlaceholderIntegerWidget())
+
+    class Meta:
+        model = Gauge
+        import_id_fields = ("code",)
+        fields = ("code", "name", "count", "amount", "note")
+
+    def before_save_instance(self, instance, row, **kwargs):
+        if instance.name == "boom":
+            raise ValueError("boom is not a name")
+        if not instance.note:
+            instance.note = f"{instance.name} x{instance.count} (row {kwargs['row_number']})"
+        instance.ratio = (instance.count or 0) / 2
+        if instance.name == "long":
+            instance.name = "a name far too long for its column"
+        if row.get("amount") == "9":
+            instance.kind = "b"
+
+
 IDENTICAL = {
     # name: (Resource, path)
     "plain_fields_and_model_defaults": (GaugeResource, "fast"),
@@ -495,6 +519,7 @@ IDENTICAL = {
     "skip_unchanged_with_auto_now": (GaugeAutoNowSkipResource, "compatible"),
     "values_as_django_prepares_them": (PreparedValuesResource, "compatible"),
     "row_hook_then_fast_path": (RowHookResource, "fast after the row hook"),
+    "instance_hook_then_fast_path": (InstanceHookResource, "fast with the instance hook"),
 }
 
 

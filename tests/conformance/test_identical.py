@@ -184,6 +184,19 @@ FILES = {
         "G9,nine,seven,9\nG10,ten,10,10\nG11,,11,11\nG12,twelve,M,1\n"
         "g13,thirteen,13,1e2\nG14, spaced  out ,14,14\nG15,fifteen,15,99999.999\nG16,,16,16\n"
     ),
+    # Chunks of four rows. The first and the fourth go through the fast path, then the
+    # instance hook (a note it fills, a ratio it sets on every row, `kind` on every row
+    # of the fourth and on none of the first; a bad count, an overflowing amount); in
+    # the second the hook raises, in the third it sets a name too long for its column,
+    # in the fifth it sets `kind` on one row of two: those take the compatible path.
+    "instance_hook_then_fast_path": lambda: (
+        "code,name,count,amount,note\n"
+        "G1,renamed,7,3,\nG2,two,n/a,1.5,given\nG3,three,abc,2,\nG4,four,4,99999.999,\n"
+        "G5,boom,1,1,\nG6,six,6,6,x\nG7,seven,7,x,\nG8,eight,8,8,\n"
+        "G9,long,9,9,\nG10,ten,10,10,\nG11,,11,11,\nG12,twelve,M,1,\n"
+        "G13,thirteen,13,9,\nG14,fourteen,14,9,kept\nG15,fifteen,15,9,\nG16,sixteen,n/a,9,\n"
+        "G17,seventeen,1,9,\nG18,eighteen,2,2,\n"
+    ),
     "skip_row": lambda: (
         "owner,sku,title,price\n"
         f"{_owner_pk('O1')},S1,skip,9\n"
@@ -269,6 +282,14 @@ def test_the_row_hook_case_takes_the_fast_path_where_it_can(celery_worker, datas
     assert sorted(answers) == [False, False, True, True], answers
 
 
+def test_the_instance_hook_case_takes_the_fast_path_where_it_can(
+    celery_worker, dataset, monkeypatch
+):
+    answers = _answered("instance_hook_then_fast_path", "_rows_after_hook", dataset, monkeypatch)
+
+    assert sorted(answers) == [False, False, False, True, True], answers
+
+
 def test_every_catalogue_case_has_a_file():
     assert set(FILES) == set(resources.IDENTICAL)
 
@@ -284,8 +305,12 @@ def test_the_path_and_its_reason_are_named(dataset):
 
 
 @pytest.mark.parametrize(
-    "case", ["row_hooks", "many_to_many", "clean_model_instances", "row_hook_then_fast_path"]
-)
+    "case",
+    [
+        "row_hooks", "many_to_many", "clean_model_instances", "row_hook_then_fast_path",
+        "instance_hook_then_fast_path",
+    ],
+)  # fmt: skip
 def test_a_chunk_taken_in_several_batches_imports_the_same(
     case, celery_worker, dataset, monkeypatch
 ):
@@ -301,8 +326,12 @@ def test_a_chunk_taken_in_several_batches_imports_the_same(
 
 
 @pytest.mark.parametrize(
-    "case", ["row_hooks", "plain_fields_and_model_defaults", "row_hook_then_fast_path"]
-)
+    "case",
+    [
+        "row_hooks", "plain_fields_and_model_defaults", "row_hook_then_fast_path",
+        "instance_hook_then_fast_path",
+    ],
+)  # fmt: skip
 def test_all_or_nothing_writes_nothing_when_import_data_would_roll_back(
     case, celery_worker, dataset
 ):

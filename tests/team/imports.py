@@ -149,7 +149,7 @@ registry.register(
 
 class AnnotatedOrderLineResource(OrderLineResource):
     """The same file with an instance hook (a team filling a field from the instance
-    before it is saved): the compatible path."""
+    before it is saved): the fast path with the instance hook."""
 
     class Meta(OrderLineResource.Meta):
         pass
@@ -162,4 +162,26 @@ class AnnotatedOrderLineResource(OrderLineResource):
 registry.register(
     "team_order_lines_annotated", AnnotatedOrderLineResource,
     label="Order lines, annotated (team)",
+)  # fmt: skip
+
+
+def line_description(order: int, line: int) -> str:
+    return f"line {line} of order {order}"
+
+
+class DescribedOrderLineResource(OrderLineResource):
+    """The same hook calling a function of the team's own: the compatible path (the
+    platform does not read what that function does)."""
+
+    class Meta(OrderLineResource.Meta):
+        pass
+
+    def before_save_instance(self, instance, row, **kwargs):
+        if not instance.note:
+            instance.note = line_description(instance.order, instance.line)
+
+
+registry.register(
+    "team_order_lines_described", DescribedOrderLineResource,
+    label="Order lines, described (team)",
 )  # fmt: skip
