@@ -78,6 +78,7 @@ CUSTOM = {
     "day": DAY, "note": TEXT, "kind": st.sampled_from(["", "a", "b", "zz"]),
 }  # fmt: skip
 HOOKED = {"name": TEXT, "count": INTEGER, "amount": DECIMAL}
+INSTANCE_HOOKED = {**HOOKED, "note": TEXT}
 CLEANED = {
     "name": TEXT, "count": INTEGER, "amount": DECIMAL,
     "kind": st.sampled_from(["", "a", "b", "zz"]),
@@ -131,6 +132,12 @@ def test_generated_files_row_hooks_compatible_path(rows, celery_worker, dataset)
 @given(rows=gauge_rows(HOOKED))
 def test_generated_files_row_hook_then_fast_path(rows, celery_worker, dataset):
     _compared(dataset, "gen_row_hook", resources.RowHookResource, HOOKED, rows)
+
+
+@RUN
+@given(rows=gauge_rows(INSTANCE_HOOKED))
+def test_generated_files_fast_path_with_the_instance_hook(rows, celery_worker, dataset):
+    _compared(dataset, "gen_instance_hook", resources.InstanceHookResource, INSTANCE_HOOKED, rows)
 
 
 @RUN
