@@ -195,14 +195,18 @@ def on_task_failure(sender=None, task_id=None, exception=None, args=None, kwargs
     # In the worker's own process the start is known; in the pool's parent it is not.
     started_at, worker = _excluded_started.get(task_id, (None, ""))
     try:
-        run_record_finished(
-            celery_task_id=task_id,
-            status=TaskRun.Status.FAILED,
-            error=f"{type(exception).__name__}: {exception}",
-            task_name=sender.name,
-            started_at=started_at,
-            worker=worker,
-            periodic_task_name=_periodic_task_name(sender) if started_at else None,
+        # Through a PostgreSQL restart too: a run left "started" refuses its schedule's
+        # next runs for its whole lock lifetime (see periodic_run_claim).
+        _with_database(
+            lambda: run_record_finished(
+                celery_task_id=task_id,
+                status=TaskRun.Status.FAILED,
+                error=f"{type(exception).__name__}: {exception}",
+                task_name=sender.name,
+                started_at=started_at,
+                worker=worker,
+                periodic_task_name=_periodic_task_name(sender) if started_at else None,
+            )
         )
         run_failure_pause_check(celery_task_id=task_id)
     except Exception:

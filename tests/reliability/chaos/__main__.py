@@ -84,6 +84,7 @@ def run(args, kinds: list[str], env: dict[str, str], stack) -> dict:
     from tests.reliability.chaos.checker import (
         GreenWatch,
         check_imports,
+        inbox_scans_not_succeeded,
         recovery_times,
         settle,
         staff_create,
@@ -173,6 +174,9 @@ def run(args, kinds: list[str], env: dict[str, str], stack) -> dict:
         events=stack.events,
         last_fault_over=faults.last_fault_over,
     )
+    accepted = invariants["every file accepted: cli exit 0 with a job, inbox file taken once"]
+    if any("taken 0 times" in line for line in accepted):
+        report["inbox_scans"] = inbox_scans_not_succeeded()
     return report
 
 
@@ -209,6 +213,8 @@ def print_report(report: dict, path: Path) -> None:
         print(f"  {item['anomalies']:>4} anomalies  {name}")
         for example in item["first"]:
             print(f"             {example}")
+    for scan in report.get("inbox_scans", []):
+        print(f"  inbox scan not succeeded: {scan}")
     print(f"recovery (fault -> work moving again): {report.get('recovery_seconds')}")
     print(f"{report.get('anomalies')} anomalies in {report.get('wall_seconds')} s from start to "
           f"stop; report written to {path}")  # fmt: skip

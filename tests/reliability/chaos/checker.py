@@ -152,13 +152,29 @@ def check_imports(workload: Workload, *, last_fault_over: float) -> dict[str, li
         if op["via"] == "inbox":
             taken = InboxFile.objects.filter(path__endswith=op["name"]).count()
             if taken != 1:
-                accepted.append(f"{op['name']}: taken {taken} times")
+                dropped = time.strftime("%H:%M:%S", time.gmtime(op["at"]))
+                accepted.append(f"{op['name']}: taken {taken} times (dropped at {dropped})")
     return {
         "every file row in its table exactly once, with the file's values": table,
         "every import final within 60 s after the last fault was over": final,
         "every import succeeded (the files are valid)": outcome,
         "every file accepted: cli exit 0 with a job, inbox file taken once": accepted,
     }
+
+
+def inbox_scans_not_succeeded() -> list[str]:
+    """The inbox scans' runs that did not succeed, for a file never taken: what kept
+    the scan from taking it."""
+    from schedules.models import TaskRun
+
+    runs = TaskRun.objects.filter(task_name="batches.scan_inbox").order_by("queued_at")
+    return [
+        f"{run.queued_at:%H:%M:%S} {run.status} started "
+        f"{run.started_at and f'{run.started_at:%H:%M:%S}'} on {run.worker or '-'}: "
+        f"{run.error[:160]}"
+        for run in runs
+        if run.status != TaskRun.Status.SUCCEEDED
+    ]
 
 
 def recovery_times(faults: list[dict]) -> dict:
