@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from celery import states
+from django.utils import timezone
 
 from common.database import database_retried
 from schedules.guard import refused_runs
@@ -47,6 +48,11 @@ T = TypeVar("T")
 # a worker frozen between Django's per-task health check and its first query wakes to a
 # connection a PostgreSQL restart broke.
 DATABASE_WAIT_SECONDS = 10.0
+
+
+# How long a worker starting again waits for PostgreSQL to end its predecessor's runs
+# (it can run nothing without the database anyway).
+PREDECESSOR_WAIT_SECONDS = 30.0
 
 
 def _with_database(step: Callable[[], T]) -> T:
@@ -272,7 +278,14 @@ def on_worker_ready(sender=None, **kwargs) -> None:
     hostname = getattr(sender, "hostname", "") or ""
     if not hostname:
         return
+    before = timezone.now()
     try:
-        runs_of_restarted_worker_end(worker=hostname)
+        # Through a PostgreSQL restart too (a worker killed with the database is started
+        # again while it recovers): a predecessor's run left started refuses its
+        # schedule's next runs for its whole lock lifetime (see periodic_run_claim).
+        database_retried(
+            lambda: runs_of_restarted_worker_end(worker=hostname, before=before),
+            seconds=PREDECESSOR_WAIT_SECONDS,
+        )
     except Exception:
         logger.exception("could not end the runs of %s's predecessor", hostname)

@@ -266,11 +266,9 @@ def test_a_run_whose_lock_redis_lost_is_refused_while_postgresql_says_another_st
     assert lock_holder_read(second.key) is None  # released for the runs after it
 
 
-def test_a_worker_started_again_under_its_name_ends_its_predecessors_runs_and_locks(
-    transactional_db, clean_redis
-):
-    from schedules.locks import lock_holder_read, lock_run_started
-    from schedules.services.reaper import runs_of_restarted_worker_end
+def _started_runs_on(workers: dict[str, str]) -> dict:
+    """A run of `team.tally` per key, started on its worker, holding its lock."""
+    from schedules.locks import lock_run_started
     from schedules.services.runs import run_record_started
 
     every = IntervalSchedule.objects.create(every=60, period="seconds")
@@ -278,7 +276,7 @@ def test_a_worker_started_again_under_its_name_ends_its_predecessors_runs_and_lo
         PeriodicTask.objects.create(name=f"tally {key}", task="team.tally", interval=every,
                                     kwargs=json.dumps({"key": key}))  # fmt: skip
     runs = {}
-    for key, worker in (("dead", "w1@host"), ("alive", "w2@host")):
+    for key, worker in workers.items():
         run = periodic_run_send(
             task_name="team.tally", args=[], kwargs={"key": key}, trigger="beat",
             periodic_task_id=PeriodicTask.objects.get(name=f"tally {key}").pk,
@@ -288,6 +286,16 @@ def test_a_worker_started_again_under_its_name_ends_its_predecessors_runs_and_lo
         run_record_started(celery_task_id=run.celery_task_id, task_name="team.tally",
                            worker=worker, periodic_task_name=f"tally {key}")  # fmt: skip
         runs[key] = run
+    return runs
+
+
+def test_a_worker_started_again_under_its_name_ends_its_predecessors_runs_and_locks(
+    transactional_db, clean_redis
+):
+    from schedules.locks import lock_holder_read
+    from schedules.services.reaper import runs_of_restarted_worker_end
+
+    runs = _started_runs_on({"dead": "w1@host", "alive": "w2@host"})
 
     # w1@host was SIGKILLed; its node starts again under the same name.
     assert runs_of_restarted_worker_end(worker="w1@host") == {
@@ -300,6 +308,24 @@ def test_a_worker_started_again_under_its_name_ends_its_predecessors_runs_and_lo
     assert lock_holder_read(runs["dead"].key) is None
     assert TaskRun.objects.get(celery_task_id=runs["alive"].celery_task_id).status == "started"
     assert lock_holder_read(runs["alive"].key)["celery_task_id"] == runs["alive"].celery_task_id
+
+
+def test_a_worker_started_again_while_postgresql_restarts_still_ends_its_predecessors_runs(
+    transactional_db, clean_redis
+):
+    """Seen in a chaos run: a worker killed, then started again just as PostgreSQL
+    restarted; its predecessor's inbox scan stayed started and refused every scan
+    after it for the scan's lock lifetime (11 minutes)."""
+    from types import SimpleNamespace
+
+    from schedules.receivers import on_worker_ready
+
+    runs = _started_runs_on({"dead": "w1@host"})
+    _connection_broken_as_a_restart_breaks_it()
+
+    on_worker_ready(sender=SimpleNamespace(hostname="w1@host"))
+
+    assert TaskRun.objects.get(celery_task_id=runs["dead"].celery_task_id).status == "failed"
 
 
 def _connection_broken_as_a_restart_breaks_it() -> None:
