@@ -1,7 +1,7 @@
 """The fast path after a row hook: a chunk's rows through `before_import_row` first.
 
 For Resources whose only row-level override is a `before_import_row` that only
-rewrites its own row (`batches.purity.row_hook_refusal` reads its source). Such a hook
+rewrites its own row (`batches.hookreaders.row_hook_refusal` reads its source). Such a hook
 is a function from the row to the row, so calling it on every row of a chunk and then
 converting the rows a column at a time gives what import_row() gives one row at a
 time. The hook is called as the compatible path calls it: on an `OrderedDict` of the
@@ -13,6 +13,10 @@ The fast path converts text. A chunk where the hook raises, or leaves a row with
 keys or a value that is not a `str`, is handed back (None) and takes the compatible
 path, which calls the hook again: that changes nothing, the hook having no effect
 beyond its row.
+
+`validated_after_hook` also serves the fast path with the instance hook: there the rows
+are validated as they are, then go through `before_save_instance`
+(`batches.instancehooks`).
 """
 
 from __future__ import annotations
