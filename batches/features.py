@@ -12,8 +12,13 @@ reads a Resource class and says which path can do that:
   with the chunk's existing rows loaded in one query and its writes in bulk;
 - between the two, the **fast path after the row hook** (`batches.rowhooks`): the
   only override is a `before_import_row` that only rewrites its own row (read from
-  its source by `batches.purity.row_hook_refusal`): each row goes through it, then
-  the rows take the fast path.
+  its source by `batches.hookreaders.row_hook_refusal`): each row goes through it,
+  then the rows take the fast path;
+- and the **fast path with the instance hook** (`batches.instancehooks`): the only
+  override is a `before_save_instance` that only reads the fields the file sets and
+  sets plain columns (`batches.hookreaders.instance_hook_use`, then
+  `_instance_hook_refusal`): the rows take the fast path, the hook runs on each
+  converted row, and the fields it set are written with the rest.
 
 What neither path can honour is listed in `refused`: `registry.register` raises
 with those lines, each naming the feature and what to do instead. Model-level
