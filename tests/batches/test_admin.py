@@ -159,6 +159,7 @@ def test_the_upload_page_says_which_path_each_dataset_takes_and_why(client, impo
     assert "<td>Airports (keyed by IATA code)</td>" in html
     assert "fast path: the Resource overrides no row hook" in html
     assert "fast path after the row hook: before_import_row() only rewrites" in html  # weather
+    assert "fast path with the instance hook: before_save_instance() only reads" in html
     assert "compatible path: before_import_row() is overridden; Meta.skip_unchanged" in html
 
 
@@ -225,6 +226,39 @@ def test_the_preview_of_a_hooked_dataset_runs_its_hook_and_writes_nothing(
     assert "1</strong> of them would be rejected" in html
     assert "&#x27;warm&#x27; is not a number" in html
     assert not WeatherDay.objects.exists()  # the dry run was rolled back
+
+
+def test_the_preview_of_an_instance_hooked_dataset_runs_its_hook_on_the_fast_path(client, importer):
+    """The team's order lines through its instance-hooked Resource: the preview names
+    the path, rejects the bad row as the import would, and writes nothing."""
+    from tests.team.models import OrderLine, Store
+
+    Store.objects.create(code="ST01", name="One")
+    client.force_login(importer)
+    content = (
+        b"order,line,store,sku,description,quantity,unit_price,discount,tax,total,"
+        b"ordered_on,shipped_at,status,channel,region,priority,boxes,weight_kg,note\n"
+        b"1,1,ST01,SKU-1,kit,3,1.50,0,0.90,5.40,2026-01-02,03/01/2026 10:00,open,web,"
+        b"north,1,2,1.250,\n"
+        b"1,2,ST01,SKU-2,lamp,abc,2,0,0,2,2026-01-02,,open,web,north,1,1,1,\n"
+    )
+    client.post(
+        reverse("admin:batches_importjob_upload"),
+        {
+            "dataset": "team_order_lines_annotated", "mode": "valid_rows",
+            "encoding": "utf-8", "delimiter": "",
+            "file": SimpleUploadedFile("orders.csv", content, content_type="text/csv"),
+        },
+    )  # fmt: skip
+
+    html = client.get(
+        reverse("admin:batches_importjob_preview", args=[ImportJob.objects.get().id])
+    ).content.decode()
+
+    assert "Import path: <strong>fast with the instance hook</strong>" in html
+    assert "1</strong> of them would be rejected" in html
+    assert "&#x27;abc&#x27; is not a whole number" in html
+    assert not OrderLine.objects.exists()
 
 
 @pytest.fixture
