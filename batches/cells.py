@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import DatabaseError, connection, models
 from django.db.models.fields import NOT_PROVIDED
 from django.utils import timezone
+from django.utils.formats import get_format
 from import_export import fields as ie_fields
 from import_export import widgets
 
@@ -406,6 +408,25 @@ def column_lane(
     return convert
 
 
+_NUMBER_ALPHABET = set("0123456789.-")
+
+
+def plain_numbers() -> bool:
+    """Whether `sanitize_separators()` leaves text like "-12.50" as it is, in the
+    active language: its decimal separator is "." or a character such text never
+    holds, and no thousands separator it removes is one."""
+    decimal_separator = str(get_format("DECIMAL_SEPARATOR"))
+    if decimal_separator != "." and (
+        not decimal_separator or set(decimal_separator) & _NUMBER_ALPHABET
+    ):
+        return False
+    if not settings.USE_THOUSAND_SEPARATOR:
+        return True
+    thousands = str(get_format("THOUSAND_SEPARATOR"))
+    removed = set(thousands) | set(unicodedata.normalize("NFKD", thousands))
+    return not removed & _NUMBER_ALPHABET
+
+
 def _lane(resource_field, model_field, slow: Converter) -> Converter:
     widget = resource_field.widget
     kind = type(widget)
@@ -413,6 +434,9 @@ def _lane(resource_field, model_field, slow: Converter) -> Converter:
     text_widget = kind is widgets.CharWidget or kind is widgets.Widget
     if text_widget and isinstance(model_field, models.CharField | models.TextField):
         return _char_lane(model_field, slow)
+    number = kind in (widgets.IntegerWidget, widgets.DecimalWidget, widgets.FloatWidget)
+    if number and not plain_numbers():
+        return slow  # the language's separators change "1.500" (sanitize_separators)
     if kind is widgets.IntegerWidget and isinstance(model_field, models.IntegerField):
         return _integer_lane(model_field, slow)
     if kind is widgets.DecimalWidget and isinstance(model_field, models.DecimalField):

@@ -385,3 +385,31 @@ def test_all_or_nothing_of_a_good_file_runs_the_hooks_writes_once(celery_worker,
     assert (job.status, job.rows_new) == (ImportJob.Status.SUCCEEDED, 9)
     assert table(resources.Gauge, ["code"]) == expected.rows
     assert audit() == expected.audit  # each hook ran once for real (the dry run rolled back)
+
+
+_GERMAN = (
+    "code,name,count,amount{extra}\n"
+    'G1,one,1.500,1.500{a}\nG2,two,2,"1,5"{b}\nG3,three,3,1.5{c}\nG4,four,4,-1.250{a}\n'
+    'G5,five,"1.000.000","1.234,50"{b}\nG6,six,6,12.50{c}\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("case", "resource_class", "path", "text"),
+    [
+        # ratio is a FloatField: its lane reads "1.500" as 1.5 in English.
+        ("german_numbers_fast", resources.GaugeResource, "fast",
+         _GERMAN.format(extra=",ratio", a=",1.500", b=",\"2,25\"", c=",0.125")),
+    ],
+)  # fmt: skip
+def test_numbers_in_a_language_whose_thousands_separator_is_a_dot(
+    case, resource_class, path, text, celery_worker, dataset, settings
+):
+    """German with thousands separators: import_data() reads "1.500" as 1500 and "1,5"
+    as 1.5; so must the platform (its number shortcuts step aside)."""
+    settings.LANGUAGE_CODE = "de"
+    settings.USE_THOUSAND_SEPARATOR = True
+    assert dataset(case, resource_class).path == path
+    base_rows()
+
+    compare(case, resource_class, text, setup=base_rows)
