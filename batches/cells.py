@@ -108,6 +108,9 @@ def storage_field(model_field: models.Field) -> models.Field:
 
 def render(value) -> str:
     """COPY text of a value as `get_db_prep_save()` returns it (a NULL is \\N)."""
+    by_type = _RENDER_BY_TYPE.get(type(value))
+    if by_type is not None:  # the common types, looked up instead of tested in turn
+        return by_type(value)
     if value is None:
         return NULL
     if isinstance(value, bool):
@@ -125,6 +128,16 @@ def render(value) -> str:
     if isinstance(value, dt.date | dt.time):  # datetime is a date
         return value.isoformat()
     raise TypeError(f"cannot write a {type(value).__name__} value with COPY")
+
+
+_RENDER_BY_TYPE: dict[type, Callable[[object], str]] = {
+    str: copy_escape,  # type: ignore[dict-item]
+    int: str,
+    Decimal: str,
+    type(None): lambda value: NULL,
+    dt.date: dt.date.isoformat,  # type: ignore[dict-item]
+    dt.datetime: dt.datetime.isoformat,  # type: ignore[dict-item]
+}
 
 
 def prepared_value(model_field: models.Field, value, database=connection):

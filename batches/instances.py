@@ -12,11 +12,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.db.models.expressions import DatabaseDefault
 
-from batches.cells import FieldError, column_fit, prepared_value, render
+from batches.cells import (
+    FieldError,
+    column_fit,
+    int_limits,
+    prepared_value,
+    render,
+    storage_field,
+)
 from batches.dberrors import database_error_message
 from batches.writer import COPY_BLOCK_ROWS, WRITE_REFUSALS
 
@@ -159,7 +167,8 @@ def same_value_type(f: models.Field) -> type | None:
 class _Step:
     """How one field's value is prepared: decided once per write, not per instance."""
 
-    __slots__ = ("attname", "field", "missing", "plain", "same")
+    __slots__ = ("attname", "decimal", "field", "high", "limit", "low", "missing", "plain",
+                 "same", "text")  # fmt: skip
 
     def __init__(self, field: models.Field, missing: str) -> None:
         self.field = field
@@ -169,6 +178,20 @@ class _Step:
         # is asked.
         self.plain = type(field).pre_save is models.Field.pre_save
         self.same = same_value_type(field)
+        # DecimalField itself gives a finite Decimal back as Decimal(value): equal, with
+        # the same digits and exponent (tests/batches/test_instances.py).
+        self.decimal = type(field) is models.DecimalField
+        # Values column_fit() would give back unchanged, told without calling it: text
+        # without NUL within the varchar's length, integers within the column's range.
+        target = storage_field(field)
+        self.text = isinstance(target, models.CharField | models.TextField)
+        self.limit = target.max_length if isinstance(target, models.CharField) else None
+        self.low, self.high = (
+            int_limits(target) if isinstance(target, models.IntegerField) else (1, 0)
+        )
+
+
+_NOT_PREPARED = object()
 
 
 def _prepare(obj, index: int, plan: list[_Step], *, new: bool, database=connection) -> _Prepared:
@@ -186,8 +209,21 @@ def _prepare(obj, index: int, plan: list[_Step], *, new: bool, database=connecti
                 continue
             if hasattr(value, "resolve_expression"):
                 raise _NeedsSave
+        if same or (step.decimal and type(value) is Decimal and value.is_finite()):
+            prepped = value
+        else:
+            prepped = _NOT_PREPARED
+        kind = type(prepped)
+        if kind is str and step.text and "\x00" not in prepped:  # type: ignore[operator]
+            if step.limit is None or len(prepped) <= step.limit:  # type: ignore[arg-type]
+                values.append(prepped)
+                continue
+        elif kind is int and step.low <= prepped <= step.high:  # type: ignore[operator]
+            values.append(prepped)
+            continue
         try:
-            prepped = value if same else prepared_value(f, value, database)
+            if prepped is _NOT_PREPARED:
+                prepped = prepared_value(f, value, database)
             values.append(column_fit(f, prepped, shown=value, missing=step.missing))
         except FieldError as exc:
             exc.field_name = f.name  # type: ignore[attr-defined]
