@@ -42,6 +42,18 @@ def test_a_foreign_key_to_an_integer_key_gives_its_value_back_unchanged(value):
     assert field.get_db_prep_save(value, connection) == value
 
 
+@given(st.decimals(allow_nan=False, allow_infinity=False))
+@settings(max_examples=100, deadline=None)
+def test_a_decimal_field_gives_a_finite_decimal_back_with_the_same_digits(value):
+    """What _prepare() relies on to skip get_db_prep_save() for a DecimalField."""
+    field = models.DecimalField(max_digits=12, decimal_places=3)
+    prepped = field.get_db_prep_save(value, connection)
+
+    assert type(prepped) is Decimal
+    assert prepped == value
+    assert render(prepped) == render(value)
+
+
 def test_subclasses_and_other_fields_are_always_asked():
     class Upper(models.CharField):
         def get_prep_value(self, value):
@@ -60,7 +72,10 @@ _LINES = st.builds(
     sku=st.one_of(st.text(max_size=25), st.just("with trailing   ")),
     description=st.text(max_size=10),
     quantity=st.one_of(st.none(), st.integers(min_value=-(2**31), max_value=2**31), st.just(True)),
-    unit_price=st.decimals(min_value=-1000, max_value=1000, places=2),
+    unit_price=st.one_of(
+        st.decimals(min_value=-1000, max_value=1000, places=2),
+        st.decimals(allow_nan=True, allow_infinity=True),
+    ),
     discount=st.one_of(st.none(), st.just(Decimal("5.00"))),
     tax=st.just(Decimal("1.20")),
     total=st.just(Decimal("10.00")),
