@@ -44,6 +44,7 @@ from batches.cells import (
 )
 from batches.features import import_fields, model_field_of, overridden
 from batches.headers import check_header, known_columns
+from batches.instancefill import InstanceFill
 from batches.instances import instances_write
 from batches.loading import ChunkForeignKeyWidget, ChunkInstanceLoader, plain_foreign_key
 from batches.purity import clean_once_per_value
@@ -125,6 +126,11 @@ class CompatibleChunk:
             model_field = model_field_of(self.model, f.attribute)
             if model_field is not None:
                 self.by_attribute.setdefault(model_field.name, f.column_name)
+        # import_instance() as the library writes it, each cleaning a lookup; or, where
+        # the Resource overrides a step of it, its own. Field.clean is answered once per
+        # value where that gives the same (the key's fields are cleaned for the loader).
+        self.fill = InstanceFill.for_resource(self.resource)
+        self.own_save_m2m = overridden(resource_class, "save_m2m")
         for resource_field in import_fields(self.resource):
             if converts_by_value(resource_field):  # the Resource's fields are its own copies
                 resource_field.clean = clean_once_per_value(resource_field)
@@ -280,7 +286,10 @@ class CompatibleChunk:
                         row.diff = resource.get_diff_class()(resource, row.original, new)
                 errors: dict = {}
                 try:
-                    resource.import_instance(instance, row.data, **kwargs)
+                    if self.fill is not None:
+                        self.fill.fill(instance, row.data, kwargs)
+                    else:
+                        resource.import_instance(instance, row.data, **kwargs)
                 except ValidationError as exc:
                     errors = exc.update_error_dict(errors)
                 if resource.skip_row(instance, row.original, row.data, errors):
@@ -369,7 +378,8 @@ class CompatibleChunk:
             with self._step():
                 if wrote and result.import_type != RowResult.IMPORT_TYPE_SKIP:
                     resource.after_save_instance(row.instance, row.data, **kwargs)
-                    resource.save_m2m(row.instance, row.data, **kwargs)
+                    if self._m2m_saved():
+                        resource.save_m2m(row.instance, row.data, **kwargs)
                 if not self.shows_results:
                     return
                 result.add_instance_info(row.instance)
@@ -386,6 +396,12 @@ class CompatibleChunk:
             if self._passes(exc):
                 raise
             self._reject(row, exc, step="")
+
+    def _m2m_saved(self) -> bool:
+        """Whether save_m2m() has something to do: the library's sets only the fields
+        with a ManyToManyWidget (the fill knows whether there are any)."""
+        fill = self.fill
+        return self.own_save_m2m or fill is None or fill.has_m2m or not fill.same_widgets()
 
     # -- rejections --------------------------------------------------------------------
 

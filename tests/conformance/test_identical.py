@@ -233,6 +233,22 @@ FILES = {
     ),
     "default_manager_hides_rows": lambda: "code,value\nF1,10\nF2,20\nF3,30\n",
     "skip_unchanged_with_auto_now": lambda: "code,name,count,amount\nG1,old,1,1.00\nG2,two,2,2\n",
+    # Chunks of four rows, every value different: plain numbers, dates and datetimes
+    # (read by the lanes), and the cells a lane hands to the widget: spaces, exponents,
+    # leading zeros, "-0", overflow, single-digit days, 31 February, an empty small
+    # (the field's default), other scripts' digits.
+    "compatible_path_values_read_by_lanes": lambda: (
+        "code,name,note,count,small,amount,day,seen_at\n"
+        "G1,one,,1,1,1.50,01/02/2024,01/02/2024 03:04\n"
+        "G2,two,,-2,,-2.5,29/02/2024,29/02/2024 23:59\n"
+        "G3,three,n, 3 ,007,3.000,1/2/2024,1/2/2024 3:04\n"
+        "G4,four,,1e2,-0,1E+1,31/02/2024,31/02/2024 10:00\n"
+        "G5,five,,99999999999,70000,99999.999,2024-02-01,2024-02-01 10:00\n"
+        "G6,six,,0,0,0.001,31/12/2024,31/12/2024 00:00\n"
+        "G7,seven,,\u0664\u0662,12,\u0661.5,15/06/2024,15/06/2024 12:30\n"
+        "G8,,,8,8,8,,\n"
+        "G9,nine,,9.0,9.5,abc,00/01/2024,01/13/2024 10:00\n"
+    ),
 }
 
 
@@ -400,13 +416,15 @@ _GERMAN = (
         # ratio is a FloatField: its lane reads "1.500" as 1.5 in English.
         ("german_numbers_fast", resources.GaugeResource, "fast",
          _GERMAN.format(extra=",ratio", a=",1.500", b=",\"2,25\"", c=",0.125")),
+        ("german_numbers_compatible", resources.LaneValuesResource, "compatible",
+         _GERMAN.format(extra="", a="", b="", c="")),
     ],
 )  # fmt: skip
 def test_numbers_in_a_language_whose_thousands_separator_is_a_dot(
     case, resource_class, path, text, celery_worker, dataset, settings
 ):
     """German with thousands separators: import_data() reads "1.500" as 1500 and "1,5"
-    as 1.5; so must the platform (its number shortcuts step aside)."""
+    as 1.5; so must both paths (their number shortcuts step aside)."""
     settings.LANGUAGE_CODE = "de"
     settings.USE_THOUSAND_SEPARATOR = True
     assert dataset(case, resource_class).path == path
