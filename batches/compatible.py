@@ -49,6 +49,7 @@ from batches.instances import instances_write
 from batches.loading import ChunkForeignKeyWidget, ChunkInstanceLoader, plain_foreign_key
 from batches.purity import clean_once_per_value
 from batches.rejections import Rejected
+from batches.valuelanes import SLOW, value_lane
 
 Claim = Callable[[list[int], list[str]], dict[int, int]]
 # Rows taken through the steps at a time: a chunk's memory depends on this, not on its size.
@@ -133,7 +134,9 @@ class CompatibleChunk:
         self.own_save_m2m = overridden(resource_class, "save_m2m")
         for resource_field in import_fields(self.resource):
             if converts_by_value(resource_field):  # the Resource's fields are its own copies
-                resource_field.clean = clean_once_per_value(resource_field)
+                resource_field.clean = clean_once_per_value(
+                    resource_field, lane=value_lane(resource_field.widget), slow=SLOW
+                )
         self.outcome = ChunkOutcome()
         self.careful = False  # a savepoint per row step (see run())
         self.seen_keys: dict[tuple, int] = {}  # natural key -> first row, over the chunk

@@ -28,6 +28,7 @@ import uuid
 from types import FunctionType
 
 from import_export import widgets
+from import_export.fields import NOT_PROVIDED
 
 # Built-in widgets whose clean() is a pure function of the value (within a chunk).
 # ForeignKeyWidget reads the database, ManyToManyWidget too; JSONWidget returns a
@@ -277,14 +278,16 @@ IMMUTABLE_VALUES = (str, int, float, decimal.Decimal, type(None), dt.date, dt.ti
 _NOT_KEPT = object()
 
 
-def clean_once_per_value(resource_field, *, limit: int = 20_000):
+def clean_once_per_value(resource_field, *, limit: int = 20_000, lane=None, slow=None):
     """`resource_field.clean(row, **kwargs)` answered once per distinct cell value.
 
     For the compatible path, where the Resource's own `import_field` calls
     `Field.clean`: the caller checks the field converts by value
     (`batches.cells.converts_by_value`). A hook may still replace the widget or change
     its attributes (a format read from the row, say): the answers then stop being
-    used. Only immutable answers are kept; anything else is cleaned again.
+    used. Only immutable answers are kept; anything else is cleaned again. `lane`
+    (`batches.valuelanes`) reads a text cell met for the first time as the widget
+    would, or gives `slow`, and `Field.clean` is called.
     """
     clean = resource_field.clean
     widget = resource_field.widget
@@ -308,7 +311,11 @@ def clean_once_per_value(resource_field, *, limit: int = 20_000):
         except (KeyError, TypeError):  # no such column, an unhashable value
             return clean(row, **kwargs)
         if answer is _NOT_KEPT:
-            answer = clean(row, **kwargs)
+            answer = lane(value) if lane is not None and type(value) is str else slow
+            if answer is slow:
+                answer = clean(row, **kwargs)
+            elif answer in resource_field.empty_values and default != NOT_PROVIDED:
+                answer = default  # Field.clean's rule (a constant: it converts by value)
             if type(answer) in IMMUTABLE_VALUES and len(answers) < limit:
                 answers[key] = answer
         return answer

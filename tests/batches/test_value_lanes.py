@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from import_export import fields, widgets
 
 from batches.cells import compile_converter, plain_numbers
+from batches.purity import clean_once_per_value
 from batches.valuelanes import SLOW, value_lane
 from tests.conformance.models import Gauge
 
@@ -129,3 +130,29 @@ def test_plain_cells_are_answered_by_the_lane_itself(widget, cell):
 
     assert answer is not SLOW
     _same(answer, widget.clean(cell))
+
+
+@pytest.mark.parametrize("widget", WIDGETS, ids=lambda w: f"{type(w).__name__}{w.__dict__}")
+@pytest.mark.parametrize("default", [fields.NOT_PROVIDED, "7"], ids=["no default", "default"])
+@given(cells=st.lists(CELLS, min_size=1, max_size=6))
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_field_clean_once_per_value_with_a_lane_is_field_clean(widget, default, cells):
+    """The compatible path's Field.clean (the key's fields, a Resource's own
+    import_field): once per value, a new text cell read by the lane."""
+    field = fields.Field(attribute="x", column_name="x", widget=widget, default=default)
+    ours = clean_once_per_value(field, lane=value_lane(widget), slow=SLOW)
+    for cell in cells + cells:  # each value again: the kept answer
+        row = {"x": cell}
+        try:
+            expected = ("value", field.clean(row))
+        except Exception as exc:
+            expected = ("error", type(exc).__name__, str(exc))
+        try:
+            got = ("value", ours(row))
+        except Exception as exc:
+            got = ("error", type(exc).__name__, str(exc))
+        assert got[0] == expected[0]
+        if got[0] == "value":
+            _same(got[1], expected[1])
+        else:
+            assert got == expected
