@@ -26,6 +26,7 @@ from batches.cells import (
     storage_field,
 )
 from batches.dberrors import database_error_message
+from batches.references import references_checked_once
 from batches.writer import COPY_BLOCK_ROWS, WRITE_REFUSALS
 
 STAGE = "batches_instances_stage"
@@ -268,12 +269,20 @@ def _insert(model, fields: list[models.Field], rows: list[_Prepared], objs) -> N
     texts = _texts(rows)
     with connection.cursor() as cursor:
         if texts is not None:
-            stage(cursor, [(column(f), db_cast(f)) for f in fields], texts)
-            if fields:
-                sql = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {STAGE} ORDER BY ord"
-            else:
-                sql = f"INSERT INTO {table} SELECT FROM {STAGE} ORDER BY ord"  # all DEFAULT
-            cursor.execute(sql + back)
+            # The foreign keys checked once per value, the per-row triggers off for the
+            # insert, where batches.references allows it (as on the fast path).
+            lines = ["\t".join(row) for row in texts]
+            names = [column(f) for f in fields]
+            with references_checked_once(table=table, columns=names, lines=lines):
+                stage(cursor, [(column(f), db_cast(f)) for f in fields], texts)
+                if fields:
+                    sql = (
+                        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {STAGE} "
+                        "ORDER BY ord"
+                    )
+                else:
+                    sql = f"INSERT INTO {table} SELECT FROM {STAGE} ORDER BY ord"  # all DEFAULT
+                cursor.execute(sql + back)
         else:
             cells = "(" + ", ".join(["%s"] * len(fields)) + ")"
             cursor.execute(

@@ -120,3 +120,59 @@ def test_an_instances_values_are_what_save_prepares_or_the_same_refusal(obj):
     values = _prepare(obj, 0, plan, new=True).values
     assert values == expected
     assert [render(v) for v in values] == [render(v) for v in expected]  # what COPY is sent
+
+
+def _line(store_id: int, line: int) -> OrderLine:
+    return OrderLine(
+        order=1, line=line, store_id=store_id, sku="S", unit_price=Decimal("1.00"),
+        tax=Decimal("0.20"), total=Decimal("1.20"), ordered_on=date(2026, 12, 8),
+    )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_an_insert_checks_its_foreign_keys_once_per_value_and_still_refuses_a_missing_one(
+    monkeypatch,
+):
+    """As on the fast path (batches.references): every store found, the per-row
+    triggers are off for the insert; a store that does not exist leaves them on, and
+    the database refuses that instance alone, named."""
+    from batches import instances
+    from tests.team.models import Store
+
+    store = Store.objects.create(code="RF01", name="Refs")
+    answers = []
+    original = instances.references_checked_once
+
+    def recorded(**kwargs):
+        context = original(**kwargs)
+
+        class Recorded:
+            def __enter__(self):
+                answers.append(context.__enter__())
+                return answers[-1]
+
+            def __exit__(self, *exc):
+                return context.__exit__(*exc)
+
+        return Recorded()
+
+    monkeypatch.setattr(instances, "references_checked_once", recorded)
+    file_fields = ["order", "line", "store"]
+    with connection.cursor() as cursor:  # Django's are deferred: checked at the insert here
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+    good = instances.instances_write(
+        model=OrderLine, objs=[_line(store.pk, 1), _line(store.pk, 2)], new=True,
+        file_fields=file_fields,
+    )  # fmt: skip
+    bad = instances.instances_write(
+        model=OrderLine, objs=[_line(store.pk, 3), _line(987654321, 4), _line(store.pk, 5)],
+        new=True, file_fields=file_fields,
+    )  # fmt: skip
+
+    assert good == {}
+    assert answers[0] is True
+    assert False in answers[1:]
+    assert list(bad) == [1]
+    assert "store" in bad[1][1]
+    assert sorted(OrderLine.objects.values_list("line", flat=True)) == [1, 2, 3, 5]
