@@ -470,8 +470,9 @@ def main() -> None:
         versus = f"{value / baseline:>14.1f}x" if label.startswith("team") else ""
         print(f"{label:72} {value:>10,.0f} {value / copy:>11.2f}x {versus:>15}  "
               f"{results.spread(label)}")  # fmt: skip
+    rounds = f", but {args.compatible_rounds} times beside the compatible path"
     print(f"(import_data figures on the first {sliced:,} rows of the same file, measured "
-          f"once, but {args.compatible_rounds} times beside the compatible path)")  # fmt: skip
+          f"once{rounds if COMPATIBLE in results else ''})")  # fmt: skip
     for note in notes:
         print(note)
     for label, peak in memory.items():
