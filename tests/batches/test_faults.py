@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
-import time
 
 import pytest
 from django.core import mail
@@ -95,12 +95,18 @@ def test_chunk_failing_for_good_leaves_a_partial_import_that_retry_completes(
 
 def test_cancel_stops_the_chunks_not_started_and_retry_resumes_them(celery_worker, monkeypatch):
     real = chunks.upsert_lines
+    # The first chunk writes at once; the others wait until the job is cancelled, so
+    # the four worker threads hold at most four of the eleven when the cancel comes,
+    # however slow the machine (a fixed sleep let every chunk start first under load).
+    cancelled_now = threading.Event()
+    writes = itertools.count()
 
-    def slow_upsert(*, plan, lines, rows):
-        time.sleep(0.4)
+    def held_upsert(*, plan, lines, rows):
+        if next(writes) > 0:
+            cancelled_now.wait(timeout=60)
         return real(plan=plan, lines=lines, rows=rows)
 
-    monkeypatch.setattr(chunks, "upsert_lines", slow_upsert)
+    monkeypatch.setattr(chunks, "upsert_lines", held_upsert)
     job = make_job("daily_sales", SALES_HEADER + sales_rows(12_000))
     job_queue(job_id=job.id)
     wait_for(
@@ -110,6 +116,7 @@ def test_cancel_stops_the_chunks_not_started_and_retry_resumes_them(celery_worke
     )
 
     assert job_cancel(job_id=job.id)
+    cancelled_now.set()
     job = wait_for_finish(job.id)
 
     assert job.status == ImportJob.Status.CANCELLED
