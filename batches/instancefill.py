@@ -29,11 +29,10 @@ from django.core.exceptions import ValidationError
 from django.utils.encoding import force_str
 from import_export import fields as ie_fields
 from import_export import widgets
-from import_export.fields import NOT_PROVIDED
 
 from batches.cells import converts_by_value
 from batches.features import overridden
-from batches.purity import IMMUTABLE_VALUES
+from batches.purity import IMMUTABLE_VALUES, cleaned_by_lane
 from batches.valuelanes import SLOW, value_lane
 
 # The library methods whose code fill() stands in for: overriding one keeps the call.
@@ -85,13 +84,9 @@ class _Step:
         """Field.clean(row) for a field that converts by value (its default a constant),
         for a value not met before (fill() looks the others up)."""
         kept = type(value) is str
-        answer = SLOW
-        if kept and self.lane is not None:
-            answer = self.lane(value)
-        if answer is SLOW:
-            answer = self.widget.clean(value, row=row, **kwargs)
-        if answer in self.field.empty_values and self.default != NOT_PROVIDED:
-            answer = self.default
+        answer = cleaned_by_lane(self.field, value, lane=self.lane, slow=SLOW)
+        if answer is SLOW:  # the library's Field.clean, not a chunk's once-per-value one
+            answer = ie_fields.Field.clean(self.field, row, **kwargs)
         if kept and type(answer) in IMMUTABLE_VALUES and len(self.answers) < self.limit:
             self.answers[value] = answer
         return answer

@@ -311,13 +311,24 @@ def clean_once_per_value(resource_field, *, limit: int = 20_000, lane=None, slow
         except (KeyError, TypeError):  # no such column, an unhashable value
             return clean(row, **kwargs)
         if answer is _NOT_KEPT:
-            answer = lane(value) if lane is not None and type(value) is str else slow
+            answer = cleaned_by_lane(resource_field, value, lane=lane, slow=slow)
             if answer is slow:
                 answer = clean(row, **kwargs)
-            elif answer in resource_field.empty_values and default != NOT_PROVIDED:
-                answer = default  # Field.clean's rule (a constant: it converts by value)
             if type(answer) in IMMUTABLE_VALUES and len(answers) < limit:
                 answers[key] = answer
         return answer
 
     return clean_once
+
+
+def cleaned_by_lane(resource_field, value, *, lane, slow):
+    """`Field.clean` of a cell by the widget's exact lane (`batches.valuelanes`), the
+    field's default for an empty answer as `Field.clean` gives it; `slow` when there
+    is no lane, the cell is not text, or the lane cannot tell. Only for a field that
+    converts by value (its default a constant)."""
+    answer = lane(value) if lane is not None and type(value) is str else slow
+    if answer is slow:
+        return slow
+    if answer in resource_field.empty_values and resource_field.default != NOT_PROVIDED:
+        return resource_field.default
+    return answer
