@@ -106,8 +106,9 @@ class _RowHookReader(_Reader):
 
     def __init__(self, function: FunctionType, node: ast.FunctionDef, owner: type) -> None:
         super().__init__(function, node, owner)
-        positional = [a.arg for a in node.args.posonlyargs + node.args.args]
-        self.row_name = positional[1] if len(positional) > 1 else None
+        # The hook's parameters after self: (row, ...) here, (instance, row, ...) below.
+        self.after_self = [a.arg for a in node.args.posonlyargs + node.args.args][1:]
+        self.row_name = self.after_self[0] if self.after_self else None
         self.locals |= self.passed_on  # **kwargs: a fresh dict per call, read freely
         self.passed_on = set()
 
@@ -160,8 +161,7 @@ class _InstanceHookReader(_RowHookReader):
 
     def __init__(self, function: FunctionType, node: ast.FunctionDef, owner: type) -> None:
         super().__init__(function, node, owner)
-        positional = [a.arg for a in node.args.posonlyargs + node.args.args]
-        self.instance_name = positional[1] if len(positional) > 1 else None
+        self.instance_name = self.after_self[0] if self.after_self else None
         self.row_name = None  # the row is read only: its items are not targets here
         self.reads: set[str] = set()
         self.writes: set[str] = set()
