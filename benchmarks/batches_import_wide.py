@@ -421,18 +421,16 @@ def main() -> None:
             + ", ".join(f"{p / 2**20:,.0f} MB" for p in sorted(worker.peaks.values()))
         )
         if args.only == "all":
-            truncate(TABLE)
-            worker.reset_peaks()
-            run = Run(full, "team_order_lines_checked")
-            assert run.job.rows_new == rows
-            results.add(ROW_HOOKED, rate(rows, run.seconds))
-            memory["team fast path after the row hook"] = max(worker.peaks.values())
-            truncate(TABLE)
-            worker.reset_peaks()
-            run = Run(full, "team_order_lines_annotated")
-            assert run.job.rows_new == rows
-            results.add(INSTANCE_HOOKED, rate(rows, run.seconds))
-            memory["team fast path with the instance hook"] = max(worker.peaks.values())
+            for dataset, label, path_name in [
+                ("team_order_lines_checked", ROW_HOOKED, "after the row hook"),
+                ("team_order_lines_annotated", INSTANCE_HOOKED, "with the instance hook"),
+            ]:
+                truncate(TABLE)
+                worker.reset_peaks()
+                run = Run(full, dataset)
+                assert run.job.rows_new == rows
+                results.add(label, rate(rows, run.seconds))
+                memory[f"team fast path {path_name}"] = max(worker.peaks.values())
             compatible = BENCH_DIR / f"orders-{args.compatible_rows}.csv"
             generate(compatible, args.compatible_rows)
             worker.reset_peaks()
